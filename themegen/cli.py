@@ -1,0 +1,113 @@
+"""`themegen` command line: the local stack, seeding, DDL, and running the flow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from dotenv import dotenv_values
+
+app = typer.Typer(help="Six Gemini themes per BigQuery row, stored in Cloud Spanner.", no_args_is_help=True)
+stack_app = typer.Typer(help="The local stack: emulators, the Gemini simulator and a Prefect server.")
+app.add_typer(stack_app, name="stack")
+
+STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
+
+
+def load_stack_env(state_dir: Path = STATE_DIR) -> dict[str, str]:
+    """Put `stack.env` (written by `stack up`) into the environment; real env vars win."""
+    path = state_dir / "stack.env"
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return values
+
+
+@stack_app.command("up")
+def stack_up(rows: Annotated[int, typer.Option(help="sample rows to load into BigQuery")] = 30_000) -> None:
+    """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env."""
+    from local_stack.stack import StackConfig, up
+
+    up(StackConfig(state_dir=STATE_DIR, seed_rows=rows))
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop every process `stack up` started."""
+    from local_stack.stack import StackConfig, down
+
+    down(StackConfig(state_dir=STATE_DIR))
+
+
+@app.command()
+def seed(rows: Annotated[int, typer.Option(help="rows to generate")] = 30_000) -> None:
+    """Replace the local BigQuery sample table with N generated rows (stack must be up)."""
+    from local_stack.stack import StackConfig, seed as seed_table
+
+    seed_table(StackConfig(state_dir=STATE_DIR), rows)
+
+
+@app.command()
+def ddl() -> None:
+    """Print the Spanner DDL for the configured tables."""
+    load_stack_env()
+    from themegen.settings import Settings
+    from themegen.sink.ddl import all_ddl
+
+    settings = Settings()
+    for statement in all_ddl(settings.spanner_table, settings.spanner_failures_table):
+        typer.echo(statement + ";\n")
+
+
+def flow_run_url(flow_run_id: str | None) -> str | None:
+    from prefect.settings import PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value()
+    return f"{ui}/runs/flow-run/{flow_run_id}" if ui and flow_run_id else None
+
+
+@app.command()
+def run(
+    rows: Annotated[int | None, typer.Option(help="only the first N rows by id (trial run)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="rows per batch")] = None,
+    max_parallel: Annotated[int | None, typer.Option(help="batches in parallel")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on the last line")] = False,
+) -> None:
+    """Run the generate-themes flow now, in this process."""
+    load_stack_env()
+    from flows.generate_themes import generate_themes
+    from themegen.models import RunSummary
+
+    state = asyncio.run(
+        generate_themes(rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel, return_state=True)
+    )
+    data = state.result(raise_on_failure=False)
+    summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=str(state.state_details.flow_run_id))
+    _print_summary(summary, state.name, state.message)
+    if as_json:
+        typer.echo(json.dumps(summary.model_dump()))
+    if not state.is_completed():
+        raise typer.Exit(1)
+
+
+def _print_summary(summary, state_name: str, message: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"themegen run: {state_name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.model_dump().items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console = Console(stderr=False)
+    console.print(table)
+    if os.environ.get("THEMEGEN_STACK"):
+        console.print(f"Environment: {os.environ['THEMEGEN_STACK']} (Gemini answers come from the local simulator)")
+    if message and state_name != "Completed":
+        console.print(f"[red]{message}[/red]")
+    if url := flow_run_url(summary.flow_run_id):
+        console.print(f"Prefect UI: {url}")

@@ -1,0 +1,29 @@
+"""In-process smoothing of LLM requests with asyncio-throttle.
+
+One throttle per (process, rpm) is shared by every batch task of the process: Prefect runs mapped
+async tasks in worker threads with their own event loops, and asyncio-throttle's Throttler keeps
+only a deque of send times (no loop-bound primitives), so one instance can serve them all.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from asyncio_throttle import Throttler
+
+_throttles: dict[int, Throttler] = {}
+_lock = threading.Lock()
+
+
+def throttle_params(rpm: int) -> tuple[int, float]:
+    """(requests, period_s) with requests/period == rpm/60 and small bursts (pure)."""
+    per_period = max(1, rpm // 60)  # at most ~1 s worth of requests in one burst
+    return per_period, 60.0 * per_period / rpm
+
+
+def process_throttle(rpm: int) -> Throttler:
+    with _lock:
+        if rpm not in _throttles:
+            count, period = throttle_params(rpm)
+            _throttles[rpm] = Throttler(rate_limit=count, period=period, retry_interval=0.005)
+        return _throttles[rpm]

@@ -1,0 +1,136 @@
+"""The one settings model: environment variables (prefix THEMEGEN_), overridden by flow parameters.
+
+The CLI loads `.themegen/stack.env` (written by `themegen stack up`) into the environment first,
+so the local stack is just another set of environment values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# BigQuery / Spanner identifiers end up inside SQL and DDL text, so they are checked, never quoted
+# blindly: letters, digits and underscores, starting with a letter or underscore.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# BigQuery project ids may contain dashes (and a domain prefix such as "example.com:proj").
+_PROJECT = re.compile(r"^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,61}[a-z0-9]$")
+
+
+def check_identifier(value: str, setting: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{setting}={value!r} is not a valid identifier: use letters, digits and underscores "
+            f"(set THEMEGEN_{setting.upper()})"
+        )
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything a run needs. Defaults suit the local stack's sample table."""
+
+    model_config = SettingsConfigDict(env_prefix="THEMEGEN_", extra="ignore", validate_assignment=True)
+
+    stack: str | None = Field(
+        None, description="label of the environment shown in every report, e.g. 'local-simulated'"
+    )
+
+    # --- GCP ---------------------------------------------------------------------------------
+    gcp_project: str = Field("themegen-local", description="GCP project for BigQuery jobs and Spanner")
+    gcp_credentials: Literal["adc", "anonymous"] = Field(
+        "adc",
+        description="'adc' = Application Default Credentials (prod); 'anonymous' for emulators only",
+    )
+
+    # --- BigQuery source ---------------------------------------------------------------------
+    bq_project: str | None = Field(None, description="project holding the source table (default gcp_project)")
+    bq_dataset: str = "themegen"
+    bq_table: str = "feedback"
+    bq_id_column: str = "id"
+    bq_text_columns: list[str] = Field(default_factory=lambda: ["text"])
+    bq_where: str | None = Field(None, description="optional SQL filter on the source rows (trusted config)")
+    bq_location: str | None = None
+    bq_staging_dataset: str | None = Field(
+        None, description="dataset for the run's snapshot table (default: the source dataset)"
+    )
+    bq_api_endpoint: str | None = Field(None, description="BigQuery REST endpoint override (emulator)")
+    bq_storage_endpoint: str | None = Field(None, description="BigQuery Storage Read gRPC host:port override")
+
+    # --- Spanner sink --------------------------------------------------------------------------
+    spanner_instance: str = "themegen"
+    spanner_database: str = "themegen"
+    spanner_table: str = "Themes"
+    spanner_failures_table: str = "ThemeFailures"
+    spanner_mutations_per_commit: int = Field(
+        20_000, ge=16, le=80_000, description="mutation budget per commit (Spanner's hard limit: 80,000)"
+    )
+    # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
+
+    # --- Gemini -------------------------------------------------------------------------------
+    gemini_backend: Literal["vertex", "api_key"] = "vertex"
+    gemini_location: str = "asia-northeast1"
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = Field(None, description="Gemini endpoint override (simulator)")
+    model: str = "gemini-2.5-flash"
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_output_tokens: int = Field(256, ge=16)
+    prompt_version: str = "v1"
+    thinking_budget: int | None = Field(0, description="0 = no thinking tokens (cheapest); None = model default")
+    request_timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(6, ge=1, description="LLM attempts per row (429/5xx/invalid answers)")
+
+    # --- Throughput ---------------------------------------------------------------------------
+    batch_size: int = Field(100, ge=1, le=10_000)
+    max_parallel_batches: int = Field(50, ge=1)
+    rpm: int = Field(1000, ge=1, description="Gemini requests per minute this run may use")
+
+    @field_validator(
+        "bq_dataset", "bq_staging_dataset", "bq_table", "bq_id_column", "spanner_table", "spanner_failures_table"
+    )
+    @classmethod
+    def _identifier(cls, value: str | None, info) -> str | None:
+        return None if value is None else check_identifier(value, info.field_name)
+
+    @field_validator("bq_text_columns")
+    @classmethod
+    def _text_columns(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("bq_text_columns is empty: name at least one text column")
+        return [check_identifier(v, "bq_text_columns") for v in value]
+
+    @field_validator("gcp_project", "bq_project")
+    @classmethod
+    def _project(cls, value: str | None, info) -> str | None:
+        if value is not None and not _PROJECT.match(value):
+            raise ValueError(f"{info.field_name}={value!r} is not a valid GCP project id")
+        return value
+
+    @field_validator("bq_where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        # The filter is SQL by design; refuse statement separators and comments so it stays one
+        # boolean expression inside our WHERE clause.
+        if value is not None and (";" in value or "--" in value or "/*" in value):
+            raise ValueError("bq_where must be a single boolean expression (no ';' or comments)")
+        return value
+
+    @model_validator(mode="after")
+    def _api_key_needed(self) -> Settings:
+        if self.gemini_backend == "api_key" and self.gemini_api_key is None:
+            raise ValueError("gemini_backend='api_key' needs THEMEGEN_GEMINI_API_KEY")
+        return self
+
+    @property
+    def source_table(self) -> str:
+        return f"{self.bq_project or self.gcp_project}.{self.bq_dataset}.{self.bq_table}"
+
+    @property
+    def staging_dataset(self) -> str:
+        return f"{self.bq_project or self.gcp_project}.{self.bq_staging_dataset or self.bq_dataset}"
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with every non-None override applied and validated (flow parameters win)."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_validate({**self.model_dump(), **changes}) if changes else self

@@ -1,0 +1,150 @@
+"""BigQuery source: one snapshot per run (a single scan of the source), batches read by batch id.
+
+Why a snapshot: `LIMIT/OFFSET` without a stable order is non-deterministic and every page would
+re-scan (and re-bill) the source. The snapshot numbers rows by id once, assigns `batch_id`, and is
+clustered on it, so each batch reads only its own rows through the Storage Read API (no query job
+per batch). Its name is derived from the flow run, so a retry of the same flow run reuses it and
+every batch keeps exactly the same rows even if the source changed in between.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.api_core import exceptions as gexc
+from google.api_core.client_options import ClientOptions
+from google.cloud import bigquery, bigquery_storage_v1
+from google.cloud.bigquery_storage_v1 import types as bqs_types
+from google.cloud.bigquery_storage_v1.services.big_query_read.transports import BigQueryReadGrpcTransport
+
+from themegen.gcp import credentials
+from themegen.models import BatchDescriptor, BatchPlan, SourceRow
+from themegen.settings import Settings
+
+SNAPSHOT_DAYS = 7
+
+
+class SourceConfigError(RuntimeError):
+    """The source table/columns in settings do not match BigQuery; the message names the setting."""
+
+
+def snapshot_sql(settings: Settings, snapshot_table: str, text_columns: list[str]) -> str:
+    """CTAS that numbers the filtered source rows by id and assigns batch ids (pure)."""
+    id_col = settings.bq_id_column
+    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(text_columns))
+    tie_break = ", ".join([id_col, *text_columns])  # duplicate ids still get a stable order
+    where = settings.bq_where or "TRUE"
+    return f"""
+CREATE TABLE IF NOT EXISTS `{snapshot_table}`
+CLUSTER BY batch_id
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {SNAPSHOT_DAYS * 24} HOUR),
+         description = "themegen run snapshot of {settings.source_table}")
+AS
+SELECT CAST(FLOOR((rn - 1) / @batch_size) AS INT64) AS batch_id, source_id, {", ".join(f"text_{i}" for i in range(len(text_columns)))}
+FROM (
+  SELECT ROW_NUMBER() OVER (ORDER BY {tie_break}) AS rn, CAST({id_col} AS STRING) AS source_id, {texts}
+  FROM `{settings.source_table}`
+  WHERE {where}
+)
+WHERE rn <= @row_limit
+"""
+
+
+def combine_text(parts: list[str | None]) -> str | None:
+    """Join the row's text columns; None when every column is NULL (pure)."""
+    present = [p for p in parts if p is not None]
+    return "\n".join(present) if present else None
+
+
+class BigQuerySource:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        options = ClientOptions(api_endpoint=settings.bq_api_endpoint) if settings.bq_api_endpoint else None
+        self.client = bigquery.Client(
+            project=settings.gcp_project,
+            credentials=credentials(settings),
+            client_options=options,
+            location=settings.bq_location,
+        )
+
+    def _check_source(self) -> None:
+        """Fail before any LLM call when the table or a column is missing, naming the setting."""
+        s = self.settings
+        try:
+            table = self.client.get_table(s.source_table)
+        except gexc.NotFound:
+            raise SourceConfigError(
+                f"BigQuery table {s.source_table} not found: check THEMEGEN_BQ_DATASET / THEMEGEN_BQ_TABLE "
+                "(and THEMEGEN_BQ_PROJECT)"
+            ) from None
+        columns = {f.name for f in table.schema}
+        for setting, col in [("THEMEGEN_BQ_ID_COLUMN", s.bq_id_column)] + [
+            ("THEMEGEN_BQ_TEXT_COLUMNS", c) for c in s.bq_text_columns
+        ]:
+            if col not in columns:
+                raise SourceConfigError(
+                    f"column {col!r} not in {s.source_table} (columns: {sorted(columns)}): fix {setting}"
+                )
+
+    def plan(self, run_key: str, batch_size: int, row_limit: int | None = None) -> BatchPlan:
+        """Snapshot the source once and describe its batches."""
+        self._check_source()
+        snapshot = f"{self.settings.staging_dataset}.themegen_snapshot_{run_key}"
+        params = [
+            bigquery.ScalarQueryParameter("batch_size", "INT64", batch_size),
+            bigquery.ScalarQueryParameter("row_limit", "INT64", row_limit or 2**62),
+        ]
+        job = self.client.query(
+            snapshot_sql(self.settings, snapshot, self.settings.bq_text_columns),
+            job_config=bigquery.QueryJobConfig(query_parameters=params),
+        )
+        job.result()
+        summary = self.client.query(
+            f"SELECT batch_id, COUNT(*) AS n, MIN(source_id) AS lo, MAX(source_id) AS hi "
+            f"FROM `{snapshot}` GROUP BY batch_id ORDER BY batch_id"
+        ).result()
+        batches = [
+            BatchDescriptor(batch_id=r["batch_id"], snapshot_table=snapshot, row_count=r["n"],
+                            first_id=r["lo"], last_id=r["hi"])
+            for r in summary
+        ]
+        return BatchPlan(
+            snapshot_table=snapshot,
+            rows_total=sum(b.row_count for b in batches),
+            batches=batches,
+            bytes_processed=job.total_bytes_processed or 0,
+        )
+
+    def _read_client(self) -> bigquery_storage_v1.BigQueryReadClient:
+        s = self.settings
+        if s.bq_storage_endpoint and s.gcp_credentials == "anonymous":
+            # Emulators speak plaintext gRPC; anonymous credentials imply an emulator endpoint.
+            channel = grpc.insecure_channel(s.bq_storage_endpoint)
+            return bigquery_storage_v1.BigQueryReadClient(transport=BigQueryReadGrpcTransport(channel=channel))
+        options = ClientOptions(api_endpoint=s.bq_storage_endpoint) if s.bq_storage_endpoint else None
+        return bigquery_storage_v1.BigQueryReadClient(credentials=credentials(s), client_options=options)
+
+    def read_batch(self, batch: BatchDescriptor) -> list[SourceRow]:
+        """Read one batch's rows from the snapshot (Storage Read API, filtered on batch_id)."""
+        project, dataset, table = batch.snapshot_table.split(".")
+        n_texts = len(self.settings.bq_text_columns)
+        fields = ["source_id", *(f"text_{i}" for i in range(n_texts))]
+        client = self._read_client()
+        session = client.create_read_session(
+            parent=f"projects/{self.settings.gcp_project}",
+            read_session=bqs_types.ReadSession(
+                table=f"projects/{project}/datasets/{dataset}/tables/{table}",
+                data_format=bqs_types.DataFormat.ARROW,
+                read_options=bqs_types.ReadSession.TableReadOptions(
+                    selected_fields=fields, row_restriction=f"batch_id = {int(batch.batch_id)}"
+                ),
+            ),
+            max_stream_count=1,
+        )
+        if not session.streams:  # an empty batch (e.g. rows deleted from a reused snapshot)
+            return []
+        columns = client.read_rows(session.streams[0].name).to_arrow(session).to_pydict()
+        rows = [
+            SourceRow(id=sid, text=combine_text([columns[f"text_{i}"][k] for i in range(n_texts)]))
+            for k, sid in enumerate(columns["source_id"])
+        ]
+        return sorted(rows, key=lambda r: r.id)
