@@ -1,0 +1,50 @@
+"""Knobs of the Gemini simulator: CLI flags, changeable at runtime via POST /_sim/config."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SimConfig(BaseModel):
+    # extra="forbid": a typo in a knob name must fail loudly, not silently simulate nothing.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    latency_s: float = Field(default=0.0, ge=0.0, description="mean answer latency in seconds")
+    latency_jitter_s: float = Field(
+        default=0.0, ge=0.0, description="uniform +/- jitter on the latency (clipped at 0)"
+    )
+    rpm: int | None = Field(default=None, ge=1, description="requests per minute (None: unlimited)")
+    tpm: int | None = Field(
+        default=None, ge=1, description="input tokens per minute (None: unlimited)"
+    )
+    rpd: int | None = Field(default=None, ge=1, description="requests per day (None: unlimited)")
+    error_rate_500: float = Field(default=0.0, ge=0.0, le=1.0, description="P(HTTP 500)")
+    error_rate_503: float = Field(default=0.0, ge=0.0, le=1.0, description="P(HTTP 503)")
+    invalid_output_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="P(answer text violates the themes contract)"
+    )
+    finish_reason_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="P(answer ends with --finish-reason)"
+    )
+    finish_reason: Literal[
+        "SAFETY", "MAX_TOKENS", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "OTHER"
+    ] = Field(
+        default="SAFETY",
+        description="MAX_TOKENS answers truncated JSON; the others answer no content at all",
+    )
+    fail_ids: list[str] = Field(
+        default_factory=list, description="row ids that always get an invalid answer"
+    )
+    error_ids: list[str] = Field(
+        default_factory=list, description="row ids whose requests always get HTTP 500"
+    )
+    burst_429: int = Field(
+        default=0, ge=0, description="the next N requests get 429 (counts down as they arrive)"
+    )
+    burst_503: int = Field(
+        default=0, ge=0, description="the next N requests get 503 (counts down as they arrive)"
+    )
+    burst_retry_delay_s: float = Field(
+        default=0.2, ge=0.0, description="RetryInfo.retryDelay sent with burst 429s"
+    )
+    seed: int = Field(default=0, description="seed of the simulator's RNG (reproducible runs)")

@@ -1,0 +1,71 @@
+"""Mutable state of one simulator: knobs, RNG, quota windows and counters."""
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .answers import ALL_MODES, NOT_JSON, ROW_MODES
+from .config import SimConfig
+from .quota import QuotaWindows
+
+
+@dataclass
+class Stats:
+    requests: int = 0  # generateContent calls received, whatever their outcome
+    ok: int = 0
+    http_400: int = 0
+    http_429: int = 0
+    http_500: int = 0
+    http_503: int = 0
+    invalid_outputs: int = 0  # 200s whose text deliberately breaks the themes contract
+    non_stop_finishes: int = 0  # 200s with a finishReason other than STOP
+    rows_answered: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    # A plain dict: dataclasses.asdict() would rebuild a Counter from (key, value) pairs.
+    row_requests: dict[str, int] = field(default_factory=dict)  # includes rejected calls
+
+
+class Simulator:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.quota = QuotaWindows()
+        self.reset()
+
+    def reset(self) -> None:
+        # Reseeding makes a reset simulator replay the same random faults as a fresh one.
+        self.stats = Stats()
+        self.quota.reset()
+        self.rng = random.Random(self.config.seed)
+
+    def update_config(self, changes: dict[str, Any]) -> None:
+        self.config = SimConfig.model_validate(self.config.model_dump() | changes)
+        if "seed" in changes:
+            self.rng = random.Random(self.config.seed)
+
+    def chance(self, probability: float) -> bool:
+        # Draw only for enabled knobs, so turning one knob on leaves the others' sequence alone.
+        return probability > 0 and self.rng.random() < probability
+
+    def breakage(self, row_ids: list[str], items: bool) -> tuple[dict[int, str], bool]:
+        """Which answered rows get which contract violation, and whether the text is not JSON."""
+        broken: dict[int, str] = {}
+        not_json = False
+        # A not-JSON answer breaks every row of a batch, so fail_ids only do that for single rows.
+        fail_modes = ROW_MODES if items else ALL_MODES
+        fail_ids = set(self.config.fail_ids)
+        for index, row_id in enumerate(row_ids):
+            if row_id in fail_ids:
+                mode = self.rng.choice(fail_modes)
+                not_json |= mode == NOT_JSON
+                broken[index] = mode
+        if self.chance(self.config.invalid_output_rate):
+            mode = self.rng.choice(ALL_MODES)
+            not_json |= mode == NOT_JSON
+            broken[self.rng.randrange(len(row_ids))] = mode
+        return {i: m for i, m in broken.items() if m != NOT_JSON}, not_json
+
+
+SIMULATOR = web.AppKey("simulator", Simulator)

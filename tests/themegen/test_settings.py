@@ -1,0 +1,40 @@
+import pytest
+from pydantic import ValidationError
+
+from themegen.settings import Settings
+
+
+def test_env_prefix_and_overrides(monkeypatch):
+    monkeypatch.setenv("THEMEGEN_BATCH_SIZE", "200")
+    monkeypatch.setenv("THEMEGEN_BQ_TEXT_COLUMNS", '["title", "body"]')
+    settings = Settings()
+    assert settings.batch_size == 200
+    assert settings.bq_text_columns == ["title", "body"]
+    assert settings.with_overrides(batch_size=50, rpm=None).batch_size == 50
+    assert settings.with_overrides(rpm=None).rpm == settings.rpm
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("bq_table", "feedback; DROP TABLE x"), ("bq_id_column", "id`"), ("bq_dataset", "a.b"),
+     ("spanner_table", "Themes--"), ("bq_text_columns", ["text", "x y"]), ("bq_text_columns", [])],
+)
+def test_identifiers_are_validated(field, value):
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
+
+
+def test_where_filter_must_be_one_expression():
+    assert Settings(bq_where="lang = 'ja'").bq_where == "lang = 'ja'"
+    with pytest.raises(ValidationError, match="single boolean expression"):
+        Settings(bq_where="TRUE; DELETE FROM t")
+
+
+def test_api_key_backend_needs_a_key():
+    with pytest.raises(ValidationError, match="THEMEGEN_GEMINI_API_KEY"):
+        Settings(gemini_backend="api_key")
+
+
+def test_override_is_validated():
+    with pytest.raises(ValidationError):
+        Settings().with_overrides(batch_size=0)
