@@ -1,0 +1,101 @@
+"""End to end on the local stack: BigQuery emulator -> Gemini simulator -> Spanner emulator, with a
+real Prefect server. Spanner contents and the simulator's counters are the witnesses."""
+
+from __future__ import annotations
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.api_core.client_options import ClientOptions
+from google.cloud import bigquery
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+from flows.generate_themes import generate_themes
+from local_stack.gemini_sim import derive_themes
+from themegen.prompt import input_hash
+
+
+def source_rows(stack) -> dict[str, str | None]:
+    client = bigquery.Client(
+        project=stack.config.project,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=stack.env["THEMEGEN_BQ_API_ENDPOINT"]),
+    )
+    table = f"{stack.config.project}.{stack.config.dataset}.{stack.config.table}"
+    return {r["id"]: r["text"] for r in client.query(f"SELECT id, text FROM `{table}`").result()}
+
+
+def is_empty(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+async def artifact_keys(flow_run_id: str) -> set[str]:
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key for a in artifacts}
+
+
+async def test_every_row_gets_six_themes_in_spanner(stack):
+    stack.clear_outputs()
+    rows = source_rows(stack)
+    empty = {i for i, t in rows.items() if is_empty(t)}
+    assert len(rows) == 300 and empty, "the sample must contain empty texts"
+
+    summary = await generate_themes(batch_size=40)
+
+    themes = {r[0]: r for r in stack.read_table(
+        "SELECT t.SourceId, t.Themes, t.Model, t.PromptVersion, t.InputHash, t.GeneratedAt FROM Themes AS t")}
+    assert set(themes) == set(rows) - empty
+    for source_id, (_, got, model, prompt_version, digest, generated_at) in themes.items():
+        assert got == derive_themes(rows[source_id]), source_id
+        assert (model, prompt_version, digest) == ("gemini-2.5-flash", "v1", input_hash(rows[source_id]))
+        assert generated_at is not None
+    failures = {r[0]: r for r in stack.read_table("SELECT SourceId, BatchId, Error, Attempts, FlowRunId FROM ThemeFailures")}
+    assert set(failures) == empty
+    assert all("empty text" in f[2] and f[4] == summary.flow_run_id for f in failures.values())
+
+    stats = stack.sim("stats")
+    assert stats["requests"] == len(rows) - len(empty) == summary.llm_calls
+    assert summary.rows_total == 300
+    assert summary.rows_succeeded == summary.themes_written == len(rows) - len(empty)
+    assert summary.rows_failed == len(empty)
+    assert summary.input_tokens == stats["input_tokens"] and summary.output_tokens == stats["output_tokens"]
+    assert {"themegen-report", "themegen-summary", "themegen-failures"} <= await artifact_keys(summary.flow_run_id)
+
+
+async def test_a_429_and_503_burst_ends_in_success(stack):
+    stack.clear_outputs()
+    stack.sim("config", {"burst_429": 25, "burst_503": 10, "burst_retry_delay_s": 0.2})
+    rows = source_rows(stack)
+    first_60 = sorted(rows)[:60]
+    expected = [i for i in first_60 if not is_empty(rows[i])]
+
+    summary = await generate_themes(rows_limit=60, batch_size=20)
+
+    stats = stack.sim("stats")
+    assert stats["http_429"] == 25 and stats["http_503"] == 10
+    assert summary.rows_succeeded == len(expected)
+    assert summary.llm_calls == stats["requests"] == len(expected) + 35
+    assert {r[0] for r in stack.read_table("SELECT SourceId FROM Themes")} == set(expected)
+
+
+async def test_invalid_answers_are_recorded_and_the_run_goes_on(stack, monkeypatch):
+    stack.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
+    rows = source_rows(stack)
+    first_40 = [i for i in sorted(rows)[:40] if not is_empty(rows[i])]
+    bad = first_40[:3]
+    stack.sim("config", {"fail_ids": bad})
+
+    summary = await generate_themes(rows_limit=40, batch_size=15)
+
+    failures = {r[0]: r for r in stack.read_table("SELECT SourceId, BatchId, Error, Attempts FROM ThemeFailures")}
+    for source_id in bad:
+        _, batch_id, error, attempts = failures[source_id]
+        assert "InvalidAnswer" in error and attempts == 2
+        assert batch_id == sorted(rows).index(source_id) // 15
+    assert set(first_40) - set(bad) == {r[0] for r in stack.read_table("SELECT SourceId FROM Themes")}
+    assert summary.rows_failed == len(failures)
+    assert stack.sim("stats")["row_requests"][bad[0]] == 2
