@@ -70,7 +70,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
             yield Stack(config, env)
-            APILogHandler.flush()  # send buffered run logs while the server is still up
+            APILogHandler().flush()  # send buffered run logs while the server is still up
     finally:
         os.environ.clear()
         os.environ.update(saved)
