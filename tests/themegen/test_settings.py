@@ -4,6 +4,15 @@ from pydantic import ValidationError
 from themegen.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def no_themegen_env(monkeypatch):
+    """These tests check defaults and validation, not whatever stack the session started."""
+    import os
+
+    for key in [k for k in os.environ if k.startswith("THEMEGEN_")]:
+        monkeypatch.delenv(key)
+
+
 def test_env_prefix_and_overrides(monkeypatch):
     monkeypatch.setenv("THEMEGEN_BATCH_SIZE", "200")
     monkeypatch.setenv("THEMEGEN_BQ_TEXT_COLUMNS", '["title", "body"]')

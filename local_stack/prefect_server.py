@@ -1,0 +1,29 @@
+"""The real Prefect server (API + UI) for the local stack, with its own SQLite database."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from local_stack.processes import HOST, http_get, start_process
+
+NAME = "prefect"
+LABEL = "Prefect: real server (local SQLite)"
+
+
+def start_prefect(state_dir: Path, port: int) -> int:
+    env = {
+        # Its own PREFECT_HOME keeps the SQLite database and profiles out of ~/.prefect.
+        "PREFECT_HOME": str(Path(state_dir).resolve() / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "PREFECT_UI_ENABLED": "true",
+    }
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
+    return start_process(NAME, argv, state_dir, env=env)
+
+
+def prefect_ready(port: int) -> bool:
+    """True once the Prefect API health endpoint answers `true`."""
+    answer = http_get(f"http://{HOST}:{port}/api/health")
+    return answer is not None and answer[0] == 200 and answer[1].strip() == b"true"

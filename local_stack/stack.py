@@ -1,0 +1,254 @@
+"""`stack up` / `stack down`: every local part as its own process on 127.0.0.1.
+
+Parts: the Cloud Spanner emulator, bqemulator (BigQuery), the Gemini SIMULATOR and the real Prefect
+server. `up()` writes `<state_dir>/stack.env`, the settings that point the pipeline at them.
+Nothing here keeps module state, so a test session can run its own stack on free ports.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from local_stack import bigquery, prefect_server, spanner
+from local_stack.processes import (
+    HOST,
+    StackError,
+    http_get,
+    log_path,
+    port_is_free,
+    running_pid,
+    start_process,
+    stop_process,
+    wait_until,
+)
+from local_stack.sample_data import generate_rows
+from themegen.sink.ddl import all_ddl
+
+GEMINI = "gemini"
+GEMINI_LABEL = "Gemini: SIMULATOR (not the real model)"
+ENV_FILE = "stack.env"
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class StackConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path = Path(".themegen")
+    project: str = "themegen-local"
+    dataset: str = "themegen"
+    table: str = "feedback"
+    spanner_instance: str = "themegen"
+    spanner_database: str = "themegen"
+    themes_table: str = "Themes"
+    failures_table: str = "ThemeFailures"
+    spanner_port: Port = 9010
+    bigquery_rest_port: Port = 9050
+    bigquery_grpc_port: Port = 9060
+    gemini_port: Port = 9070
+    prefect_port: Port = 4200
+    seed_rows: int = Field(30_000, ge=0)
+    start_prefect: bool = True
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> StackConfig:
+        ports = [self.spanner_port, self.bigquery_rest_port, self.bigquery_grpc_port, self.gemini_port]
+        ports += [self.prefect_port] if self.start_prefect else []
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"the stack's ports must differ, got {ports}")
+        return self
+
+
+@dataclass(frozen=True)
+class _Part:
+    name: str  # pid/log file name
+    label: str  # printed on every line about this part, says honestly what it is
+    ports: dict[str, int]  # StackConfig setting -> port, for "port taken" messages
+    start: Callable[[], int]  # returns the pid
+    ready: Callable[[], bool]  # answers on its port(s) as this very kind of server
+    timeout_s: float
+
+
+def _parts(config: StackConfig) -> list[_Part]:
+    """All parts of `config`, slowest first: Prefect needs ~10 s (more on its first start)."""
+    state, project = config.state_dir, config.project
+    rest, grpc = config.bigquery_rest_port, config.bigquery_grpc_port
+    parts = [
+        _Part(
+            spanner.NAME, spanner.LABEL, {"spanner_port": config.spanner_port},
+            start=lambda: spanner.start_spanner(state, config.spanner_port),
+            ready=lambda: spanner.spanner_ready(project, config.spanner_port),
+            timeout_s=30,
+        ),
+        _Part(
+            GEMINI, GEMINI_LABEL, {"gemini_port": config.gemini_port},
+            start=lambda: _start_gemini(state, config.gemini_port),
+            ready=lambda: _gemini_ready(config.gemini_port),
+            timeout_s=30,
+        ),
+        _Part(
+            bigquery.NAME, bigquery.LABEL, {"bigquery_rest_port": rest, "bigquery_grpc_port": grpc},
+            start=lambda: bigquery.start_bigquery(state, project, rest, grpc),
+            ready=lambda: bigquery.bigquery_ready(rest, grpc),
+            timeout_s=60,
+        ),
+    ]  # fmt: skip
+    if config.start_prefect:
+        prefect = _Part(
+            prefect_server.NAME, prefect_server.LABEL, {"prefect_port": config.prefect_port},
+            start=lambda: prefect_server.start_prefect(state, config.prefect_port),
+            ready=lambda: prefect_server.prefect_ready(config.prefect_port),
+            timeout_s=120,
+        )  # fmt: skip
+        parts.insert(0, prefect)
+    return parts
+
+
+def _start_gemini(state_dir: Path, port: int) -> int:
+    argv = [sys.executable, "-m", "local_stack.gemini_sim", "--host", HOST, "--port", str(port)]
+    return start_process(GEMINI, argv, state_dir)
+
+
+def _gemini_ready(port: int) -> bool:
+    answer = http_get(f"http://{HOST}:{port}/_sim/health")
+    return answer is not None and answer[0] == 200
+
+
+def _say(label: str, message: str) -> None:
+    print(f"{label}: {message}", flush=True)
+
+
+def _needs_start(part: _Part, state_dir: Path) -> bool:
+    """False when our own earlier process still serves `part` (it is reused); checks its ports."""
+    pid = running_pid(state_dir, part.name)
+    if pid is not None:
+        if part.ready():
+            _say(part.label, f"already running (pid {pid}), reused")
+            return False
+        # Ours but not answering on the configured port(s): hung, or started with other ports.
+        stop_process(state_dir, part.name)
+    for setting, port in part.ports.items():
+        if not port_is_free(port):
+            raise StackError(
+                f"{part.label}: port {port} ({setting}) is already in use by another program. "
+                f"Stop that program or choose another port: StackConfig({setting}=...)."
+            )
+    return True
+
+
+def up(config: StackConfig) -> dict[str, str]:
+    """Start (or reuse) every part, prepare Spanner and BigQuery, write stack.env, return its values."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    parts = _parts(config)
+    launched: dict[str, int] = {}  # part name -> pid, for this call only
+    try:
+        # Every port is checked before anything starts, so a conflict leaves nothing behind.
+        to_start = [part for part in parts if _needs_start(part, config.state_dir)]
+        # All processes next, so they start up side by side; then wait for the fast ones first.
+        for part in to_start:
+            launched[part.name] = pid = part.start()
+            ports = ", ".join(map(str, part.ports.values()))
+            log = log_path(config.state_dir, part.name)
+            _say(part.label, f"starting on {HOST}:{ports} (pid {pid}, log {log})")
+        for part in sorted(parts, key=lambda p: p.timeout_s):
+            log = log_path(config.state_dir, part.name)
+            what = f"{part.label} on port(s) {', '.join(map(str, part.ports.values()))}"
+            wait_until(part.ready, part.timeout_s, what, log, launched.get(part.name))
+            _say(part.label, f"ready after {time.monotonic() - t0:.1f} s")
+            if part.name == spanner.NAME:
+                _create_database(config)
+            elif part.name == bigquery.NAME:
+                seed(config, config.seed_rows)
+    except BaseException:
+        # A half-started stack is worse than none: stop what this call started (logs stay).
+        for name in launched:
+            stop_process(config.state_dir, name)
+        raise
+    env = stack_env(config)
+    env_file = config.state_dir / ENV_FILE
+    lines = ["# Written by `stack up`: local emulators and a Gemini SIMULATOR, not Google Cloud."]
+    env_file.write_text("\n".join(lines + [f"{key}={value}" for key, value in env.items()]) + "\n")
+    print(f"Local stack ready in {time.monotonic() - t0:.1f} s; settings in {env_file}", flush=True)
+    return env
+
+
+def _create_database(config: StackConfig) -> None:
+    started = time.monotonic()
+    spanner.create_database(
+        config.project,
+        config.spanner_instance,
+        config.spanner_database,
+        all_ddl(config.themes_table, config.failures_table),
+        host=f"{HOST}:{config.spanner_port}",
+    )
+    tables = f"{config.themes_table}, {config.failures_table}"
+    elapsed = time.monotonic() - started
+    _say(spanner.LABEL, f"database {config.spanner_database} recreated with {tables} ({elapsed:.1f} s)")
+
+
+def stack_env(config: StackConfig) -> dict[str, str]:
+    """The settings (environment variables) that point the pipeline at this stack."""
+    env = {
+        "THEMEGEN_STACK": "local-simulated",  # honest label: emulators + a simulated Gemini
+        "SPANNER_EMULATOR_HOST": f"{HOST}:{config.spanner_port}",
+        "SPANNER_DISABLE_BUILTIN_METRICS": "true",
+        "THEMEGEN_GCP_PROJECT": config.project,
+        "THEMEGEN_GCP_CREDENTIALS": "anonymous",
+        "THEMEGEN_BQ_API_ENDPOINT": f"http://{HOST}:{config.bigquery_rest_port}",
+        "THEMEGEN_BQ_STORAGE_ENDPOINT": f"{HOST}:{config.bigquery_grpc_port}",
+        "THEMEGEN_BQ_DATASET": config.dataset,
+        "THEMEGEN_BQ_TABLE": config.table,
+        "THEMEGEN_SPANNER_INSTANCE": config.spanner_instance,
+        "THEMEGEN_SPANNER_DATABASE": config.spanner_database,
+        "THEMEGEN_SPANNER_TABLE": config.themes_table,
+        "THEMEGEN_SPANNER_FAILURES_TABLE": config.failures_table,
+        "THEMEGEN_GEMINI_BACKEND": "api_key",
+        "THEMEGEN_GEMINI_API_KEY": "simulated-local-key",
+        "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
+    }
+    if config.start_prefect:
+        env["PREFECT_API_URL"] = f"http://{HOST}:{config.prefect_port}/api"
+    return env
+
+
+def down(config: StackConfig) -> None:
+    """Stop every part this state dir's pid files name; harmless when nothing runs."""
+    names = (prefect_server.NAME, GEMINI, bigquery.NAME, spanner.NAME)
+    stopped = [name for name in names if stop_process(config.state_dir, name)]
+    print(f"stopped: {', '.join(stopped)}" if stopped else "local stack: nothing was running", flush=True)
+
+
+def seed(config: StackConfig, rows: int) -> int:
+    """Replace the sample table with `rows` generated rows; the BigQuery emulator must be up."""
+    if not bigquery.bigquery_ready(config.bigquery_rest_port, config.bigquery_grpc_port):
+        raise StackError(
+            f"BigQuery emulator does not answer on port {config.bigquery_rest_port} "
+            "(bigquery_rest_port): start the stack first"
+        )
+    started = time.monotonic()
+    client = bigquery.bigquery_client(config.project, f"http://{HOST}:{config.bigquery_rest_port}")
+    table_id = f"{config.project}.{config.dataset}.{config.table}"
+    loaded = bigquery.seed_table(client, table_id, generate_rows(rows))
+    _say(bigquery.LABEL, f"{table_id} seeded with {loaded} rows ({time.monotonic() - started:.1f} s)")
+    return loaded
+
+
+def load_env(state_dir: Path | str) -> dict[str, str]:
+    """The KEY=VALUE settings of `<state_dir>/stack.env` (written by `up`)."""
+    env_file = Path(state_dir) / ENV_FILE
+    if not env_file.is_file():
+        raise StackError(f"{env_file} does not exist: start the local stack first")
+    env: dict[str, str] = {}
+    for line in env_file.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip()
+    return env
