@@ -7,6 +7,7 @@ stopped as a whole process group). Its output goes to `<state_dir>/logs/<name>.l
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -177,6 +178,15 @@ def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def http_post_json(url: str, body: dict, timeout: float = 5.0) -> int:
+    """POST `body` as JSON; the HTTP status (raises when nothing answers)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json"}
+    )
+    with _DIRECT.open(request, timeout=timeout) as response:
+        return response.status
 
 
 def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes] | None:

@@ -21,6 +21,7 @@ from local_stack.processes import (
     HOST,
     StackError,
     http_get,
+    http_post_json,
     log_path,
     port_is_free,
     running_pid,
@@ -54,6 +55,11 @@ class StackConfig(BaseModel):
     gemini_port: Port = 9070
     prefect_port: Port = 4200
     seed_rows: int = Field(30_000, ge=0)
+    # The simulator enforces this quota (HTTP 429 + RetryInfo above it) and the pipeline is told
+    # the same number (THEMEGEN_RPM), as a user would configure their real Gemini quota.
+    gemini_rpm: int = Field(60_000, ge=1)
+    gemini_latency_s: float = Field(0.0, ge=0)
+    gemini_latency_jitter_s: float = Field(0.0, ge=0)
     start_prefect: bool = True
 
     @model_validator(mode="after")
@@ -120,6 +126,15 @@ def _gemini_ready(port: int) -> bool:
     return answer is not None and answer[0] == 200
 
 
+def _configure_gemini(config: StackConfig) -> None:
+    """Apply quota and latency at runtime, so a reused simulator gets them too."""
+    knobs = {"rpm": config.gemini_rpm, "latency_s": config.gemini_latency_s,
+             "latency_jitter_s": config.gemini_latency_jitter_s}
+    http_post_json(f"http://{HOST}:{config.gemini_port}/_sim/config", knobs)
+    _say(GEMINI_LABEL, f"quota {config.gemini_rpm} RPM, latency {config.gemini_latency_s} s "
+                       f"± {config.gemini_latency_jitter_s} s")
+
+
 def _say(label: str, message: str) -> None:
     print(f"{label}: {message}", flush=True)
 
@@ -164,6 +179,8 @@ def up(config: StackConfig) -> dict[str, str]:
             _say(part.label, f"ready after {time.monotonic() - t0:.1f} s")
             if part.name == spanner.NAME:
                 _create_database(config)
+            elif part.name == GEMINI:
+                _configure_gemini(config)
             elif part.name == bigquery.NAME:
                 seed(config, config.seed_rows)
     except BaseException:
@@ -212,6 +229,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_GEMINI_BACKEND": "api_key",
         "THEMEGEN_GEMINI_API_KEY": "simulated-local-key",
         "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
+        "THEMEGEN_RPM": str(config.gemini_rpm),
     }
     if config.start_prefect:
         env["PREFECT_API_URL"] = f"http://{HOST}:{config.prefect_port}/api"

@@ -28,11 +28,17 @@ def load_stack_env(state_dir: Path = STATE_DIR) -> dict[str, str]:
 
 
 @stack_app.command("up")
-def stack_up(rows: Annotated[int, typer.Option(help="sample rows to load into BigQuery")] = 30_000) -> None:
+def stack_up(
+    rows: Annotated[int, typer.Option(help="sample rows to load into BigQuery")] = 30_000,
+    gemini_rpm: Annotated[int, typer.Option(help="the simulator's RPM quota (also THEMEGEN_RPM)")] = 60_000,
+    gemini_latency: Annotated[float, typer.Option(help="the simulator's mean latency, seconds")] = 0.0,
+    gemini_jitter: Annotated[float, typer.Option(help="± uniform jitter on that latency, seconds")] = 0.0,
+) -> None:
     """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env."""
     from local_stack.stack import StackConfig, up
 
-    up(StackConfig(state_dir=STATE_DIR, seed_rows=rows))
+    up(StackConfig(state_dir=STATE_DIR, seed_rows=rows, gemini_rpm=gemini_rpm, gemini_latency_s=gemini_latency,
+                   gemini_latency_jitter_s=gemini_jitter))
 
 
 @stack_app.command("down")
