@@ -1,11 +1,13 @@
 """generate_themes: six Gemini themes for every BigQuery row, upserted into Cloud Spanner.
 
 Steps:
+0. check_config    - source table/columns, Spanner tables and Gemini access, before any LLM call
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows)
-2. generate_batch  - mapped over the batches (tag "gemini"): read the batch, call Gemini for every
-                     row concurrently, validate six themes, record per-row failures
-3. upsert_themes   - insert_or_update into Spanner, commits inside the mutation limit
-4. publish_report  - Prefect artifacts: counts, tokens, failures with their batch ids, timings
+2. generate_batch  - mapped over the batches (tag "gemini"): read the batch, answer cached rows
+                     from the row cache, call Gemini for the rest concurrently, cache each valid
+                     answer the moment it validates, record per-row failures
+3. upsert_themes   - insert_or_update into Spanner (only rows that changed), inside the mutation limit
+4. publish_report  - Prefect artifacts: counts, tokens, failures with their batch ids, rerun parameters
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from prefect import flow, runtime, unmapped
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from tasks.check_config import check_config
 from tasks.create_batches import create_batches
 from tasks.generate_batch import collect_batch_results, generate_batch
 from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
 from themegen.models import RunSummary
+from themegen.report import rerun_batch_ids
 from themegen.settings import Settings
 
 
@@ -31,10 +35,14 @@ async def generate_themes(
     max_parallel_batches: int | None = None,
     rpm: int | None = None,
     model: str | None = None,
+    batch_ids: list[int] | None = None,
+    only_failed: bool = False,
 ) -> RunSummary:
     """Parameters left as None take their value from the THEMEGEN_* settings.
 
     rows_limit: only the first N rows by id (a trial run); None = every row.
+    batch_ids: run only these batches (ids as listed in a previous run's report).
+    only_failed: run only the rows listed in the ThemeFailures table.
     """
     started = time.monotonic()
     settings = Settings().with_overrides(
@@ -43,7 +51,9 @@ async def generate_themes(
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")
 
-    plan = await create_batches(settings, run_key, rows_limit)
+    await check_config(settings)
+
+    plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed)
 
     with ThreadPoolTaskRunner(max_workers=settings.max_parallel_batches) as runner:
         futures = runner.map(generate_batch, {"batch": plan.batches, "settings": unmapped(settings)})
@@ -52,8 +62,7 @@ async def generate_themes(
     upsert = await upsert_themes(results, settings, flow_run_id)
 
     summary = await publish_report(plan, results, upsert, settings, time.monotonic() - started, flow_run_id)
-    failed = sorted(r.batch_id for r in results if r.error)
-    if failed:
-        return Failed(message=f"{len(failed)} batches failed: {failed}. Retry the flow run to re-run them.",
-                      data=summary)
+    if failed := rerun_batch_ids(results):
+        return Failed(message=f"batches {failed} did not finish (see the report); retry this flow run, or run "
+                              f"with parameters {{\"batch_ids\": {failed}}}", data=summary)
     return summary

@@ -230,6 +230,8 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_GEMINI_API_KEY": "simulated-local-key",
         "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
         "THEMEGEN_RPM": str(config.gemini_rpm),
+        # The row cache lives with the stack, so `stack up` in a fresh state dir starts clean.
+        "THEMEGEN_CACHE_PATH": str((config.state_dir / "cache").resolve()),
     }
     if config.start_prefect:
         env["PREFECT_API_URL"] = f"http://{HOST}:{config.prefect_port}/api"

@@ -9,12 +9,31 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.models import BatchPlan
 from themegen.settings import Settings
+from themegen.sink.spanner import SpannerSink
 from themegen.source.bigquery import BigQuerySource
 
 
 @task(name="create-batches", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-async def create_batches(settings: Settings, run_key: str, row_limit: int | None = None) -> BatchPlan:
-    source = BigQuerySource(settings)
-    plan = await asyncio.to_thread(source.plan, run_key, settings.batch_size, row_limit)
-    print(f"{plan.rows_total:,} rows in {len(plan.batches)} batches (snapshot {plan.snapshot_table})")
+async def create_batches(
+    settings: Settings,
+    run_key: str,
+    row_limit: int | None = None,
+    batch_ids: list[int] | None = None,
+    only_failed: bool = False,
+) -> BatchPlan:
+    """batch_ids keeps only those batches; only_failed restricts the run to the ids in ThemeFailures."""
+    only_ids = await asyncio.to_thread(SpannerSink(settings).failed_source_ids) if only_failed else None
+    plan = await asyncio.to_thread(BigQuerySource(settings).plan, run_key, settings.batch_size, row_limit, only_ids)
+    if batch_ids is not None:
+        wanted = set(batch_ids)
+        unknown = wanted - {b.batch_id for b in plan.batches}
+        if unknown:
+            raise ValueError(f"batch_ids {sorted(unknown)} do not exist: this run has batches 0..{len(plan.batches) - 1}")
+        plan.batches = [b for b in plan.batches if b.batch_id in wanted]
+        plan.rows_total = sum(b.row_count for b in plan.batches)
+    scope = f" ({len(only_ids)} ids from ThemeFailures)" if only_ids is not None else ""
+    print(f"{plan.rows_total:,} rows in {len(plan.batches)} batches{scope} (snapshot {plan.snapshot_table})")
+    if plan.duplicate_ids:
+        print(f"WARNING: {len(plan.duplicate_ids)} ids occur more than once in the source; each is processed once: "
+              f"{plan.duplicate_ids[:10]}")
     return plan

@@ -9,6 +9,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
+from themegen.batch import theme_rows
+from themegen.cache.row_cache import RowCache
 from themegen.generator.gemini import GeminiGenerator
 from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecord
 from themegen.settings import Settings
@@ -31,16 +33,16 @@ async def generate_batch(batch: BatchDescriptor, settings: Settings) -> BatchRes
     started = time.monotonic()
     rows = await asyncio.to_thread(BigQuerySource(settings).read_batch, batch)
     generator = GeminiGenerator(settings)
-    outcomes = await generator.themes_for_rows(rows, batch.batch_id)
-    result = BatchResult(
+    outcomes = await theme_rows(rows, batch.batch_id, await RowCache.open(settings), generator, settings)
+    return BatchResult(
         batch_id=batch.batch_id,
         rows=len(rows),
-        records=[o for o in outcomes if isinstance(o, ThemeRecord)],
-        failures=[o for o in outcomes if isinstance(o, RowFailure)],
+        records=[o.result for o in outcomes if isinstance(o.result, ThemeRecord)],
+        failures=[o.result for o in outcomes if isinstance(o.result, RowFailure)],
         usage=generator.usage,
+        cached=sum(o.cached for o in outcomes),
         seconds=round(time.monotonic() - started, 3),
     )
-    return result
 
 
 def collect_batch_results(

@@ -4,8 +4,10 @@ real Prefect server, each on a free port, with a state dir under pytest's tmp di
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -44,13 +46,18 @@ class Stack:
         with self.database().snapshot() as snap:
             return [list(row) for row in snap.execute_sql(sql)]
 
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.env["THEMEGEN_CACHE_PATH"])
+
     def clear_outputs(self) -> None:
-        """Empty both Spanner tables and the simulator's counters so each test starts clean."""
+        """Empty both Spanner tables, the row cache and the simulator's counters (a clean start)."""
         def delete_all(tx):
             tx.execute_update(f"DELETE FROM {self.config.themes_table} WHERE TRUE")
             tx.execute_update(f"DELETE FROM {self.config.failures_table} WHERE TRUE")
 
         self.database().run_in_transaction(delete_all)
+        shutil.rmtree(self.cache_path, ignore_errors=True)
         self.sim("reset", {})
 
 

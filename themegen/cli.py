@@ -117,3 +117,16 @@ def _print_summary(summary, state_name: str, message: str | None) -> None:
         console.print(f"[red]{message}[/red]")
     if url := flow_run_url(summary.flow_run_id):
         console.print(f"Prefect UI: {url}")
+
+
+@app.command()
+def setup() -> None:
+    """One-time Prefect setup for PREFECT_API_URL: work pools, concurrency limits, variable, block types.
+
+    Safe to run again: it only creates what is missing and updates what differs from the settings.
+    """
+    load_stack_env()
+    from themegen.setup import setup as run_setup
+
+    for item in asyncio.run(run_setup()):
+        typer.echo(str(item))

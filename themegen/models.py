@@ -24,6 +24,7 @@ class BatchPlan(BaseModel):
     rows_total: int
     batches: list[BatchDescriptor]
     bytes_processed: int = 0
+    duplicate_ids: list[str] = Field(default_factory=list, description="ids seen more than once (kept once)")
 
 
 class SourceRow(BaseModel):
@@ -46,6 +47,7 @@ class RowFailure(BaseModel):
     batch_id: int
     error: str
     attempts: int
+    retryable: bool = Field(False, description="transient (quota, 5xx, timeouts): a rerun may succeed")
 
 
 class LlmUsage(BaseModel):
@@ -67,6 +69,7 @@ class BatchResult(BaseModel):
     records: list[ThemeRecord] = Field(default_factory=list)
     failures: list[RowFailure] = Field(default_factory=list)
     usage: LlmUsage = Field(default_factory=LlmUsage)
+    cached: int = Field(0, description="rows answered from the row cache (no LLM call)")
     seconds: float = 0.0
     error: str | None = Field(None, description="set when the whole batch failed (e.g. read error)")
 

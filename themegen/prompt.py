@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,35 @@ SYSTEM_INSTRUCTION = (
     "short themes (1-4 words each, in the language of the text, no numbering) that capture what "
     "the text is about. Answer only with JSON that matches the response schema."
 )
+
+
+# A second chance after an invalid answer: the same request with the reason spelled out.
+REPAIR_INSTRUCTION = (
+    SYSTEM_INSTRUCTION + " Your previous answer was rejected: {reason}. Return ONLY a JSON object "
+    '{{"themes": [...]}} with exactly 6 different, non-empty themes of at most 4 words each.'
+)
+# C0/C1 control characters other than tab/newline/carriage return: noise to a model, and some
+# (NUL) are rejected by downstream tools. They are removed before hashing and sending.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class InvalidInput(ValueError):
+    """The row cannot be sent as it is; the message says why and what to do."""
+
+
+def prepare_text(text: str | None, max_chars: int) -> str:
+    """The text to send for a row, or InvalidInput naming the problem (pure)."""
+    if text is None:
+        raise InvalidInput("text is NULL: nothing to theme")
+    cleaned = _CONTROL.sub("", text)
+    if not cleaned.strip():
+        raise InvalidInput("text is empty or whitespace only: nothing to theme")
+    if len(cleaned) > max_chars:
+        raise InvalidInput(
+            f"text has {len(cleaned):,} characters, over THEMEGEN_MAX_INPUT_CHARS={max_chars:,}: "
+            "shorten it in the source or raise the limit"
+        )
+    return cleaned
 
 
 class ThemesSchema(BaseModel):

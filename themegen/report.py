@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pydantic import BaseModel, Field
 
 from themegen.models import BatchPlan, BatchResult, LlmUsage, RowFailure, RunSummary, UpsertResult
@@ -14,9 +16,26 @@ class RunReport(BaseModel):
     usage: LlmUsage
     failures: list[RowFailure] = Field(default_factory=list)
     failed_batches: dict[int, str] = Field(default_factory=dict, description="batch id -> error")
+    rerun_batches: list[int] = Field(default_factory=list)
+    duplicate_ids: list[str] = Field(default_factory=list)
     bytes_processed: int = 0
     snapshot_table: str = ""
     backend_note: str = ""
+
+
+def rerun_batch_ids(results: list[BatchResult]) -> list[int]:
+    """Batches worth running again: the task failed, or a row failed for a transient reason."""
+    return sorted(r.batch_id for r in results if r.error or any(f.retryable for f in r.failures))
+
+
+def rerun_parameters(report: RunReport) -> list[dict[str, object]]:
+    """Parameter sets to paste into a new deployment run."""
+    sets: list[dict[str, object]] = []
+    if report.rerun_batches:
+        sets.append({"batch_ids": report.rerun_batches})
+    if report.failures or report.failed_batches:
+        sets.append({"only_failed": True})
+    return sets
 
 
 def summarize(
@@ -36,6 +55,7 @@ def summarize(
         rows_total=plan.rows_total,
         rows_succeeded=succeeded,
         rows_failed=len(failures) + rows_in_failed_batches,
+        rows_skipped_cached=sum(r.cached for r in results),
         llm_calls=usage.calls,
         themes_written=upsert.themes_written,
         input_tokens=usage.input_tokens,
@@ -48,6 +68,8 @@ def summarize(
         usage=usage,
         failures=failures,
         failed_batches=failed_batches,
+        rerun_batches=rerun_batch_ids(results),
+        duplicate_ids=plan.duplicate_ids,
         bytes_processed=plan.bytes_processed,
         snapshot_table=plan.snapshot_table,
     )
@@ -67,6 +89,8 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("input tokens", s.input_tokens),
         ("output tokens", s.output_tokens),
         ("failed batches", len(report.failed_batches)),
+        ("batches to rerun", len(report.rerun_batches)),
+        ("duplicate ids in source", len(report.duplicate_ids)),
         ("BigQuery bytes processed", report.bytes_processed),
         ("wall seconds", s.wall_seconds),
     ]
@@ -100,11 +124,18 @@ def markdown(report: RunReport) -> str:
         *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)),
         "",
     ]
-    if report.failed_batches:
-        ids = sorted(report.failed_batches)
-        lines += [f"## Failed batches ({len(ids)})", "", f"Batch ids: `{ids}`", ""]
-        lines += [f"- batch {b}: {report.failed_batches[b][:300]}" for b in ids[:50]]
+    if report.rerun_batches:
+        lines += [f"## Batches to rerun ({len(report.rerun_batches)})", "", f"Batch ids: `{report.rerun_batches}`", ""]
+        lines += [f"- batch {b}: {report.failed_batches[b][:300]}" for b in sorted(report.failed_batches)[:50]]
         lines.append("")
+    if sets := rerun_parameters(report):
+        lines += ["## Rerun", "", "Retry this flow run in the UI (finished rows come from the row cache), or start a "
+                  "deployment run with one of these parameter sets:", ""]
+        lines += [f"```json\n{json.dumps(p)}\n```" for p in sets]
+        lines.append("")
+    if report.duplicate_ids:
+        lines += [f"## Duplicate ids ({len(report.duplicate_ids)})", "",
+                  "Each was processed once (the first by text): " + ", ".join(report.duplicate_ids[:50]), ""]
     if report.failures:
         lines += [f"## Failed rows ({len(report.failures):,})", "", "| source id | batch | attempts | reason |",
                   "|---|---|---|---|"]

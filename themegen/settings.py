@@ -7,6 +7,7 @@ so the local stack is just another set of environment values.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -79,7 +80,16 @@ class Settings(BaseSettings):
     prompt_version: str = "v1"
     thinking_budget: int | None = Field(0, description="0 = no thinking tokens (cheapest); None = model default")
     request_timeout_s: float = Field(60.0, gt=0)
-    max_attempts: int = Field(6, ge=1, description="LLM attempts per row (429/5xx/invalid answers)")
+    max_attempts: int = Field(6, ge=1, description="attempts per request on 429/5xx/timeouts")
+    max_input_chars: int = Field(
+        30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
+    )
+
+    # --- Row cache (durable LLM answers) ----------------------------------------------------
+    cache_path: Path = Field(Path(".themegen/cache"), description="local cache directory (one machine)")
+    cache_block: str | None = Field(
+        None, description="storage block slug shared by all workers, e.g. 'gcs-bucket/themegen-cache'"
+    )
 
     # --- Throughput ---------------------------------------------------------------------------
     batch_size: int = Field(100, ge=1, le=10_000)

@@ -54,7 +54,7 @@ async def test_every_row_gets_six_themes_in_spanner(stack):
         assert generated_at is not None
     failures = {r[0]: r for r in stack.read_table("SELECT SourceId, BatchId, Error, Attempts, FlowRunId FROM ThemeFailures")}
     assert set(failures) == empty
-    assert all("empty text" in f[2] and f[4] == summary.flow_run_id for f in failures.values())
+    assert all("nothing to theme" in f[2] and f[4] == summary.flow_run_id for f in failures.values())
 
     stats = stack.sim("stats")
     assert stats["requests"] == len(rows) - len(empty) == summary.llm_calls

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from google import genai
 from google.genai import errors, types
+from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
 
 from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
 from themegen.limiter.throttle import process_throttle
-from themegen.models import LlmUsage, RowFailure, SourceRow, ThemeRecord
-from themegen.prompt import SYSTEM_INSTRUCTION, InvalidAnswer, ThemesSchema, input_hash, parse_answer, user_content
+from themegen.models import LlmUsage, RowFailure
+from themegen.prompt import (
+    REPAIR_INSTRUCTION,
+    SYSTEM_INSTRUCTION,
+    InvalidAnswer,
+    ThemesSchema,
+    parse_answer,
+    user_content,
+)
 from themegen.settings import Settings
+
+
+class Answer(BaseModel):
+    """A validated answer plus what is needed to cache it (the raw text, never just the parse)."""
+
+    source_id: str
+    text: str
+    themes: list[str]
+    raw_text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 def make_client(settings: Settings) -> genai.Client:
@@ -24,9 +41,9 @@ def make_client(settings: Settings) -> genai.Client:
     return genai.Client(api_key=settings.gemini_api_key.get_secret_value(), http_options=http)
 
 
-def generation_config(settings: Settings) -> types.GenerateContentConfig:
+def generation_config(settings: Settings, instruction: str = SYSTEM_INSTRUCTION) -> types.GenerateContentConfig:
     return types.GenerateContentConfig(
-        system_instruction=SYSTEM_INSTRUCTION,
+        system_instruction=instruction,
         temperature=settings.temperature,
         max_output_tokens=settings.max_output_tokens,
         response_mime_type="application/json",
@@ -34,6 +51,10 @@ def generation_config(settings: Settings) -> types.GenerateContentConfig:
         # Themes need no reasoning; thinking tokens would be billed and eat max_output_tokens.
         thinking_config=types.ThinkingConfig(thinking_budget=settings.thinking_budget),
     )
+
+
+class GeneratorConfigError(RuntimeError):
+    """Gemini refuses our credentials/model/region; the message names the settings to fix."""
 
 
 class GeminiGenerator:
@@ -46,60 +67,77 @@ class GeminiGenerator:
         self.throttle = process_throttle(settings.rpm)
         self.usage = LlmUsage()
 
-    async def _call(self, row: SourceRow) -> list[str]:
+    async def check_access(self) -> None:
+        """countTokens (not billed) proves key/credentials, model and region before any generation."""
+        try:
+            await self.client.aio.models.count_tokens(model=self.settings.model, contents="ping")
+        except errors.ClientError as exc:
+            if exc.code == 429:
+                return  # quota is busy, not misconfigured
+            raise GeneratorConfigError(
+                f"Gemini answered {exc.code} {exc.status}: {exc.message}. Check THEMEGEN_GEMINI_BACKEND, "
+                "THEMEGEN_GEMINI_API_KEY (or the ADC credentials for Vertex AI), THEMEGEN_MODEL and "
+                "THEMEGEN_GEMINI_LOCATION"
+            ) from None
+
+    async def _call(self, row_id: str, text: str, config: types.GenerateContentConfig) -> Answer:
+        """One request. Raises APIError/transport errors as they come, InvalidAnswer on bad output."""
         async with self.throttle:
             self.usage.calls += 1
             try:
                 response = await self.client.aio.models.generate_content(
-                    model=self.settings.model, contents=user_content(row.id, row.text or ""), config=self.config
+                    model=self.settings.model, contents=user_content(row_id, text), config=config
                 )
             except errors.APIError as exc:
                 self.usage.http_429 += exc.code == 429
                 raise
         meta = response.usage_metadata
-        if meta:
-            self.usage.input_tokens += meta.prompt_token_count or 0
-            self.usage.output_tokens += meta.candidates_token_count or 0
+        tokens_in = (meta.prompt_token_count or 0) if meta else 0
+        tokens_out = (meta.candidates_token_count or 0) if meta else 0
+        self.usage.input_tokens += tokens_in
+        self.usage.output_tokens += tokens_out
         finish = response.candidates[0].finish_reason if response.candidates else None
         if finish not in (None, types.FinishReason.STOP):
             raise InvalidAnswer(f"finishReason {getattr(finish, 'value', finish)}")
-        return parse_answer(response.text)
+        raw = response.text or ""
+        return Answer(source_id=row_id, text=text, themes=parse_answer(raw), raw_text=raw,
+                      input_tokens=tokens_in, output_tokens=tokens_out)
 
-    async def themes_for(self, row: SourceRow, batch_id: int) -> ThemeRecord | RowFailure:
-        """Six themes for the row, or a failure with the reason; never raises for one bad row
-        (except a per-day quota error, which must stop the run)."""
-        if row.text is None or not row.text.strip():
-            return RowFailure(source_id=row.id, batch_id=batch_id, error="empty text: nothing to theme", attempts=0)
-        attempts = 0
+    async def _call_with_backoff(self, row_id: str, text: str, config: types.GenerateContentConfig,
+                                 attempts: list[int]) -> Answer:
+        """Retry 429 (after RetryInfo), 5xx and timeouts; everything else is raised at once."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts), wait=wait_for, retry=retry_if_exception(is_retryable)
+        ):
+            with attempt:
+                attempts[0] += 1
+                self.usage.retries += attempt.retry_state.attempt_number > 1
+                return await self._call(row_id, text, config)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    async def answer(self, row_id: str, text: str, batch_id: int) -> Answer | RowFailure:
+        """Six themes for the (prepared) text, or a failure with the reason. Never raises for one
+        bad row, except on a per-day quota error, which must stop the run."""
+        attempts = [0]
+
+        def failure(reason: str, retryable: bool = False) -> RowFailure:
+            return RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000], attempts=attempts[0],
+                              retryable=retryable)
+
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.settings.max_attempts),
-                wait=wait_for,
-                retry=retry_if_exception(is_retryable),
-                reraise=False,
-            ):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    self.usage.retries += attempts > 1
-                    themes = await self._call(row)
+            try:
+                return await self._call_with_backoff(row_id, text, self.config, attempts)
+            except InvalidAnswer as first:
+                # One repair attempt with the reason spelled out, then the row is recorded as failed.
+                repair = generation_config(self.settings, REPAIR_INSTRUCTION.format(reason=first))
+                try:
+                    return await self._call_with_backoff(row_id, text, repair, attempts)
+                except InvalidAnswer as second:
+                    return failure(f"InvalidAnswer after a repair retry: {first}; then: {second}")
         except RetryError as exc:
-            return self._failure(row, batch_id, exc.last_attempt.exception(), attempts)
-        except (errors.APIError, InvalidAnswer) as exc:
+            last = exc.last_attempt.exception()
+            return failure(f"gave up after {attempts[0]} attempts: {type(last).__name__}: {last}", retryable=True)
+        except errors.APIError as exc:
             if is_per_day_quota(exc):
                 raise
-            return self._failure(row, batch_id, exc, attempts)
-        return ThemeRecord(
-            source_id=row.id,
-            themes=themes,
-            model=self.settings.model,
-            prompt_version=self.settings.prompt_version,
-            input_hash=input_hash(row.text),
-        )
-
-    @staticmethod
-    def _failure(row: SourceRow, batch_id: int, exc: BaseException | None, attempts: int) -> RowFailure:
-        reason = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
-        return RowFailure(source_id=row.id, batch_id=batch_id, error=reason[:1000], attempts=attempts)
-
-    async def themes_for_rows(self, rows: list[SourceRow], batch_id: int) -> list[ThemeRecord | RowFailure]:
-        return list(await asyncio.gather(*(self.themes_for(row, batch_id) for row in rows)))
+            return failure(f"{type(exc).__name__}: {exc}")

@@ -9,8 +9,6 @@ import httpx
 from google.genai import errors
 from tenacity import RetryCallState, wait_exponential_jitter
 
-from themegen.prompt import InvalidAnswer
-
 RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, asyncio.TimeoutError, OSError)
 try:  # google-genai uses httpx2 when it is installed
@@ -65,7 +63,7 @@ def is_per_day_quota(exc: BaseException) -> bool:
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, errors.APIError):
         return exc.code in RETRYABLE_HTTP and not is_per_day_quota(exc)
-    return isinstance(exc, (InvalidAnswer, *TRANSPORT_ERRORS))
+    return isinstance(exc, TRANSPORT_ERRORS)
 
 
 def wait_for(state: RetryCallState) -> float:

@@ -18,6 +18,13 @@ MUTATIONS_PER_THEME_ROW = len(THEME_COLUMNS) + 1
 MUTATIONS_PER_FAILURE_ROW = len(FAILURE_COLUMNS)
 # insert_or_update is idempotent, so any commit may be retried; the client itself retries only
 # ABORTED/UNAVAILABLE/RESOURCE_EXHAUSTED and raises DEADLINE_EXCEEDED and INTERNAL at once.
+READ_KEYS_PER_CALL = 2_000
+
+
+class SinkConfigError(RuntimeError):
+    """The Spanner database/tables in settings are missing; the message names the settings."""
+
+
 _TRANSIENT = (gexc.Aborted, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
               gexc.ResourceExhausted)
 
@@ -44,6 +51,41 @@ class SpannerSink:
                 batch.delete(self.settings.spanner_failures_table, keyset)
         self.commits += 1
 
+    def _stored(self, source_ids: list[str]) -> dict[str, tuple]:
+        """What Spanner already holds for these ids: (Themes, Model, PromptVersion, InputHash)."""
+        stored: dict[str, tuple] = {}
+        for chunk in chunked(source_ids, READ_KEYS_PER_CALL):
+            with self.database.snapshot() as snapshot:
+                rows = snapshot.read(self.settings.spanner_table, THEME_COLUMNS[:5],
+                                     spanner.KeySet(keys=[[k] for k in chunk]))
+                stored.update({r[0]: tuple(r[1:5]) for r in rows})
+        return stored
+
+    def changed(self, records: list[ThemeRecord]) -> list[ThemeRecord]:
+        """Records whose stored row differs, so a rerun rewrites nothing that is already identical."""
+        stored = self._stored([r.source_id for r in records])
+        return [r for r in records
+                if stored.get(r.source_id) != (r.themes, r.model, r.prompt_version, r.input_hash)]
+
+    def failed_source_ids(self) -> list[str]:
+        with self.database.snapshot() as snapshot:
+            return [r[0] for r in snapshot.read(self.settings.spanner_failures_table, ["SourceId"], spanner.KeySet(all_=True))]
+
+    def check_tables(self) -> None:
+        """Fail before any LLM call when the database or a table is missing, naming the setting."""
+        s = self.settings
+        try:
+            with self.database.snapshot(multi_use=True) as snapshot:
+                for table, columns in ((s.spanner_table, THEME_COLUMNS), (s.spanner_failures_table, FAILURE_COLUMNS)):
+                    # qualified names: a column may share its table's name (Themes.Themes)
+                    names = ", ".join(f"t.{c}" for c in columns)
+                    list(snapshot.execute_sql(f"SELECT {names} FROM {table} AS t LIMIT 0"))
+        except (gexc.NotFound, gexc.InvalidArgument) as exc:
+            raise SinkConfigError(
+                f"Spanner {s.spanner_instance}/{s.spanner_database} is not ready: {exc.message}. Check "
+                "THEMEGEN_SPANNER_INSTANCE / _DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
+            ) from None
+
     def write_themes(self, records: list[ThemeRecord]) -> int:
         size = rows_per_commit(MUTATIONS_PER_THEME_ROW, self.budget)
         for chunk in chunked(records, size):
@@ -65,6 +107,6 @@ class SpannerSink:
         return len(failures)
 
     def upsert(self, records: list[ThemeRecord], failures: list[RowFailure], flow_run_id: str | None) -> UpsertResult:
-        themes = self.write_themes(records)
+        themes = self.write_themes(self.changed(records))
         failed = self.write_failures(failures, flow_run_id)
         return UpsertResult(themes_written=themes, failures_written=failed, commits=self.commits)

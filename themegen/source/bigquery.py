@@ -27,23 +27,35 @@ class SourceConfigError(RuntimeError):
     """The source table/columns in settings do not match BigQuery; the message names the setting."""
 
 
-def snapshot_sql(settings: Settings, snapshot_table: str, text_columns: list[str]) -> str:
-    """CTAS that numbers the filtered source rows by id and assigns batch ids (pure)."""
-    id_col = settings.bq_id_column
-    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(text_columns))
-    tie_break = ", ".join([id_col, *text_columns])  # duplicate ids still get a stable order
+def snapshot_sql(settings: Settings, snapshot_table: str, only_ids: bool = False) -> str:
+    """CTAS that numbers the filtered source rows by id and assigns batch ids (pure).
+
+    Duplicate ids are kept once (the first by text) and counted in `dup_count`, so the report can
+    name them; `only_ids` restricts the run to the ids in the @only_ids array (reruns of failures).
+    """
+    id_col, columns = settings.bq_id_column, settings.bq_text_columns
+    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(columns))
+    text_names = ", ".join(f"text_{i}" for i in range(len(columns)))
     where = settings.bq_where or "TRUE"
+    if only_ids:
+        where = f"({where}) AND CAST({id_col} AS STRING) IN UNNEST(@only_ids)"
     return f"""
 CREATE TABLE IF NOT EXISTS `{snapshot_table}`
 CLUSTER BY batch_id
 OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {SNAPSHOT_DAYS * 24} HOUR),
          description = "themegen run snapshot of {settings.source_table}")
 AS
-SELECT CAST(FLOOR((rn - 1) / @batch_size) AS INT64) AS batch_id, source_id, {", ".join(f"text_{i}" for i in range(len(text_columns)))}
+SELECT CAST(FLOOR((rn - 1) / @batch_size) AS INT64) AS batch_id, source_id, dup_count, {text_names}
 FROM (
-  SELECT ROW_NUMBER() OVER (ORDER BY {tie_break}) AS rn, CAST({id_col} AS STRING) AS source_id, {texts}
-  FROM `{settings.source_table}`
-  WHERE {where}
+  SELECT ROW_NUMBER() OVER (ORDER BY sort_key, {text_names}) AS rn, source_id, dup_count, {text_names}
+  FROM (
+    SELECT {id_col} AS sort_key, CAST({id_col} AS STRING) AS source_id, {texts},
+           ROW_NUMBER() OVER (PARTITION BY {id_col} ORDER BY {", ".join(columns)}) AS dup_rank,
+           COUNT(*) OVER (PARTITION BY {id_col}) AS dup_count
+    FROM `{settings.source_table}`
+    WHERE {where}
+  )
+  WHERE dup_rank = 1
 )
 WHERE rn <= @row_limit
 """
@@ -66,7 +78,7 @@ class BigQuerySource:
             location=settings.bq_location,
         )
 
-    def _check_source(self) -> None:
+    def check_source(self) -> None:
         """Fail before any LLM call when the table or a column is missing, naming the setting."""
         s = self.settings
         try:
@@ -85,19 +97,25 @@ class BigQuerySource:
                     f"column {col!r} not in {s.source_table} (columns: {sorted(columns)}): fix {setting}"
                 )
 
-    def plan(self, run_key: str, batch_size: int, row_limit: int | None = None) -> BatchPlan:
+    def plan(self, run_key: str, batch_size: int, row_limit: int | None = None,
+             only_ids: list[str] | None = None) -> BatchPlan:
         """Snapshot the source once and describe its batches."""
-        self._check_source()
+        self.check_source()
         snapshot = f"{self.settings.staging_dataset}.themegen_snapshot_{run_key}"
         params = [
             bigquery.ScalarQueryParameter("batch_size", "INT64", batch_size),
             bigquery.ScalarQueryParameter("row_limit", "INT64", row_limit or 2**62),
         ]
+        if only_ids is not None:
+            params.append(bigquery.ArrayQueryParameter("only_ids", "STRING", only_ids))
         job = self.client.query(
-            snapshot_sql(self.settings, snapshot, self.settings.bq_text_columns),
+            snapshot_sql(self.settings, snapshot, only_ids=only_ids is not None),
             job_config=bigquery.QueryJobConfig(query_parameters=params),
         )
         job.result()
+        duplicates = [r["source_id"] for r in self.client.query(
+            f"SELECT source_id FROM `{snapshot}` WHERE dup_count > 1 ORDER BY source_id LIMIT 1000"
+        ).result()]
         summary = self.client.query(
             f"SELECT batch_id, COUNT(*) AS n, MIN(source_id) AS lo, MAX(source_id) AS hi "
             f"FROM `{snapshot}` GROUP BY batch_id ORDER BY batch_id"
@@ -112,6 +130,7 @@ class BigQuerySource:
             rows_total=sum(b.row_count for b in batches),
             batches=batches,
             bytes_processed=job.total_bytes_processed or 0,
+            duplicate_ids=duplicates,
         )
 
     def _read_client(self) -> bigquery_storage_v1.BigQueryReadClient:

@@ -40,7 +40,7 @@ def test_per_day_quota_is_not_retried_but_per_minute_is():
         (errors.ClientError(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}}), False),
         (errors.ClientError(403, {"error": {"code": 403, "status": "PERMISSION_DENIED"}}), False),
         (httpx.ReadTimeout("slow"), True),
-        (InvalidAnswer("5 themes"), True),
+        (InvalidAnswer("5 themes"), False),  # handled by one repair retry, not by backoff
         (KeyError("bug"), False),
     ],
 )

@@ -1,0 +1,59 @@
+"""ThemegenConfig: the run configuration a user may change in the Prefect UI without a redeploy.
+
+Every field is optional: None keeps the environment's value (THEMEGEN_* settings), so a block only
+needs the fields that differ. Field names are `themegen.settings.Settings` field names, which makes
+the block a plain set of overrides:
+
+    settings = Settings().with_overrides(**ThemegenConfig.load(THEMEGEN_CONFIG_BLOCK).overrides())
+
+Register the type with `prefect block register -m blocks.themegen_config` (or `themegen setup`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.blocks.core import Block
+from pydantic import Field, model_validator
+
+from themegen.settings import Settings
+
+
+class ThemegenConfig(Block):
+    """Source table, sink tables, model and throughput of the generate-themes flow."""
+
+    _block_type_name = "Themegen Config"
+    _description = "generate-themes run configuration; empty fields keep the worker's THEMEGEN_* settings."
+
+    # --- BigQuery source ---
+    bq_project: str | None = Field(None, description="project holding the source table")
+    bq_dataset: str | None = None
+    bq_table: str | None = None
+    bq_id_column: str | None = None
+    bq_text_columns: list[str] | None = Field(None, description="text columns, joined with newlines")
+    bq_where: str | None = Field(None, description="one boolean SQL expression filtering the source rows")
+    # --- Spanner sink ---
+    spanner_instance: str | None = None
+    spanner_database: str | None = None
+    spanner_table: str | None = None
+    spanner_failures_table: str | None = None
+    # --- Gemini ---
+    model: str | None = Field(None, description="e.g. gemini-2.5-flash")
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    prompt_version: str | None = Field(None, description="stored with every row")
+    # --- Throughput ---
+    batch_size: int | None = Field(None, description="rows per batch task")
+    rpm: int | None = Field(None, description="Gemini requests per minute the run may send")
+
+    def overrides(self) -> dict[str, Any]:
+        """The fields that are set, keyed by Settings field name (for Settings.with_overrides)."""
+        # `include` drops what Block adds to a dump (block_type_slug), which Settings does not know.
+        return self.model_dump(include=set(type(self).model_fields), exclude_none=True)
+
+    @model_validator(mode="after")
+    def _valid_as_settings(self) -> ThemegenConfig:
+        # Apply the overrides to the defaults (model_construct reads no environment), so a bad
+        # table name or temperature fails when the block is saved or loaded, with Settings' message.
+        Settings.model_construct().with_overrides(**self.overrides())
+        return self

@@ -1,0 +1,22 @@
+"""Step 0: prove the source, the sink and Gemini are reachable and configured, before any LLM call."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from themegen.generator.gemini import GeminiGenerator
+from themegen.settings import Settings
+from themegen.sink.spanner import SpannerSink
+from themegen.source.bigquery import BigQuerySource
+
+
+@task(name="check-config", cache_policy=NO_CACHE)
+async def check_config(settings: Settings) -> None:
+    await asyncio.gather(
+        asyncio.to_thread(BigQuerySource(settings).check_source),
+        asyncio.to_thread(SpannerSink(settings).check_tables),
+        GeminiGenerator(settings).check_access(),
+    )

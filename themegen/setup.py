@@ -1,0 +1,125 @@
+"""`themegen setup`: the one-time Prefect objects our deployments rely on, for the current PREFECT_API_URL.
+
+Creates what is missing, updates what differs from the settings and leaves the rest alone, so running
+it again changes nothing. `prefect deploy --all` needs the work pools (it refuses unknown pools) and
+the image variable (a missing variable would deploy an empty image name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
+from prefect.exceptions import ObjectNotFound
+from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
+from prefect_gcp import GcpCredentials
+
+from blocks.themegen_config import ThemegenConfig
+from tasks.generate_batch import GEMINI_TAG
+from themegen.settings import Settings
+
+# Work pool name -> type. Names are referenced by prefect.yaml.
+WORK_POOLS = {"themegen-local": "process", "themegen-cloud-run": "cloud-run-v2"}
+# Global concurrency limit used as a rate limit on Gemini requests (slots decay at RPM/60 per second).
+RPM_LIMIT = "gemini-rpm"
+# Prefect variable prefect.yaml reads the Cloud Run image from; the placeholder shows what to set.
+IMAGE_VARIABLE = "themegen_image"
+IMAGE_PLACEHOLDER = "asia-northeast1-docker.pkg.dev/PROJECT/themegen/themegen:latest"
+# Block types our deployments use: ours, and prefect-gcp's at the installed version's schema.
+BLOCK_TYPES: tuple[type[Block], ...] = (ThemegenConfig, GcpCredentials, Secret)
+
+Status = Literal["created", "updated", "found"]
+
+
+class SetupError(RuntimeError):
+    """An existing object conflicts with what the deployments need."""
+
+
+@dataclass(frozen=True)
+class SetupItem:
+    what: str
+    status: Status
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.status:>7}  {self.what}" + (f" ({self.detail})" if self.detail else "")
+
+
+async def setup(settings: Settings | None = None) -> list[SetupItem]:
+    """Ensure every object exists as configured; return what was created, updated or found."""
+    settings = settings or Settings()
+    async with get_client() as client:
+        items = [await _work_pool(client, name, pool_type) for name, pool_type in WORK_POOLS.items()]
+        items.append(await _tag_limit(client, GEMINI_TAG, settings.max_parallel_batches))
+        items.append(await _rate_limit(client, RPM_LIMIT, settings.rpm))
+        items.append(await _variable(client, IMAGE_VARIABLE, IMAGE_PLACEHOLDER))
+        items += [await _block_type(client, block) for block in BLOCK_TYPES]
+    return items
+
+
+async def _work_pool(client: PrefectClient, name: str, pool_type: str) -> SetupItem:
+    what = f"work pool {name!r} ({pool_type})"
+    try:
+        pool = await client.read_work_pool(name)
+    except ObjectNotFound:
+        # The worker type's own default job template, as `prefect work-pool create --type` uses;
+        # the deployments set their job variables on top of it.
+        template = await get_default_base_job_template_for_infrastructure_type(pool_type)
+        await client.create_work_pool(WorkPoolCreate(name=name, type=pool_type, base_job_template=template))
+        return SetupItem(what, "created")
+    if pool.type != pool_type:
+        raise SetupError(f"work pool {name!r} exists with type {pool.type!r}, expected {pool_type!r}: "
+                         f"delete it (prefect work-pool delete {name}) and run setup again")
+    return SetupItem(what, "found")
+
+
+async def _tag_limit(client: PrefectClient, tag: str, limit: int) -> SetupItem:
+    what = f"tag concurrency limit {tag!r} = {limit}"
+    try:
+        current = (await client.read_concurrency_limit_by_tag(tag)).concurrency_limit
+    except ObjectNotFound:
+        current = None
+    if current == limit:
+        return SetupItem(what, "found")
+    await client.create_concurrency_limit(tag=tag, concurrency_limit=limit)  # creates or replaces
+    return SetupItem(what, "created" if current is None else "updated", "" if current is None else f"was {current}")
+
+
+async def _rate_limit(client: PrefectClient, name: str, rpm: int) -> SetupItem:
+    # One slot per request; a full minute's quota may be held at once, as the per-minute quota allows.
+    decay = rpm / 60
+    what = f"global concurrency limit {name!r} = {rpm}, slot decay {decay:g}/s"
+    try:
+        current: Any = await client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        current = None
+    if current is not None and (current.limit, current.slot_decay_per_second) == (rpm, decay):
+        return SetupItem(what, "found")
+    await client.upsert_global_concurrency_limit_by_name(name, limit=rpm, slot_decay_per_second=decay)
+    if current is None:
+        return SetupItem(what, "created")
+    return SetupItem(what, "updated", f"was {current.limit}, {current.slot_decay_per_second:g}/s")
+
+
+async def _variable(client: PrefectClient, name: str, placeholder: str) -> SetupItem:
+    # Never overwritten: once the user has set the real image, setup must not undo it.
+    if (variable := await client.read_variable_by_name(name)) is not None:
+        return SetupItem(f"variable {name!r}", "found", str(variable.value))
+    await client.create_variable(VariableCreate(name=name, value=placeholder))
+    return SetupItem(f"variable {name!r}", "created", f"{placeholder}; set the real image with "
+                                                  f"`prefect variable set {name} IMAGE --overwrite`")
+
+
+async def _block_type(client: PrefectClient, block: type[Block]) -> SetupItem:
+    what = f"block type {block.get_block_type_slug()!r}"
+    try:
+        # The schema checksum covers every field, so "found" means this exact version is registered.
+        await client.read_block_schema_by_checksum(block._calculate_schema_checksum(), block.get_block_schema_version())
+        return SetupItem(what, "found")
+    except ObjectNotFound:
+        await block.aregister_type_and_schema(client=client)
+        return SetupItem(what, "created")
