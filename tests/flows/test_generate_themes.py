@@ -4,29 +4,13 @@ real Prefect server. Spanner contents and the simulator's counters are the witne
 from __future__ import annotations
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.api_core.client_options import ClientOptions
-from google.cloud import bigquery
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from flows.generate_themes import generate_themes
 from local_stack.gemini_sim import derive_themes
+from tests.flows.helpers import is_empty, source_rows
 from themegen.prompt import input_hash
-
-
-def source_rows(stack) -> dict[str, str | None]:
-    client = bigquery.Client(
-        project=stack.config.project,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=stack.env["THEMEGEN_BQ_API_ENDPOINT"]),
-    )
-    table = f"{stack.config.project}.{stack.config.dataset}.{stack.config.table}"
-    return {r["id"]: r["text"] for r in client.query(f"SELECT id, text FROM `{table}`").result()}
-
-
-def is_empty(text: str | None) -> bool:
-    return text is None or not text.strip()
 
 
 async def artifact_keys(flow_run_id: str) -> set[str]:

@@ -1,0 +1,89 @@
+"""Reruns never pay twice: the simulator's request counter is the witness."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.states import Scheduled
+
+from flows.generate_themes import generate_themes
+from tests.flows.helpers import batch_rows, nonempty, source_rows, theme_ids
+
+ROWS, BATCH = 200, 20
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def fail_batches(stack, rows, batch_ids: list[int]) -> list[str]:
+    """Make every row of these batches answer HTTP 500; returns the rows that will be called."""
+    doomed = [i for b in batch_ids for i in nonempty(rows, batch_rows(rows, BATCH, b))]
+    stack.sim("config", {"error_ids": doomed})
+    return doomed
+
+
+async def test_rerun_of_a_finished_run_makes_zero_calls_and_rewrites_nothing(stack):
+    stack.clear_outputs()
+    first = await generate_themes(rows_limit=120, batch_size=30)
+    written = stack.read_table("SELECT t.SourceId, t.GeneratedAt FROM Themes AS t ORDER BY t.SourceId")
+    calls = stack.sim("stats")["requests"]
+
+    second = await generate_themes(rows_limit=120, batch_size=30)
+
+    assert stack.sim("stats")["requests"] == calls == first.llm_calls > 0
+    assert second.llm_calls == 0 and second.themes_written == 0
+    assert second.rows_skipped_cached == second.rows_succeeded == first.rows_succeeded
+    assert stack.read_table("SELECT t.SourceId, t.GeneratedAt FROM Themes AS t ORDER BY t.SourceId") == written
+
+
+@pytest.mark.parametrize("rerun", [{"batch_ids": [3, 7]}, {"only_failed": True}])
+async def test_rerun_after_failed_batches_calls_only_their_rows(stack, monkeypatch, rerun):
+    stack.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
+    rows = source_rows(stack)
+    doomed = fail_batches(stack, rows, [3, 7])
+
+    state = await generate_themes(rows_limit=ROWS, batch_size=BATCH, return_state=True)
+
+    assert state.is_failed() and "[3, 7]" in state.message
+    assert set(doomed) <= {r[0] for r in stack.read_table("SELECT SourceId FROM ThemeFailures")}
+    stack.sim("config", {"error_ids": []})
+    stack.sim("reset", {})
+
+    summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH, **rerun)
+
+    assert stack.sim("stats")["requests"] == summary.llm_calls == len(doomed)
+    assert theme_ids(stack) == set(nonempty(rows, sorted(rows)[:ROWS]))
+    remaining = {r[0] for r in stack.read_table("SELECT SourceId FROM ThemeFailures")}
+    assert not remaining & set(doomed)
+
+
+async def test_ui_retry_of_a_failed_flow_run_skips_finished_rows(stack, monkeypatch):
+    """The UI's Retry sets the flow run to Scheduled/AwaitingRetry; a worker then executes the
+    same flow run id with `python -m prefect.engine` (what this test does in place of a worker)."""
+    stack.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
+    rows = source_rows(stack)
+    doomed = fail_batches(stack, rows, [2])
+    deployment_id = await (await generate_themes.ato_deployment(name="ui-retry-test")).aapply()
+    async with get_client() as client:
+        flow_run = await client.create_flow_run_from_deployment(
+            deployment_id, parameters={"rows_limit": 100, "batch_size": BATCH}
+        )
+
+        def execute() -> None:
+            subprocess.run([sys.executable, "-m", "prefect.engine", str(flow_run.id)], cwd=REPO, check=False,
+                           capture_output=True, timeout=300)
+
+        execute()
+        assert (await client.read_flow_run(flow_run.id)).state.is_failed()
+        stack.sim("config", {"error_ids": []})
+        stack.sim("reset", {})
+
+        await client.set_flow_run_state(flow_run.id, Scheduled(name="AwaitingRetry"), force=True)
+        execute()
+
+        assert (await client.read_flow_run(flow_run.id)).state.is_completed()
+    assert stack.sim("stats")["requests"] == len(doomed)
+    assert theme_ids(stack) == set(nonempty(rows, sorted(rows)[:100]))
