@@ -33,6 +33,7 @@ from local_stack.sample_data import generate_rows
 from themegen.sink.ddl import all_ddl
 
 GEMINI = "gemini"
+SIM_API_KEY = "simulated-local-key"  # the simulator rejects any other key, like the real API
 GEMINI_LABEL = "Gemini: SIMULATOR (not the real model)"
 ENV_FILE = "stack.env"
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -128,7 +129,7 @@ def _gemini_ready(port: int) -> bool:
 
 def _configure_gemini(config: StackConfig) -> None:
     """Apply quota and latency at runtime, so a reused simulator gets them too."""
-    knobs = {"rpm": config.gemini_rpm, "latency_s": config.gemini_latency_s,
+    knobs = {"rpm": config.gemini_rpm, "latency_s": config.gemini_latency_s, "api_key": SIM_API_KEY,
              "latency_jitter_s": config.gemini_latency_jitter_s}
     http_post_json(f"http://{HOST}:{config.gemini_port}/_sim/config", knobs)
     _say(GEMINI_LABEL, f"quota {config.gemini_rpm} RPM, latency {config.gemini_latency_s} s "
@@ -227,7 +228,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_SPANNER_TABLE": config.themes_table,
         "THEMEGEN_SPANNER_FAILURES_TABLE": config.failures_table,
         "THEMEGEN_GEMINI_BACKEND": "api_key",
-        "THEMEGEN_GEMINI_API_KEY": "simulated-local-key",
+        "THEMEGEN_GEMINI_API_KEY": SIM_API_KEY,
         "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
         "THEMEGEN_RPM": str(config.gemini_rpm),
         # The row cache lives with the stack, so `stack up` in a fresh state dir starts clean.

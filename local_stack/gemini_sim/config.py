@@ -35,6 +35,15 @@ class SimConfig(BaseModel):
     fail_ids: list[str] = Field(
         default_factory=list, description="row ids that always get an invalid answer"
     )
+    fail_mode: Literal["not_json", "five_themes", "duplicate_theme", "empty_theme", "long_theme"] | None = (
+        Field(default=None, description="the violation fail_ids get (None: a random one per request)")
+    )
+    fail_times: int | None = Field(
+        default=None, ge=1, description="requests of each fail_id that get the violation (None: all)"
+    )
+    api_key: str | None = Field(
+        default=None, description="the only x-goog-api-key accepted (None: any key)"
+    )
     error_ids: list[str] = Field(
         default_factory=list, description="row ids whose requests always get HTTP 500"
     )

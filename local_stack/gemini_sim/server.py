@@ -102,6 +102,18 @@ async def _read_json(request: web.Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _bad_api_key(sim: Simulator, request: web.Request) -> web.Response | None:
+    """The real Gemini API answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID."""
+    expected = sim.config.api_key
+    if expected is None or "authorization" in request.headers:  # Vertex AI uses OAuth tokens
+        return None
+    if request.headers.get("x-goog-api-key") == expected:
+        return None
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com"}
+    return _error(sim, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info])
+
+
 def _invalid_json(sim: Simulator) -> web.Response:
     return _error(sim, 400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
 
@@ -129,6 +141,8 @@ async def _generate_content(request: web.Request) -> web.Response:
     model = request.match_info["model"]
     body = await _read_json(request)
     sim.stats.requests += 1
+    if (rejected := _bad_api_key(sim, request)) is not None:
+        return rejected
     if body is None:
         return _invalid_json(sim)
     prompt, user_text = prompt_texts(body)
@@ -195,6 +209,8 @@ async def _generate_content(request: web.Request) -> web.Response:
 
 async def _count_tokens(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
+    if (rejected := _bad_api_key(sim, request)) is not None:
+        return rejected
     body = await _read_json(request)
     if body is None:
         return _invalid_json(sim)

@@ -56,9 +56,10 @@ class Simulator:
         # A not-JSON answer breaks every row of a batch, so fail_ids only do that for single rows.
         fail_modes = ROW_MODES if items else ALL_MODES
         fail_ids = set(self.config.fail_ids)
+        limit = self.config.fail_times
         for index, row_id in enumerate(row_ids):
-            if row_id in fail_ids:
-                mode = self.rng.choice(fail_modes)
+            if row_id in fail_ids and (limit is None or self.stats.row_requests.get(row_id, 0) <= limit):
+                mode = self.config.fail_mode or self.rng.choice(fail_modes)
                 not_json |= mode == NOT_JSON
                 broken[index] = mode
         if self.chance(self.config.invalid_output_rate):

@@ -1,0 +1,86 @@
+"""The generator against the Gemini simulator: bad answers get one repair retry, then a reason."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from local_stack.gemini_sim import SimConfig, derive_themes, running_simulator
+from themegen.generator.gemini import Answer, GeminiGenerator, GeneratorConfigError
+from themegen.models import RowFailure
+from themegen.settings import Settings
+
+TEXT = "The parcel arrived late and the box was damaged; support never answered my refund request."
+
+
+def settings_for(base_url: str, **overrides) -> Settings:
+    values = {"gemini_backend": "api_key", "gemini_api_key": "k", "gemini_base_url": base_url, "rpm": 600_000,
+              "max_attempts": 3}
+    return Settings(**(values | overrides))
+
+
+async def stats(base_url: str) -> dict:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{base_url}/_sim/stats")).json()
+
+
+async def test_valid_answer_carries_raw_text_and_tokens():
+    async with running_simulator() as url:
+        answer = await GeminiGenerator(settings_for(url)).answer("r1", TEXT, 0)
+    assert isinstance(answer, Answer)
+    assert answer.themes == derive_themes(TEXT) and answer.raw_text and answer.input_tokens > 0
+
+
+@pytest.mark.parametrize("mode", ["not_json", "five_themes", "duplicate_theme", "empty_theme", "long_theme"])
+async def test_invalid_answer_gets_one_repair_retry_then_a_recorded_reason(mode):
+    async with running_simulator(SimConfig(fail_ids=["r1"], fail_mode=mode)) as url:
+        outcome = await GeminiGenerator(settings_for(url)).answer("r1", TEXT, 4)
+        counts = await stats(url)
+    assert isinstance(outcome, RowFailure)
+    assert outcome.error.startswith("InvalidAnswer after a repair retry") and outcome.attempts == 2
+    assert (outcome.batch_id, outcome.retryable) == (4, False)
+    assert counts["requests"] == 2
+
+
+async def test_repair_retry_can_succeed():
+    async with running_simulator(SimConfig(fail_ids=["r1"], fail_mode="five_themes", fail_times=1)) as url:
+        outcome = await GeminiGenerator(settings_for(url)).answer("r1", TEXT, 0)
+        counts = await stats(url)
+    assert isinstance(outcome, Answer) and outcome.themes == derive_themes(TEXT)
+    assert counts["requests"] == 2
+
+
+@pytest.mark.parametrize("reason", ["SAFETY", "RECITATION", "MAX_TOKENS"])
+async def test_blocked_or_truncated_answers_are_recorded_with_the_finish_reason(reason):
+    async with running_simulator(SimConfig(finish_reason_rate=1.0, finish_reason=reason)) as url:
+        outcome = await GeminiGenerator(settings_for(url)).answer("r1", TEXT, 0)
+        counts = await stats(url)
+    assert isinstance(outcome, RowFailure) and f"finishReason {reason}" in outcome.error
+    assert counts["requests"] == 2
+
+
+async def test_server_errors_are_retried_up_to_max_attempts_then_marked_retryable():
+    async with running_simulator(SimConfig(error_ids=["r1"])) as url:
+        outcome = await GeminiGenerator(settings_for(url, max_attempts=2)).answer("r1", TEXT, 0)
+        counts = await stats(url)
+    assert isinstance(outcome, RowFailure) and outcome.retryable and "ServerError" in outcome.error
+    assert counts["requests"] == outcome.attempts == 2
+
+
+async def test_retry_info_delay_is_honoured():
+    async with running_simulator(SimConfig(burst_429=1, burst_retry_delay_s=1.5)) as url:
+        generator = GeminiGenerator(settings_for(url))
+        started = time.monotonic()
+        outcome = await generator.answer("r1", TEXT, 0)
+        waited = time.monotonic() - started
+    assert isinstance(outcome, Answer) and generator.usage.http_429 == 1 and generator.usage.retries == 1
+    assert waited >= 1.5  # never earlier than the server asked
+
+
+async def test_a_wrong_api_key_fails_the_preflight_naming_the_setting():
+    async with running_simulator(SimConfig(api_key="right")) as url:
+        with pytest.raises(GeneratorConfigError, match="THEMEGEN_GEMINI_API_KEY"):
+            await GeminiGenerator(settings_for(url)).check_access()
+        assert (await stats(url))["requests"] == 0
