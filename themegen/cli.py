@@ -130,3 +130,7 @@ def setup() -> None:
 
     for item in asyncio.run(run_setup()):
         typer.echo(str(item))
+
+
+if __name__ == "__main__":  # `python -m themegen.cli`, as tests and workers invoke it
+    app()

@@ -1,0 +1,82 @@
+"""One deployment run per test session, the way a user runs it: `themegen setup`, `prefect deploy
+--all`, a process worker on the local pool and `prefect deployment run`, all as subprocesses against
+the session stack's Prefect server. test_deploy checks its results, test_ui looks at it in the UI."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOYMENT = "generate-themes/generate-themes-local"
+RUN_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class DeployedRun:
+    flow_run: FlowRun
+    worker_log: Path
+    ui_url: str  # the Prefect server's root, where it serves the UI
+
+
+def run_cli(*argv: str, env: dict[str, str]) -> str:
+    """Run a CLI from the repo dir, as a user would; fail with its output when it fails."""
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def wait_for_final_state(flow_run_id: str, worker: subprocess.Popen, worker_log: Path) -> FlowRun:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    with get_client(sync_client=True) as client:
+        while not (flow_run := client.read_flow_run(flow_run_id)).state.is_final():
+            assert worker.poll() is None, f"the worker exited:\n{worker_log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"flow run still {flow_run.state.name} after {RUN_TIMEOUT_S} s:\n{worker_log.read_text()[-3000:]}"
+            )
+            time.sleep(1)
+    return flow_run
+
+
+@pytest.fixture(scope="session")
+def deployed_run(stack, tmp_path_factory: pytest.TempPathFactory) -> DeployedRun:
+    stack.clear_outputs()
+    # os.environ holds the stack's settings (PREFECT_API_URL included). THEMEGEN_HOME is what the
+    # README tells users to export in their clone: `prefect deploy` stores it as the pull step's dir.
+    env = {**os.environ, "THEMEGEN_HOME": str(REPO)}
+    bin_dir = Path(sys.executable).parent
+    run_cli(str(bin_dir / "themegen"), "setup", env=env)
+    run_cli(sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", env=env)
+
+    worker_log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with worker_log.open("w") as log:
+        # Own session, so stopping it also stops the flow-run process it started.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "themegen-local", "--limit", "2"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        out = run_cli(sys.executable, "-m", "prefect", "deployment", "run", DEPLOYMENT,
+                      "--param", "rows_limit=60", "--param", "batch_size=20", env=env)  # fmt: skip
+        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
+        flow_run = wait_for_final_state(flow_run_id, worker, worker_log)
+    finally:
+        # The worker is only needed for this one run: stop it now rather than at session end.
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    return DeployedRun(flow_run, worker_log, stack.env["PREFECT_API_URL"].removesuffix("/api"))
+

@@ -1,0 +1,64 @@
+"""SIGKILL the flow process mid-run: the rerun finishes every row and pays only for unfinished ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flows.generate_themes import generate_themes
+from tests.flows.helpers import nonempty, source_rows, theme_ids
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS, BATCH = 300, 20
+
+
+def cached_answers(stack) -> int:
+    """Readable cache entries (a write torn by the kill is not an answer)."""
+    def readable(path: Path) -> bool:
+        try:
+            return "raw_text" in json.loads(path.read_text())["result"]
+        except (ValueError, KeyError):
+            return False
+
+    return sum(1 for p in (stack.cache_path / "answers").rglob("*") if p.is_file() and readable(p))
+
+
+async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfinished(stack):
+    stack.clear_outputs()
+    rows = source_rows(stack)
+    wanted = nonempty(rows, sorted(rows)[:ROWS])
+    # Slow answers so the kill lands mid-run; 2 batches x 20 rows in flight.
+    stack.sim("config", {"latency_s": 0.25, "latency_jitter_s": 0.1})
+    command = [sys.executable, "-m", "themegen.cli", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
+               "--max-parallel", "2"]
+    env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while stack.sim("stats")["ok"] < len(wanted) // 2:
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        stack.sim("config", {"latency_s": 0.0, "latency_jitter_s": 0.0})
+    sent_before_kill = stack.sim("stats")["requests"]
+    cached = cached_answers(stack)
+    assert 0 < cached < len(wanted)
+    assert theme_ids(stack) == set(), "the killed run never reached its upsert step"
+
+    summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+
+    rerun_calls = stack.sim("stats")["requests"] - sent_before_kill
+    unfinished = len(wanted) - cached
+    in_flight = sent_before_kill - cached
+    assert rerun_calls == summary.llm_calls == unfinished <= unfinished + in_flight
+    assert summary.rows_skipped_cached == cached
+    assert theme_ids(stack) == set(wanted)
+    assert len(stack.read_table("SELECT t.SourceId FROM Themes AS t")) == len(wanted)  # once each (PK)
