@@ -3,9 +3,10 @@
 Steps:
 0. check_config    - source table/columns, Spanner tables and Gemini access, before any LLM call
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows)
-2. generate_batch  - mapped over the batches (tag "gemini"): read the batch, answer cached rows
-                     from the row cache, call Gemini for the rest concurrently, cache each valid
-                     answer the moment it validates, record per-row failures
+2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once:
+                     read the batch, answer cached rows from the row cache, call Gemini for
+                     the rest concurrently, cache each valid answer the moment it validates,
+                     record per-row failures
 3. upsert_themes   - insert_or_update into Spanner (only rows that changed), inside the mutation limit
 4. publish_report  - Prefect artifacts: counts, tokens, failures with their batch ids, rerun parameters
 """
@@ -14,13 +15,12 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow, runtime, unmapped
+from prefect import flow, runtime
 from prefect.states import Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.check_config import check_config
 from tasks.create_batches import create_batches
-from tasks.generate_batch import collect_batch_results, generate_batch
+from tasks.generate_batch import generate_batches
 from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
 from themegen.models import RunSummary
@@ -55,9 +55,7 @@ async def generate_themes(
 
     plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed)
 
-    with ThreadPoolTaskRunner(max_workers=settings.max_parallel_batches) as runner:
-        futures = runner.map(generate_batch, {"batch": plan.batches, "settings": unmapped(settings)})
-        results = collect_batch_results(plan.batches, futures)
+    results = await generate_batches(plan.batches, settings)
 
     upsert = await upsert_themes(results, settings, flow_run_id)
 

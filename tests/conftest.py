@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ SEED_ROWS = 300
 class Stack:
     config: StackConfig
     env: dict[str, str]
+    sim_defaults: dict = field(default_factory=dict)  # the simulator's knobs as `stack up` set them
 
     @property
     def gemini_url(self) -> str:
@@ -58,6 +59,7 @@ class Stack:
 
         self.database().run_in_transaction(delete_all)
         shutil.rmtree(self.cache_path, ignore_errors=True)
+        self.sim("config", self.sim_defaults)  # undo fault knobs an earlier test set
         self.sim("reset", {})
 
 
@@ -76,7 +78,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     os.environ["THEMEGEN_RPM"] = "600000"
     try:
         with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
-            yield Stack(config, env)
+            stack = Stack(config, env)
+            stack.sim_defaults = stack.sim("config")
+            yield stack
             APILogHandler().flush()  # send buffered run logs while the server is still up
     finally:
         os.environ.clear()

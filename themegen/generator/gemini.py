@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
@@ -32,6 +34,10 @@ class Answer(BaseModel):
     output_tokens: int = 0
 
 
+_clients: dict[tuple, genai.Client] = {}
+_clients_lock = threading.Lock()
+
+
 def make_client(settings: Settings) -> genai.Client:
     http = types.HttpOptions(base_url=settings.gemini_base_url, timeout=int(settings.request_timeout_s * 1000))
     if settings.gemini_backend == "vertex":
@@ -39,6 +45,19 @@ def make_client(settings: Settings) -> genai.Client:
             vertexai=True, project=settings.gcp_project, location=settings.gemini_location, http_options=http
         )
     return genai.Client(api_key=settings.gemini_api_key.get_secret_value(), http_options=http)
+
+
+def shared_client(settings: Settings) -> genai.Client:
+    """One client per process and endpoint. google-genai keeps one aiohttp session per event loop
+    inside a client, so every batch on a loop reuses its keep-alive connections instead of opening
+    a connection per row (and building a TLS context per client)."""
+    key = (settings.gemini_backend, settings.gemini_base_url, settings.gcp_project, settings.gemini_location,
+           settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
+           settings.request_timeout_s)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = make_client(settings)
+        return _clients[key]
 
 
 def generation_config(settings: Settings, instruction: str = SYSTEM_INSTRUCTION) -> types.GenerateContentConfig:
@@ -58,11 +77,11 @@ class GeneratorConfigError(RuntimeError):
 
 
 class GeminiGenerator:
-    """One per batch task (the async client is bound to the task's event loop)."""
+    """One per batch task: holds the batch's usage counters; the client itself is shared."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = make_client(settings)
+        self.client = shared_client(settings)
         self.config = generation_config(settings)
         self.throttle = process_throttle(settings.rpm)
         self.usage = LlmUsage()

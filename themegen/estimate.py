@@ -1,0 +1,235 @@
+"""Before a run: how many rows, tokens, dollars and minutes it would take (`themegen estimate`).
+
+Rows are counted with one COUNT query (same filter as the pipeline); input tokens are counted on a
+deterministic sample with Gemini's countTokens (not billed) and scaled to all rows; output tokens
+are a fixed per-row figure derived from the response schema (below). Nothing is generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from statistics import fmean
+from typing import Literal
+
+import aiohttp
+import httpx
+from google.auth.exceptions import GoogleAuthError
+from google.genai import errors, types
+from pydantic import BaseModel, Field
+
+from themegen.cost import base_model, cost_usd, priced_models
+from themegen.generator.gemini import shared_client
+from themegen.models import SourceRow
+from themegen.prompt import SYSTEM_INSTRUCTION, InvalidInput, prepare_text, user_content
+from themegen.settings import Settings
+from themegen.source.bigquery import BigQuerySource, combine_text
+
+# Output tokens per answered row. The answer's shape is fixed by the response schema:
+# {"themes": [six strings]}. Its JSON frame ('{"themes": [', ']}', six pairs of quotes and five
+# ', ') is 36 characters, about 9 tokens; six one-word themes (about 7 Latin or 2-3 CJK
+# characters each) are about 2 tokens each: 9 + 6 * 2 = 21.
+# Checked against the local simulator's answers: 20.5 per row on the 300- and the 30,000-row
+# sample tables (18.8 for English rows, 22.7 for Japanese ones). The simulator answers one word
+# per theme; the prompt allows 1-4 words, and two-word themes would be about 9 + 6 * 4 = 33. For a
+# real model, calibrate after a trial run (`themegen run --rows 100`): pass its
+# output_tokens / llm_calls as `output_tokens_per_row`.
+OUTPUT_TOKENS_PER_ROW = 21.0
+
+# countTokens requests in flight at once: quick for a sample of hundreds, gentle on its quota.
+COUNT_CONCURRENCY = 16
+
+# Why countTokens may fail (no permission, unknown model, quota, network): the estimate then
+# falls back to the approximation instead of failing.
+_COUNT_ERRORS = (errors.APIError, aiohttp.ClientError, httpx.HTTPError, GoogleAuthError, TimeoutError, ValueError)
+
+# Kana, CJK ideographs (incl. extension A and compatibility), Hangul and full-width forms: real
+# tokenizers spend about one token per such character. The same rule as the local simulator's,
+# kept here because pipeline code never imports local_stack.
+_WIDE_CHAR = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]"
+)
+
+
+def approx_tokens(text: str) -> int:
+    """About 1 token per 4 Latin characters and 1 per CJK character; never less than 1 (pure)."""
+    wide = len(_WIDE_CHAR.findall(text))
+    return max(1, wide + math.ceil((len(text) - wide) / 4))
+
+
+class ModelCost(BaseModel):
+    model: str
+    usd: float | None = Field(description="None: no published price for this model on this backend")
+
+
+class Estimate(BaseModel):
+    model: str
+    backend: str
+    stack: str | None = None
+    rows: int = Field(description="rows the run would process (filtered, distinct ids)")
+    sample_rows: int = Field(description="rows read for the sample")
+    sample_sent: int = Field(description="sample rows that would be sent (the rest fail prepare_text)")
+    token_method: Literal["count_tokens", "approximation"]
+    token_method_note: str
+    input_tokens_per_row: float = Field(description="mean over the sample rows that would be sent")
+    output_tokens_per_row: float
+    calls: int = Field(description="LLM calls: rows x the sample's share of sendable rows (no retries)")
+    input_tokens: int
+    output_tokens: int
+    usd: float | None = Field(description="for the configured model; None when its price is unknown")
+    costs: list[ModelCost]
+    rpm: int
+    tpm: int | None
+    minutes: float = Field(description="lower bound at the quota: max(calls / rpm, input tokens / tpm)")
+    bq_bytes_processed: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+
+def _where(settings: Settings) -> str:
+    return f"({settings.bq_where or 'TRUE'})"
+
+
+def count_sql(settings: Settings) -> str:
+    # Distinct ids, like the run's snapshot (duplicates are processed once); reads only the id column.
+    return f"SELECT COUNT(DISTINCT {settings.bq_id_column}) AS n FROM `{settings.source_table}` WHERE {_where(settings)}"
+
+
+def sample_sql(settings: Settings, sample_rows: int) -> str:
+    # Ordered by a hash of the id rather than the id itself: just as deterministic, but spread over
+    # the whole table when ids follow time or source. Reads the text columns once (billed like the
+    # run's snapshot scan); BigQuery's LIMIT does not reduce the bytes scanned.
+    id_col = settings.bq_id_column
+    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(settings.bq_text_columns))
+    return (
+        f"SELECT CAST({id_col} AS STRING) AS source_id, {texts} FROM `{settings.source_table}` "
+        f"WHERE {_where(settings)} ORDER BY MD5(CAST({id_col} AS STRING)), source_id "
+        f"LIMIT {int(sample_rows)}"
+    )
+
+
+def _read_source(settings: Settings, sample_rows: int) -> tuple[int, list[SourceRow], int]:
+    """(rows the run would process, the sample, bytes processed); blocking BigQuery calls."""
+    source = BigQuerySource(settings)
+    source.check_source()
+    count_job = source.client.query(count_sql(settings))
+    rows = next(iter(count_job.result()))["n"]
+    sample_job = source.client.query(sample_sql(settings, sample_rows))
+    n_texts = len(settings.bq_text_columns)
+    sample = [SourceRow(id=r["source_id"], text=combine_text([r[f"text_{i}"] for i in range(n_texts)]))
+              for r in sample_job.result()]
+    billed = (count_job.total_bytes_processed or 0) + (sample_job.total_bytes_processed or 0)
+    return rows, sample, billed
+
+
+async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) -> tuple[list[int], str]:
+    models = shared_client(settings).aio.models
+    if settings.gemini_backend == "vertex":
+        # Vertex AI's countTokens takes the system instruction, so each row is counted as sent.
+        config, per_row_extra = types.CountTokensConfig(system_instruction=SYSTEM_INSTRUCTION), 0
+        note = "countTokens API (system instruction counted with each row)"
+    else:
+        # The Gemini API's countTokens has no system instruction (google-genai raises ValueError):
+        # count it once as plain content and add it to every row.
+        config = None
+        counted = await models.count_tokens(model=settings.model, contents=SYSTEM_INSTRUCTION)
+        per_row_extra = counted.total_tokens or 0
+        note = "countTokens API (system instruction counted once and added to each row)"
+    limit = asyncio.Semaphore(COUNT_CONCURRENCY)
+
+    async def one(row_id: str, text: str) -> int:
+        async with limit:
+            counted = await models.count_tokens(model=settings.model, contents=user_content(row_id, text),
+                                                config=config)
+        return (counted.total_tokens or 0) + per_row_extra
+
+    results = await asyncio.gather(*(one(i, t) for i, t in prompts), return_exceptions=True)
+    if failure := next((r for r in results if isinstance(r, BaseException)), None):
+        raise failure
+    return list(results), note
+
+
+async def count_input_tokens(settings: Settings, prompts: list[tuple[str, str]]
+                             ) -> tuple[list[int], Literal["count_tokens", "approximation"], str]:
+    """Input tokens of each (row id, prepared text) as the run would send it, and how they were counted."""
+    try:
+        counts, note = await _count_with_api(settings, prompts)
+        return counts, "count_tokens", note
+    except _COUNT_ERRORS as exc:
+        counts = [approx_tokens(f"{SYSTEM_INSTRUCTION}\n{user_content(i, t)}") for i, t in prompts]
+        reason = f"{type(exc).__name__}: {str(exc)[:160]}"
+        return counts, "approximation", f"approximation: 4 Latin chars or 1 CJK char per token (countTokens failed: {reason})"
+
+
+async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: int | None = None,
+                   tpm: int | None = None, output_tokens_per_row: float = OUTPUT_TOKENS_PER_ROW) -> Estimate:
+    """Rows, tokens, USD per priced model and minutes at the quota for a run with `settings`.
+
+    rows_limit: as the flow's parameter (only the first N rows); the sample still covers the table.
+    tpm: input tokens per minute of the quota, when known (settings have only the RPM).
+    """
+    if sample_rows < 1:
+        raise ValueError("sample_rows must be at least 1")
+    rows, sample, billed = await asyncio.to_thread(_read_source, settings, sample_rows)
+    if rows_limit is not None:
+        rows = min(rows, rows_limit)
+    prompts = []
+    for row in sample:
+        try:
+            prompts.append((row.id, prepare_text(row.text, settings.max_input_chars)))
+        except InvalidInput:
+            pass  # not sent by the run either (NULL, blank or too long): costs nothing
+    counts, method, method_note = await count_input_tokens(settings, prompts)
+
+    calls = round(rows * len(prompts) / len(sample)) if sample else 0
+    per_row_in = fmean(counts) if counts else 0.0
+    input_tokens, output_tokens = round(calls * per_row_in), round(calls * output_tokens_per_row)
+    backend = settings.gemini_backend
+    priced = priced_models(backend)
+    models = priced + ([] if base_model(settings.model) in priced else [settings.model])
+    costs = [ModelCost(model=m, usd=cost_usd(m, input_tokens, output_tokens, backend=backend)) for m in models]
+    usd = cost_usd(settings.model, input_tokens, output_tokens, backend=backend)
+
+    notes = ["not included: repair retries after invalid answers and retried failures (extra calls)"]
+    if settings.thinking_budget != 0:
+        notes.append("thinking is on (THEMEGEN_THINKING_BUDGET): thinking tokens are billed as output and "
+                     "not in this estimate")
+    if usd is None:
+        notes.append(f"no published price for {settings.model} on {backend} in themegen/cost.py")
+    return Estimate(
+        model=settings.model, backend=backend, stack=settings.stack, rows=rows, sample_rows=len(sample),
+        sample_sent=len(prompts), token_method=method, token_method_note=method_note,
+        input_tokens_per_row=per_row_in, output_tokens_per_row=output_tokens_per_row, calls=calls,
+        input_tokens=input_tokens, output_tokens=output_tokens, usd=usd, costs=costs, rpm=settings.rpm, tpm=tpm,
+        minutes=max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0), bq_bytes_processed=billed,
+        notes=notes,
+    )
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "n/a (no published price)"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def format_estimate(e: Estimate) -> str:
+    """A short plain-text table for the terminal."""
+    label = f" [{e.stack}]" if e.stack else ""
+    quota = f"{e.rpm:,} RPM" + (f", {e.tpm:,} TPM" if e.tpm else "; no TPM given")
+    mark = "   <- configured"
+    lines = [
+        f"Estimate for {e.model} ({e.backend}){label}",
+        f"  rows to process     {e.rows:,}  (sample of {e.sample_rows:,}, {e.sample_sent:,} would be sent)",
+        f"  LLM calls           {e.calls:,}",
+        f"  input tokens        {e.input_tokens:,}  ({e.input_tokens_per_row:,.1f} per call; {e.token_method_note})",
+        f"  output tokens       {e.output_tokens:,}  ({e.output_tokens_per_row:g} per call, fixed: six short themes "
+        "as JSON)",
+        f"  time at quota       {e.minutes:,.1f} min or more  ({quota})",
+        "",
+        f"  {'model':<24}USD (standard online price)",
+        *(f"  {c.model:<24}{_usd(c.usd)}{mark if base_model(c.model) == base_model(e.model) else ''}"
+          for c in e.costs),
+        "",
+        *(f"  note: {n}" for n in e.notes),
+    ]
+    return "\n".join(lines)
