@@ -1,0 +1,104 @@
+"""Benchmark: what a first run, a rerun of a finished run, and a rerun after SIGKILL cost.
+
+Runs against the stack in THEMEGEN_STATE_DIR (default .themegen, from `themegen stack up`):
+empties the Spanner tables and the row cache, then
+  1. `themegen run` on every row                  -> LLM calls and wall time of a first run
+  2. `themegen run` again                         -> a rerun of a finished run
+  3. empties again, starts a run, SIGKILLs it once the simulator has answered --kill-at of the rows,
+     then `themegen run`                          -> calls of the rerun vs rows unfinished at the kill
+Prints one JSON object per scenario and a summary JSON object on the last line.
+The Gemini side is the local SIMULATOR; numbers are pipeline numbers, not model latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import spanner
+
+from themegen.cli import load_stack_env
+from themegen.settings import Settings
+
+STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
+
+
+def sim(path: str, body: dict | None = None) -> dict:
+    url = f"{os.environ['THEMEGEN_GEMINI_BASE_URL']}/_sim/{path}"
+    response = httpx.post(url, json=body) if body is not None else httpx.get(url)
+    response.raise_for_status()
+    return response.json()
+
+
+def clear(settings: Settings) -> None:
+    client = spanner.Client(project=settings.gcp_project, credentials=AnonymousCredentials())
+    database = client.instance(settings.spanner_instance).database(settings.spanner_database)
+    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner_table} WHERE TRUE")
+    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner_failures_table} WHERE TRUE")
+    shutil.rmtree(settings.cache_path, ignore_errors=True)
+    sim("reset", {})
+
+
+def run_cli(extra: list[str]) -> dict:
+    command = [sys.executable, "-m", "themegen.cli", "run", "--json", *extra]
+    out = subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def killed_run(extra: list[str], rows: int, kill_at: float) -> dict:
+    before = sim("stats")["ok"]
+    command = [sys.executable, "-m", "themegen.cli", "run", *extra]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while sim("stats")["ok"] - before < rows * kill_at and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return {"answered_before_kill": sim("stats")["ok"] - before, "sent_before_kill": sim("stats")["requests"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=None, help="first N rows (default: all)")
+    parser.add_argument("--kill-at", type=float, default=0.5, help="fraction of rows answered before SIGKILL")
+    args = parser.parse_args()
+    load_stack_env(STATE_DIR)
+    settings = Settings()
+    extra = ["--rows", str(args.rows)] if args.rows else []
+    results = {}
+
+    clear(settings)
+    results["first_run"] = run_cli(extra)
+    results["rerun_finished"] = run_cli(extra)
+
+    clear(settings)
+    kill = killed_run(extra, args.rows or results["first_run"]["rows_total"], args.kill_at)
+    after = run_cli(extra)
+    kill["rerun_llm_calls"] = after["llm_calls"]
+    kill["rerun_rows_skipped_cached"] = after["rows_skipped_cached"]
+    kill["rerun_wall_seconds"] = after["wall_seconds"]
+    kill["rerun_rows_succeeded"] = after["rows_succeeded"]
+    results["rerun_after_sigkill"] = kill
+    for name, value in results.items():
+        print(json.dumps({name: value}))
+    print(json.dumps({
+        "first_run_calls": results["first_run"]["llm_calls"],
+        "first_run_wall_s": results["first_run"]["wall_seconds"],
+        "rerun_finished_calls": results["rerun_finished"]["llm_calls"],
+        "rerun_finished_wall_s": results["rerun_finished"]["wall_seconds"],
+        "sigkill_rerun_calls": kill["rerun_llm_calls"],
+        "sigkill_rerun_wall_s": kill["rerun_wall_seconds"],
+        "answered_before_kill": kill["answered_before_kill"],
+    }))
+
+
+if __name__ == "__main__":
+    main()
