@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from themegen.batch import theme_rows
-from themegen.cache.row_cache import RowCache
+from themegen.cache import open_cache
 from themegen.generator.gemini import GeminiGenerator
 from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecord
 from themegen.settings import Settings
@@ -32,7 +32,7 @@ async def generate_batch(batch: BatchDescriptor, settings: Settings) -> BatchRes
     started = time.monotonic()
     rows = await asyncio.to_thread(BigQuerySource(settings).read_batch, batch)
     generator = GeminiGenerator(settings)
-    outcomes = await theme_rows(rows, batch.batch_id, await RowCache.open(settings), generator, settings)
+    outcomes = await theme_rows(rows, batch.batch_id, await open_cache(settings), generator, settings)
     return BatchResult(
         batch_id=batch.batch_id,
         rows=len(rows),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from themegen.cache.row_cache import CachedAnswer, RowCache, cache_key
+from themegen.cache import CachedAnswer, RowCache, cache_key
 from themegen.generator.gemini import GeminiGenerator
 from themegen.models import RowFailure, SourceRow, ThemeRecord
 from themegen.prompt import InvalidAnswer, InvalidInput, input_hash, parse_answer, prepare_text

@@ -21,11 +21,11 @@ def cached_answers(stack) -> int:
     """Readable cache entries (a write torn by the kill is not an answer)."""
     def readable(path: Path) -> bool:
         try:
-            return "raw_text" in json.loads(path.read_text())["result"]
-        except (ValueError, KeyError):
+            return "raw_text" in json.loads(path.read_text())
+        except ValueError:
             return False
 
-    return sum(1 for p in (stack.cache_path / "answers").rglob("*") if p.is_file() and readable(p))
+    return sum(1 for p in (stack.cache_path / "answers").rglob("*") if p.suffix == ".json" and readable(p))
 
 
 async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfinished(stack):

@@ -1,0 +1,51 @@
+"""Durable per-row answer cache: one small JSON document per answered row.
+
+Key: row id + model + prompt version + response schema version + a hash of the row's input text,
+so an edited row or a new prompt/model is regenerated and an unchanged row never is. The value is
+the model's *raw* answer text (plus token counts); themes are parsed again on every read, so a
+parser change never re-bills a call. Backends: `local.py` (a directory, the default) and `block.py`
+(any Prefect storage block, e.g. a prefect-gcp GcsBucket shared by every worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from themegen.prompt import SCHEMA_VERSION
+from themegen.settings import Settings
+
+
+class CachedAnswer(BaseModel):
+    raw_text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class RowCache(Protocol):
+    async def get(self, key: str) -> CachedAnswer | None: ...
+
+    async def put(self, key: str, answer: CachedAnswer) -> None: ...
+
+
+def _safe(part: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in part)
+
+
+def cache_key(row_id: str, model: str, prompt_version: str, input_hash: str, schema: str = SCHEMA_VERSION) -> str:
+    """Relative path of a row's answer (pure). Model/prompt/schema are folders so old generations
+    can be listed or deleted as a whole; the row part is hashed so any id is a safe file name."""
+    digest = hashlib.sha256(f"{row_id}\x1f{input_hash}".encode()).hexdigest()
+    return f"answers/{_safe(model)}/{_safe(prompt_version)}/{schema}/{digest[:2]}/{digest}.json"
+
+
+async def open_cache(settings: Settings) -> RowCache:
+    if settings.cache_block:
+        from themegen.cache.block import BlockCache
+
+        return await BlockCache.open(settings.cache_block)
+    from themegen.cache.local import LocalCache
+
+    return LocalCache(settings.cache_path)
