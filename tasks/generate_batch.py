@@ -12,6 +12,7 @@ from themegen.batch import theme_rows
 from themegen.cache import open_cache
 from themegen.generator.gemini import GeminiGenerator
 from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecord
+from themegen.progress import RunProgress
 from themegen.settings import Settings
 from themegen.source.bigquery import BigQuerySource
 
@@ -56,13 +57,18 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -
     report names it, and its rows can be re-run.
     """
     gate = asyncio.Semaphore(settings.max_parallel_batches)
+    progress = RunProgress(sum(b.row_count for b in batches))
+    await progress.start()
 
     async def run(batch: BatchDescriptor) -> BatchResult:
         async with gate:
             state = await generate_batch(batch, settings, return_state=True)
         if state.is_completed():
-            return await state.aresult()
-        error = await state.aresult(raise_on_failure=False)
-        return BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"{state.name}: {error}")
+            result = await state.aresult()
+        else:
+            error = await state.aresult(raise_on_failure=False)
+            result = BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"{state.name}: {error}")
+        await progress.batch_done(batch.row_count)
+        return result
 
     return list(await asyncio.gather(*(run(b) for b in batches)))

@@ -85,12 +85,18 @@ def run(
 ) -> None:
     """Run the generate-themes flow now, in this process."""
     load_stack_env()
+    from rich.progress import Progress
+
     from flows.generate_themes import generate_themes
     from themegen.models import RunSummary
+    from themegen.progress import add_listener
 
-    state = asyncio.run(
-        generate_themes(rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel, return_state=True)
-    )
+    with Progress(transient=True) as bar:
+        task = bar.add_task("rows", total=None)
+        add_listener(lambda done, total, _: bar.update(task, completed=done, total=total))
+        state = asyncio.run(generate_themes(
+            rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel, return_state=True
+        ))
     data = state.result(raise_on_failure=False)
     summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=str(state.state_details.flow_run_id))
     _print_summary(summary, state.name, state.message)
@@ -126,9 +132,14 @@ def setup() -> None:
     Safe to run again: it only creates what is missing and updates what differs from the settings.
     """
     load_stack_env()
-    from themegen.setup import setup as run_setup
+    from themegen.setup import SetupError, setup as run_setup
 
-    for item in asyncio.run(run_setup()):
+    try:
+        items = asyncio.run(run_setup())
+    except SetupError as error:
+        typer.echo(f"setup: {error}", err=True)
+        raise typer.Exit(1) from error
+    for item in items:
         typer.echo(str(item))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
 from flows.generate_themes import generate_themes
 from local_stack.gemini_sim import derive_themes
@@ -46,7 +46,12 @@ async def test_every_row_gets_six_themes_in_spanner(stack):
     assert summary.rows_succeeded == summary.themes_written == len(rows) - len(empty)
     assert summary.rows_failed == len(empty)
     assert summary.input_tokens == stats["input_tokens"] and summary.output_tokens == stats["output_tokens"]
-    assert {"themegen-report", "themegen-summary", "themegen-failures"} <= await artifact_keys(summary.flow_run_id)
+    assert {"themegen-report", "themegen-summary", "themegen-failures", "themegen-progress"} <= await artifact_keys(
+        summary.flow_run_id)
+    async with get_client() as client:
+        [progress] = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[summary.flow_run_id]), key=ArtifactFilterKey(any_=["themegen-progress"])))
+    assert progress.data == 100.0
 
 
 async def test_a_429_and_503_burst_ends_in_success(stack):

@@ -1,0 +1,46 @@
+"""Progress of a run, reported to whoever listens: the Prefect progress artifact always, and a
+terminal bar when the CLI runs the flow in its own process (it registers a listener)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+
+Listener = Callable[[int, int, int], None]  # (rows done, rows total, batches done)
+_listeners: list[Listener] = []
+
+
+def add_listener(listener: Listener) -> None:
+    _listeners.append(listener)
+
+
+class RunProgress:
+    """Counts finished batches; updates the Prefect progress artifact at most once per percent."""
+
+    def __init__(self, rows_total: int) -> None:
+        self.rows_total, self.rows_done, self.batches_done = rows_total, 0, 0
+        self._artifact_id = None
+        self._published = -1
+        self._lock = asyncio.Lock()  # updates must reach the server in order, or 100% may end as 80%
+
+    async def start(self) -> None:
+        self._artifact_id = await acreate_progress_artifact(
+            progress=0.0, key="themegen-progress", description="rows processed (cached, answered or failed)"
+        )
+        self._notify()
+
+    async def batch_done(self, rows: int) -> None:
+        self.rows_done += rows
+        self.batches_done += 1
+        self._notify()
+        async with self._lock:
+            percent = int(100 * self.rows_done / self.rows_total) if self.rows_total else 100
+            if self._artifact_id is not None and percent > self._published:
+                await aupdate_progress_artifact(self._artifact_id, progress=float(percent))
+                self._published = percent
+
+    def _notify(self) -> None:
+        for listener in _listeners:
+            listener(self.rows_done, self.rows_total, self.batches_done)
