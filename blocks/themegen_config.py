@@ -57,3 +57,11 @@ class ThemegenConfig(Block):
         # table name or temperature fails when the block is saved or loaded, with Settings' message.
         Settings.model_construct().with_overrides(**self.overrides())
         return self
+
+
+async def resolve_settings(config_block: str | None = None, **parameters: Any) -> Settings:
+    """THEMEGEN_* environment < the named ThemegenConfig block < the flow run's parameters."""
+    settings = Settings()
+    if config_block:
+        settings = settings.with_overrides(**(await ThemegenConfig.aload(config_block)).overrides())
+    return settings.with_overrides(**parameters)

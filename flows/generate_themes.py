@@ -18,6 +18,7 @@ import time
 from prefect import flow, runtime
 from prefect.states import Failed
 
+from blocks.themegen_config import resolve_settings
 from tasks.check_config import check_config
 from tasks.create_batches import create_batches
 from tasks.generate_batch import generate_batches
@@ -25,7 +26,6 @@ from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
 from themegen.models import RunSummary
 from themegen.report import rerun_batch_ids
-from themegen.settings import Settings
 
 
 @flow(name="generate-themes", log_prints=True)
@@ -37,16 +37,18 @@ async def generate_themes(
     model: str | None = None,
     batch_ids: list[int] | None = None,
     only_failed: bool = False,
+    config_block: str | None = None,
 ) -> RunSummary:
-    """Parameters left as None take their value from the THEMEGEN_* settings.
+    """Parameters left as None take their value from the ThemegenConfig block named by
+    config_block (editable in the UI), else from the THEMEGEN_* settings.
 
     rows_limit: only the first N rows by id (a trial run); None = every row.
     batch_ids: run only these batches (ids as listed in a previous run's report).
     only_failed: run only the rows listed in the ThemeFailures table.
     """
     started = time.monotonic()
-    settings = Settings().with_overrides(
-        batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model
+    settings = await resolve_settings(
+        config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model
     )
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")

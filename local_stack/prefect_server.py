@@ -18,6 +18,9 @@ def start_prefect(state_dir: Path, port: int) -> int:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
         "PREFECT_UI_ENABLED": "true",
+        # Without these a server on --port N tells its UI to call 127.0.0.1:4200 (the default port).
+        "PREFECT_SERVER_UI_API_URL": f"http://{HOST}:{port}/api",
+        "PREFECT_UI_URL": f"http://{HOST}:{port}",
     }
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
     return start_process(NAME, argv, state_dir, env=env)

@@ -10,10 +10,22 @@ from prefect.cache_policies import NO_CACHE
 from themegen.models import BatchPlan
 from themegen.settings import Settings
 from themegen.sink.spanner import SpannerSink
-from themegen.source.bigquery import BigQuerySource
+from themegen.source.bigquery import BigQuerySource, SourceConfigError
 
 
-@task(name="create-batches", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def _worth_retrying(task, task_run, state) -> bool:
+    """Retry BigQuery hiccups, not a wrong batch id or a wrong table: those fail the same way again."""
+    try:
+        state.result()
+    except (ValueError, SourceConfigError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(name="create-batches", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
+      retry_condition_fn=_worth_retrying)
 async def create_batches(
     settings: Settings,
     run_key: str,

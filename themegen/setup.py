@@ -8,15 +8,16 @@ the image variable (a missing variable would deploy an empty image name).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
+from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.exceptions import ObjectNotFound
 from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
-from prefect_gcp import GcpCredentials
+from prefect_gcp import GcpCredentials, GcsBucket
 
 from blocks.themegen_config import ThemegenConfig
 from tasks.generate_batch import GEMINI_TAG
@@ -30,7 +31,7 @@ RPM_LIMIT = "gemini-rpm"
 IMAGE_VARIABLE = "themegen_image"
 IMAGE_PLACEHOLDER = "asia-northeast1-docker.pkg.dev/PROJECT/themegen/themegen:latest"
 # Block types our deployments use: ours, and prefect-gcp's at the installed version's schema.
-BLOCK_TYPES: tuple[type[Block], ...] = (ThemegenConfig, GcpCredentials, Secret)
+BLOCK_TYPES: tuple[type[Block], ...] = (ThemegenConfig, GcpCredentials, GcsBucket, Secret)
 
 Status = Literal["created", "updated", "found"]
 
@@ -94,7 +95,7 @@ async def _rate_limit(client: PrefectClient, name: str, rpm: int) -> SetupItem:
     decay = rpm / 60
     what = f"global concurrency limit {name!r} = {rpm}, slot decay {decay:g}/s"
     try:
-        current: Any = await client.read_global_concurrency_limit_by_name(name)
+        current: GlobalConcurrencyLimitResponse | None = await client.read_global_concurrency_limit_by_name(name)
     except ObjectNotFound:
         current = None
     if current is not None and (current.limit, current.slot_decay_per_second) == (rpm, decay):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-from tests.flows.test_generate_themes import is_empty, source_rows
+from tests.flows.helpers import is_empty, source_rows
 from themegen.setup import setup
 
 
