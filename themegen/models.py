@@ -58,6 +58,7 @@ class LlmUsage(BaseModel):
     output_tokens: int = 0
     retries: int = 0
     http_429: int = 0
+    latencies_ms: list[int] = Field(default_factory=list, description="per answered request")
 
     def __add__(self, other: LlmUsage) -> LlmUsage:
         return LlmUsage(**{k: getattr(self, k) + getattr(other, k) for k in LlmUsage.model_fields})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from pydantic import BaseModel, Field
 
@@ -75,6 +76,14 @@ def summarize(
     )
 
 
+def percentile(values: list[int], q: float) -> int | None:
+    """Nearest-rank percentile (pure); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
 def summary_table(report: RunReport) -> list[dict[str, object]]:
     s, u = report.summary, report.usage
     rows: list[tuple[str, object]] = [
@@ -86,6 +95,8 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("LLM calls", s.llm_calls),
         ("LLM retries", u.retries),
         ("HTTP 429 answers", u.http_429),
+        ("LLM latency p50 (ms)", percentile(u.latencies_ms, 50)),
+        ("LLM latency p95 (ms)", percentile(u.latencies_ms, 95)),
         ("input tokens", s.input_tokens),
         ("output tokens", s.output_tokens),
         ("failed batches", len(report.failed_batches)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from google import genai
 from google.genai import errors, types
@@ -103,6 +104,7 @@ class GeminiGenerator:
         """One request. Raises APIError/transport errors as they come, InvalidAnswer on bad output."""
         async with self.throttle:
             self.usage.calls += 1
+            sent = time.monotonic()
             try:
                 response = await self.client.aio.models.generate_content(
                     model=self.settings.model, contents=user_content(row_id, text), config=config
@@ -110,6 +112,7 @@ class GeminiGenerator:
             except errors.APIError as exc:
                 self.usage.http_429 += exc.code == 429
                 raise
+            self.usage.latencies_ms.append(round(1000 * (time.monotonic() - sent)))
         meta = response.usage_metadata
         tokens_in = (meta.prompt_token_count or 0) if meta else 0
         tokens_out = (meta.candidates_token_count or 0) if meta else 0
