@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(100, ge=1, le=10_000)
     max_parallel_batches: int = Field(50, ge=1)
     rpm: int = Field(1000, ge=1, description="Gemini requests per minute this run may use")
+    max_in_flight: int = Field(
+        256, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota"
+    )
 
     @field_validator(
         "bq_dataset", "bq_staging_dataset", "bq_table", "bq_id_column", "spanner_table", "spanner_failures_table"

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
 
 from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
-from themegen.limiter.throttle import process_throttle
+from themegen.limiter.throttle import in_flight_gate, process_throttle
 from themegen.models import LlmUsage, RowFailure
 from themegen.prompt import (
     REPAIR_INSTRUCTION,
@@ -85,6 +85,7 @@ class GeminiGenerator:
         self.client = shared_client(settings)
         self.config = generation_config(settings)
         self.throttle = process_throttle(settings.rpm)
+        self.in_flight = in_flight_gate(settings.max_in_flight)
         self.usage = LlmUsage()
 
     async def check_access(self) -> None:
@@ -102,7 +103,7 @@ class GeminiGenerator:
 
     async def _call(self, row_id: str, text: str, config: types.GenerateContentConfig) -> Answer:
         """One request. Raises APIError/transport errors as they come, InvalidAnswer on bad output."""
-        async with self.throttle:
+        async with self.in_flight, self.throttle:
             self.usage.calls += 1
             sent = time.monotonic()
             try:

@@ -7,12 +7,15 @@ only a deque of send times (no loop-bound primitives), so one instance can serve
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 
 from asyncio_throttle import Throttler
 
 _throttles: dict[int, Throttler] = {}
 _lock = threading.Lock()
+_in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def throttle_params(rpm: int) -> tuple[int, float]:
@@ -27,3 +30,14 @@ def process_throttle(rpm: int) -> Throttler:
             count, period = throttle_params(rpm)
             _throttles[rpm] = Throttler(rate_limit=count, period=period, retry_interval=0.005)
         return _throttles[rpm]
+
+
+def in_flight_gate(limit: int) -> asyncio.Semaphore:
+    """Caps the requests one event loop has open. Without a cap, 50 batches x 100 rows put 5,000
+    requests in flight; answers then wait behind each other in this process until the client-side
+    timeout fires and the (already answered, already billed) request is sent again."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        if loop not in _in_flight:
+            _in_flight[loop] = asyncio.Semaphore(limit)
+        return _in_flight[loop]
