@@ -2,6 +2,7 @@
 
 Steps:
 0. check_config    - source table/columns, Spanner tables and Gemini access, before any LLM call
+   (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows)
 2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once:
                      read the batch, answer cached rows from the row cache, call Gemini for
@@ -21,9 +22,11 @@ from prefect.states import Failed
 from blocks.themegen_config import resolve_settings
 from tasks.check_config import check_config
 from tasks.create_batches import create_batches
+from tasks.estimate_run import estimate_run
 from tasks.generate_batch import generate_batches
 from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
+from themegen.estimate import Estimate
 from themegen.models import RunSummary
 from themegen.report import rerun_batch_ids
 
@@ -38,13 +41,15 @@ async def generate_themes(
     batch_ids: list[int] | None = None,
     only_failed: bool = False,
     config_block: str | None = None,
-) -> RunSummary:
+    estimate_only: bool = False,
+) -> RunSummary | Estimate:
     """Parameters left as None take their value from the ThemegenConfig block named by
     config_block (editable in the UI), else from the THEMEGEN_* settings.
 
     rows_limit: only the first N rows by id (a trial run); None = every row.
     batch_ids: run only these batches (ids as listed in a previous run's report).
     only_failed: run only the rows listed in the ThemeFailures table.
+    estimate_only: count rows and tokens on a sample and return the estimate; no generation.
     """
     started = time.monotonic()
     settings = await resolve_settings(
@@ -54,6 +59,8 @@ async def generate_themes(
     run_key = (flow_run_id or "adhoc").replace("-", "")
 
     await check_config(settings)
+    if estimate_only:
+        return await estimate_run(settings, rows_limit)
 
     plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed)
 

@@ -8,6 +8,7 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from themegen.cost import cost_usd
 from themegen.models import BatchPlan, BatchResult, RunSummary, UpsertResult
 from themegen.report import failure_table, markdown, summarize, summary_table
 from themegen.settings import Settings
@@ -38,6 +39,8 @@ async def publish_report(
 ) -> RunSummary:
     report = summarize(plan, results, upsert, wall_seconds, flow_run_id)
     report.backend_note = environment_note(settings)
+    report.cost_usd = cost_usd(settings.model, report.summary.input_tokens, report.summary.output_tokens,
+                               backend=settings.gemini_backend)
     await acreate_markdown_artifact(key="themegen-report", markdown=markdown(report), description="themegen run report")
     await acreate_table_artifact(key="themegen-summary", table=summary_table(report), description="run numbers")
     if report.failures or report.failed_batches:

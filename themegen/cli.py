@@ -69,6 +69,20 @@ def ddl() -> None:
         typer.echo(statement + ";\n")
 
 
+@app.command("estimate")
+def estimate_command(
+    sample: Annotated[int, typer.Option(help="rows sampled for token counting")] = 200,
+    rows: Annotated[int | None, typer.Option(help="only the first N rows by id, as `run --rows`")] = None,
+    tpm: Annotated[int | None, typer.Option(help="input tokens per minute of your quota")] = None,
+) -> None:
+    """Rows, tokens, USD per model and the time bound at your quota, before running anything."""
+    load_stack_env()
+    from themegen.estimate import estimate, format_estimate
+    from themegen.settings import Settings
+
+    typer.echo(format_estimate(asyncio.run(estimate(Settings(), sample, rows_limit=rows, tpm=tpm))))
+
+
 def flow_run_url(flow_run_id: str | None) -> str | None:
     from prefect.settings import PREFECT_UI_URL
 

@@ -37,6 +37,8 @@ from themegen.source.bigquery import BigQuerySource, combine_text
 # output_tokens / llm_calls as `output_tokens_per_row`.
 OUTPUT_TOKENS_PER_ROW = 21.0
 
+TokenMethod = Literal["count_tokens", "approximation"]
+
 # countTokens requests in flight at once: quick for a sample of hundreds, gentle on its quota.
 COUNT_CONCURRENCY = 16
 
@@ -70,7 +72,7 @@ class Estimate(BaseModel):
     rows: int = Field(description="rows the run would process (filtered, distinct ids)")
     sample_rows: int = Field(description="rows read for the sample")
     sample_sent: int = Field(description="sample rows that would be sent (the rest fail prepare_text)")
-    token_method: Literal["count_tokens", "approximation"]
+    token_method: TokenMethod
     token_method_note: str
     input_tokens_per_row: float = Field(description="mean over the sample rows that would be sent")
     output_tokens_per_row: float
@@ -92,7 +94,8 @@ def _where(settings: Settings) -> str:
 
 def count_sql(settings: Settings) -> str:
     # Distinct ids, like the run's snapshot (duplicates are processed once); reads only the id column.
-    return f"SELECT COUNT(DISTINCT {settings.bq_id_column}) AS n FROM `{settings.source_table}` WHERE {_where(settings)}"
+    return (f"SELECT COUNT(DISTINCT {settings.bq_id_column}) AS n FROM `{settings.source_table}` "
+            f"WHERE {_where(settings)}")
 
 
 def sample_sql(settings: Settings, sample_rows: int) -> str:
@@ -123,6 +126,8 @@ def _read_source(settings: Settings, sample_rows: int) -> tuple[int, list[Source
 
 
 async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) -> tuple[list[int], str]:
+    # Counted: system instruction + user content, as generate_content sends them. Not counted: the
+    # response schema; should Gemini bill it as prompt tokens, a trial run's input_tokens show it.
     models = shared_client(settings).aio.models
     if settings.gemini_backend == "vertex":
         # Vertex AI's countTokens takes the system instruction, so each row is counted as sent.
@@ -150,7 +155,7 @@ async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) ->
 
 
 async def count_input_tokens(settings: Settings, prompts: list[tuple[str, str]]
-                             ) -> tuple[list[int], Literal["count_tokens", "approximation"], str]:
+                             ) -> tuple[list[int], TokenMethod, str]:
     """Input tokens of each (row id, prepared text) as the run would send it, and how they were counted."""
     try:
         counts, note = await _count_with_api(settings, prompts)
@@ -158,7 +163,8 @@ async def count_input_tokens(settings: Settings, prompts: list[tuple[str, str]]
     except _COUNT_ERRORS as exc:
         counts = [approx_tokens(f"{SYSTEM_INSTRUCTION}\n{user_content(i, t)}") for i, t in prompts]
         reason = f"{type(exc).__name__}: {str(exc)[:160]}"
-        return counts, "approximation", f"approximation: 4 Latin chars or 1 CJK char per token (countTokens failed: {reason})"
+        note = f"approximation: 4 Latin chars or 1 CJK char per token (countTokens failed: {reason})"
+        return counts, "approximation", note
 
 
 async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: int | None = None,

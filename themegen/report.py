@@ -22,6 +22,7 @@ class RunReport(BaseModel):
     bytes_processed: int = 0
     snapshot_table: str = ""
     backend_note: str = ""
+    cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
 
 
 def rerun_batch_ids(results: list[BatchResult]) -> list[int]:
@@ -99,6 +100,7 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("LLM latency p95 (ms)", percentile(u.latencies_ms, 95)),
         ("input tokens", s.input_tokens),
         ("output tokens", s.output_tokens),
+        ("cost USD (list price)", "unknown" if report.cost_usd is None else round(report.cost_usd, 4)),
         ("failed batches", len(report.failed_batches)),
         ("batches to rerun", len(report.rerun_batches)),
         ("duplicate ids in source", len(report.duplicate_ids)),

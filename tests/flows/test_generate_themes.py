@@ -10,6 +10,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from flows.generate_themes import generate_themes
 from local_stack.gemini_sim import derive_themes
 from tests.flows.helpers import is_empty, source_rows
+from themegen.estimate import Estimate
 from themegen.prompt import input_hash
 
 
@@ -88,3 +89,12 @@ async def test_invalid_answers_are_recorded_and_the_run_goes_on(stack, monkeypat
     assert set(first_40) - set(bad) == {r[0] for r in stack.read_table("SELECT SourceId FROM Themes")}
     assert summary.rows_failed == len(failures)
     assert stack.sim("stats")["row_requests"][bad[0]] == 2
+
+
+async def test_estimate_only_returns_an_estimate_and_generates_nothing(stack):
+    stack.clear_outputs()
+    estimate = await generate_themes(estimate_only=True)
+    assert isinstance(estimate, Estimate)
+    assert estimate.rows == 300 and estimate.input_tokens > 0 and estimate.usd is not None
+    assert stack.sim("stats")["requests"] == 0
+    assert stack.read_table("SELECT t.SourceId FROM Themes AS t") == []

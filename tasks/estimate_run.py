@@ -1,0 +1,20 @@
+"""Optional step: estimate rows, tokens, cost and time from a sample, without generating anything."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from themegen.estimate import Estimate, estimate, format_estimate
+from themegen.settings import Settings
+
+
+@task(name="estimate-run", cache_policy=NO_CACHE)
+async def estimate_run(settings: Settings, rows_limit: int | None = None) -> Estimate:
+    result = await estimate(settings, rows_limit=rows_limit)
+    text = format_estimate(result)
+    print(text)
+    await acreate_markdown_artifact(key="themegen-estimate", markdown=f"```\n{text}\n```",
+                                    description="estimate before running")
+    return result

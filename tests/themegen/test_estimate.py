@@ -1,0 +1,93 @@
+"""The pre-run estimate against the local stack: rows, tokens and USD versus what a real run reports."""
+
+from __future__ import annotations
+
+import pytest
+from google import genai
+from google.genai import types
+from google.oauth2.credentials import Credentials
+
+import themegen.estimate as estimate_module
+from flows.generate_themes import generate_themes
+from local_stack.sample_data import generate_rows
+from tests.conftest import SEED_ROWS
+from tests.flows.helpers import source_rows
+from themegen.cost import cost_usd
+from themegen.estimate import approx_tokens, estimate, format_estimate
+from themegen.settings import Settings
+
+SAMPLE = 100  # a third of the 300 seeded rows, so scaling the sample up is really exercised
+
+
+def within(estimated: float, actual: float, tolerance: float = 0.10) -> bool:
+    return abs(estimated - actual) <= tolerance * actual
+
+
+@pytest.fixture
+def sim(stack):
+    """The stack with the simulator as `stack up` configured it (an earlier test may have left a fault
+    knob such as another API key on)."""
+    stack.sim("config", stack.sim_defaults)
+    return stack
+
+
+async def test_rows_are_the_source_count_and_the_output_names_its_method(sim):
+    e = await estimate(Settings(), sample_rows=SAMPLE)
+
+    assert e.rows == len(source_rows(sim)) == SEED_ROWS
+    assert e.sample_rows == SAMPLE and 0 < e.sample_sent <= SAMPLE
+    assert e.token_method == "count_tokens"
+    assert e.calls <= e.rows and e.output_tokens == round(e.calls * e.output_tokens_per_row)
+    text = format_estimate(e)
+    assert "300" in text and "countTokens API" in text and "gemini-2.5-flash" in text and "<- configured" in text
+
+
+async def test_the_filter_is_applied_like_the_pipeline(sim):
+    japanese = sum(row["lang"] == "ja" for row in generate_rows(SEED_ROWS))
+    e = await estimate(Settings(bq_where="lang = 'ja'"), sample_rows=SAMPLE)
+    assert e.rows == japanese and 0 < japanese < SEED_ROWS
+
+
+async def test_estimate_is_within_ten_percent_of_the_run(stack):
+    stack.clear_outputs()
+    settings = Settings()
+    e = await estimate(settings, sample_rows=SAMPLE)
+
+    summary = await generate_themes()
+
+    # Every row was answered by the model in this run (none from the row cache), so its tokens are the truth.
+    assert summary.rows_skipped_cached == 0 and summary.rows_succeeded + summary.rows_failed == SEED_ROWS
+    assert within(e.input_tokens, summary.input_tokens), (e.input_tokens, summary.input_tokens)
+    run_usd = cost_usd(settings.model, summary.input_tokens, summary.output_tokens, backend=settings.gemini_backend)
+    assert e.usd is not None and run_usd is not None
+    assert within(e.usd, run_usd), (e.usd, run_usd, e.output_tokens, summary.output_tokens)
+
+
+async def test_without_count_tokens_the_approximation_is_used_and_said(sim):
+    counted = await estimate(Settings(), sample_rows=SAMPLE)
+    # The simulator rejects any other key, as the real API does: countTokens fails.
+    e = await estimate(Settings(gemini_api_key="not-the-key"), sample_rows=SAMPLE)
+
+    assert e.token_method == "approximation" and "countTokens failed" in e.token_method_note
+    assert "approximation" in format_estimate(e)
+    # The simulator counts with the same rule, so the two agree up to rounding per row.
+    assert abs(e.input_tokens_per_row - counted.input_tokens_per_row) <= 1
+
+
+async def test_vertex_counts_the_system_instruction_with_each_row(sim, monkeypatch):
+    api_key = await estimate(Settings(), sample_rows=SAMPLE)
+    vertex = genai.Client(vertexai=True, project="themegen-local", location="asia-northeast1",
+                          credentials=Credentials(token="local"),  # the simulator checks no token
+                          http_options=types.HttpOptions(base_url=sim.gemini_url))
+    monkeypatch.setattr(estimate_module, "shared_client", lambda settings: vertex)
+
+    e = await estimate(Settings(gemini_backend="vertex"), sample_rows=SAMPLE)
+
+    assert e.token_method == "count_tokens" and "with each row" in e.token_method_note
+    assert abs(e.input_tokens_per_row - api_key.input_tokens_per_row) <= 1
+
+
+@pytest.mark.parametrize(("text", "tokens"),
+                         [("abcd", 1), ("abcde", 2), ("配送遅延", 4), ("配送 late", 4), ("", 1)])
+def test_approx_tokens(text, tokens):
+    assert approx_tokens(text) == tokens
