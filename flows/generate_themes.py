@@ -42,6 +42,8 @@ async def generate_themes(
     only_failed: bool = False,
     config_block: str | None = None,
     estimate_only: bool = False,
+    shard: int | None = None,
+    shard_count: int = 1,
 ) -> RunSummary | Estimate:
     """Parameters left as None take their value from the ThemegenConfig block named by
     config_block (editable in the UI), else from the THEMEGEN_* settings.
@@ -50,6 +52,8 @@ async def generate_themes(
     batch_ids: run only these batches (ids as listed in a previous run's report).
     only_failed: run only the rows listed in the ThemeFailures table.
     estimate_only: count rows and tokens on a sample and return the estimate; no generation.
+    shard, shard_count: only the rows whose id hashes to shard `shard` of `shard_count` (one child
+        run of generate_themes_sharded); rows_limit and batch_ids then apply within the shard.
     """
     started = time.monotonic()
     settings = await resolve_settings(
@@ -62,7 +66,7 @@ async def generate_themes(
     if estimate_only:
         return await estimate_run(settings, rows_limit)
 
-    plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed)
+    plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed, shard, shard_count)
 
     results = await generate_batches(plan.batches, settings)
 

@@ -32,10 +32,14 @@ async def create_batches(
     row_limit: int | None = None,
     batch_ids: list[int] | None = None,
     only_failed: bool = False,
+    shard: int | None = None,
+    shard_count: int = 1,
 ) -> BatchPlan:
-    """batch_ids keeps only those batches; only_failed restricts the run to the ids in ThemeFailures."""
+    """batch_ids keeps only those batches; only_failed restricts the run to the ids in ThemeFailures;
+    shard keeps only that shard of shard_count (batch ids then count within the shard)."""
     only_ids = await asyncio.to_thread(SpannerSink(settings).failed_source_ids) if only_failed else None
-    plan = await asyncio.to_thread(BigQuerySource(settings).plan, run_key, settings.batch_size, row_limit, only_ids)
+    plan = await asyncio.to_thread(BigQuerySource(settings).plan, run_key, settings.batch_size, row_limit,
+                                    only_ids, shard, shard_count)
     if batch_ids is not None:
         wanted = set(batch_ids)
         unknown = wanted - {b.batch_id for b in plan.batches}
@@ -44,6 +48,8 @@ async def create_batches(
         plan.batches = [b for b in plan.batches if b.batch_id in wanted]
         plan.rows_total = sum(b.row_count for b in plan.batches)
     scope = f" ({len(only_ids)} ids from ThemeFailures)" if only_ids is not None else ""
+    if shard is not None:
+        scope += f" (shard {shard} of {shard_count})"
     print(f"{plan.rows_total:,} rows in {len(plan.batches)} batches{scope} (snapshot {plan.snapshot_table})")
     if plan.duplicate_ids:
         print(f"WARNING: {len(plan.duplicate_ids)} ids occur more than once in the source; each is processed once: "

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(100, ge=1, le=10_000)
     max_parallel_batches: int = Field(50, ge=1)
     rpm: int = Field(1000, ge=1, description="Gemini requests per minute this run may use")
+    shared_rate_limit: str | None = Field(
+        None,
+        description="Prefect global concurrency limit every process takes one slot of per Gemini request "
+        "(e.g. 'gemini-rpm', created by `themegen setup`), so several workers share one quota; "
+        "None = only the in-process throttle, which is right for a single process",
+    )
+    shared_rate_limit_chunk: int | None = Field(
+        None, ge=1, description="slots a process takes from the shared limit per server call (default rpm/240)"
+    )
     max_in_flight: int = Field(
         256, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota"
     )

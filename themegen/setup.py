@@ -90,17 +90,29 @@ async def _tag_limit(client: PrefectClient, tag: str, limit: int) -> SetupItem:
     return SetupItem(what, "created" if current is None else "updated", "" if current is None else f"was {current}")
 
 
+def rate_limit_params(rpm: int) -> tuple[int, float]:
+    """(limit, slot_decay_per_second) for an RPM quota (pure).
+
+    One slot per request, decaying at RPM/60 per second. The limit is the burst: slots that may be
+    taken at once. It is one second's worth, not a minute's: with limit = RPM a full minute's quota
+    could start in one burst and the decay would grant another minute's worth over the next 60 s,
+    so a sliding 60-s window (Gemini's quota) could see ~2 x RPM. With a one-second burst any 60-s
+    window sees at most RPM/60 + RPM = RPM x (1 + 1/60) starts. Chunks that processes take
+    (default RPM/240, limiter/shared.py) fit inside this burst.
+    """
+    return max(1, rpm // 60), rpm / 60
+
+
 async def _rate_limit(client: PrefectClient, name: str, rpm: int) -> SetupItem:
-    # One slot per request; a full minute's quota may be held at once, as the per-minute quota allows.
-    decay = rpm / 60
-    what = f"global concurrency limit {name!r} = {rpm}, slot decay {decay:g}/s"
+    limit, decay = rate_limit_params(rpm)
+    what = f"global concurrency limit {name!r} = {limit}, slot decay {decay:g}/s ({rpm} RPM)"
     try:
         current: GlobalConcurrencyLimitResponse | None = await client.read_global_concurrency_limit_by_name(name)
     except ObjectNotFound:
         current = None
-    if current is not None and (current.limit, current.slot_decay_per_second) == (rpm, decay):
+    if current is not None and (current.limit, current.slot_decay_per_second) == (limit, decay):
         return SetupItem(what, "found")
-    await client.upsert_global_concurrency_limit_by_name(name, limit=rpm, slot_decay_per_second=decay)
+    await client.upsert_global_concurrency_limit_by_name(name, limit=limit, slot_decay_per_second=decay)
     if current is None:
         return SetupItem(what, "created")
     return SetupItem(what, "updated", f"was {current.limit}, {current.slot_decay_per_second:g}/s")

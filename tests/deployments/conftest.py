@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,31 @@ def wait_for_final_state(flow_run_id: str, worker: subprocess.Popen, worker_log:
     return flow_run
 
 
+def flow_run_id_in(cli_output: str) -> str:
+    """The flow run id `prefect deployment run` prints."""
+    return re.search(r"UUID: ([0-9a-f-]{36})", cli_output).group(1)
+
+
+@contextmanager
+def process_worker(env: dict[str, str], log_path: Path, limit: int) -> Iterator[subprocess.Popen]:
+    """A process worker on the local pool, running at most `limit` flow runs at once."""
+    with log_path.open("w") as log:
+        # Own session, so stopping it also stops the flow-run processes it started.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "themegen-local", "--limit", str(limit)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
 @pytest.fixture(scope="session")
 def deployed_run(stack, tmp_path_factory: pytest.TempPathFactory) -> DeployedRun:
     stack.clear_outputs()
@@ -59,24 +86,10 @@ def deployed_run(stack, tmp_path_factory: pytest.TempPathFactory) -> DeployedRun
     run_cli(sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", env=env)
 
     worker_log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with worker_log.open("w") as log:
-        # Own session, so stopping it also stops the flow-run process it started.
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "themegen-local", "--limit", "2"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    # The worker is only needed for this one run: stopped right after it rather than at session end.
+    with process_worker(env, worker_log, limit=2) as worker:
         out = run_cli(sys.executable, "-m", "prefect", "deployment", "run", DEPLOYMENT,
                       "--param", "rows_limit=60", "--param", "batch_size=20", env=env)  # fmt: skip
-        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
-        flow_run = wait_for_final_state(flow_run_id, worker, worker_log)
-    finally:
-        # The worker is only needed for this one run: stop it now rather than at session end.
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        flow_run = wait_for_final_state(flow_run_id_in(out), worker, worker_log)
     return DeployedRun(flow_run, worker_log, stack.env["PREFECT_API_URL"].removesuffix("/api"))
 

@@ -35,12 +35,14 @@ def test_every_deployment_is_registered(deployed_run):
             name: client.read_deployment_by_name(f"generate-themes/{name}").work_pool_name
             for name in ("generate-themes-local", "generate-themes-rerun-failed", "generate-themes-cloud-run")
         }
+        sharded = client.read_deployment_by_name("generate-themes-sharded/generate-themes-sharded")
         cloud_run = client.read_deployment_by_name("generate-themes/generate-themes-cloud-run")
     assert pools == {
         "generate-themes-local": "themegen-local",
         "generate-themes-rerun-failed": "themegen-local",
         "generate-themes-cloud-run": "themegen-cloud-run",
     }
+    assert sharded.work_pool_name == "themegen-local"
     # The image comes from the variable setup created; the schedule is there but off.
     assert cloud_run.job_variables["image"].startswith("asia-northeast1-docker.pkg.dev/")
     assert (cloud_run.job_variables["cpu"], cloud_run.job_variables["memory"]) == ("2000m", "4Gi")

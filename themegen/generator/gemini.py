@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
 
 from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
+from themegen.limiter.shared import shared_gate
 from themegen.limiter.throttle import in_flight_gate, process_throttle
 from themegen.models import LlmUsage, RowFailure
 from themegen.prompt import (
@@ -85,6 +86,8 @@ class GeminiGenerator:
         self.client = shared_client(settings)
         self.config = generation_config(settings)
         self.throttle = process_throttle(settings.rpm)
+        # All processes' quota (a Prefect limit) when THEMEGEN_SHARED_RATE_LIMIT is set, else a no-op.
+        self.shared = shared_gate(settings)
         self.in_flight = in_flight_gate(settings.max_in_flight)
         self.usage = LlmUsage()
 
@@ -103,7 +106,7 @@ class GeminiGenerator:
 
     async def _call(self, row_id: str, text: str, config: types.GenerateContentConfig) -> Answer:
         """One request. Raises APIError/transport errors as they come, InvalidAnswer on bad output."""
-        async with self.in_flight, self.throttle:
+        async with self.in_flight, self.shared, self.throttle:
             self.usage.calls += 1
             sent = time.monotonic()
             try:

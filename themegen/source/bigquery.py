@@ -27,11 +27,14 @@ class SourceConfigError(RuntimeError):
     """The source table/columns in settings do not match BigQuery; the message names the setting."""
 
 
-def snapshot_sql(settings: Settings, snapshot_table: str, only_ids: bool = False) -> str:
+def snapshot_sql(settings: Settings, snapshot_table: str, only_ids: bool = False, sharded: bool = False) -> str:
     """CTAS that numbers the filtered source rows by id and assigns batch ids (pure).
 
     Duplicate ids are kept once (the first by text) and counted in `dup_count`, so the report can
-    name them; `only_ids` restricts the run to the ids in the @only_ids array (reruns of failures).
+    name them; `only_ids` restricts the run to the ids in the @only_ids array (reruns of failures);
+    `sharded` keeps only shard @shard of @shard_count (by a hash of the id, so shards are disjoint,
+    cover every row and stay the same across runs). @row_limit applies after sharding: the first N
+    rows by id of this shard.
     """
     id_col, columns = settings.bq_id_column, settings.bq_text_columns
     texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(columns))
@@ -39,6 +42,9 @@ def snapshot_sql(settings: Settings, snapshot_table: str, only_ids: bool = False
     where = settings.bq_where or "TRUE"
     if only_ids:
         where = f"({where}) AND CAST({id_col} AS STRING) IN UNNEST(@only_ids)"
+    if sharded:
+        # MOD before ABS: ABS of the smallest INT64 fingerprint would overflow.
+        where = f"({where}) AND ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard"
     return f"""
 CREATE TABLE IF NOT EXISTS `{snapshot_table}`
 CLUSTER BY batch_id
@@ -98,8 +104,10 @@ class BigQuerySource:
                 )
 
     def plan(self, run_key: str, batch_size: int, row_limit: int | None = None,
-             only_ids: list[str] | None = None) -> BatchPlan:
-        """Snapshot the source once and describe its batches."""
+             only_ids: list[str] | None = None, shard: int | None = None, shard_count: int = 1) -> BatchPlan:
+        """Snapshot the source once (shard `shard` of `shard_count` when shard is set) and describe its batches."""
+        if shard is not None and not 0 <= shard < shard_count:
+            raise ValueError(f"shard={shard} is outside 0..{shard_count - 1} (shard_count={shard_count})")
         self.check_source()
         snapshot = f"{self.settings.staging_dataset}.themegen_snapshot_{run_key}"
         params = [
@@ -108,8 +116,11 @@ class BigQuerySource:
         ]
         if only_ids is not None:
             params.append(bigquery.ArrayQueryParameter("only_ids", "STRING", only_ids))
+        if shard is not None:
+            params += [bigquery.ScalarQueryParameter("shard", "INT64", shard),
+                       bigquery.ScalarQueryParameter("shard_count", "INT64", shard_count)]
         job = self.client.query(
-            snapshot_sql(self.settings, snapshot, only_ids=only_ids is not None),
+            snapshot_sql(self.settings, snapshot, only_ids=only_ids is not None, sharded=shard is not None),
             job_config=bigquery.QueryJobConfig(query_parameters=params),
         )
         job.result()

@@ -67,3 +67,15 @@ def test_several_text_columns_are_joined_and_all_null_is_none():
     assert combine_text(["title", None, "body"]) == "title\nbody"
     assert combine_text([None, None]) is None
     assert combine_text(["", None]) == ""
+
+
+def test_shards_split_the_rows_disjointly_and_completely(stack):
+    source = BigQuerySource(Settings())
+    shards = [all_ids(source, source.plan(f"shard{k}", 50, shard=k, shard_count=3).batches) for k in range(3)]
+    assert sorted(i for ids in shards for i in ids) == all_ids(source, source.plan("unsharded", 100).batches)
+    assert all(len(ids) > 50 for ids in shards)  # a hash spreads 300 ids over every shard
+
+
+def test_a_shard_outside_the_count_is_refused():
+    with pytest.raises(ValueError, match="shard=3 is outside 0..2"):
+        BigQuerySource(Settings()).plan("bad", 10, shard=3, shard_count=3)

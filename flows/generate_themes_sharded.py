@@ -1,0 +1,100 @@
+"""generate_themes_sharded: one generate-themes deployment run per shard of the source, at once.
+
+Each child run takes the rows whose id hashes to its shard (`shard`, `shard_count` parameters), so the
+children are disjoint and together cover the source; they may run on different workers or machines.
+Run them with `THEMEGEN_SHARED_RATE_LIMIT=gemini-rpm` in the workers' environment: without it every
+child paces itself to the whole quota and together they exceed it.
+
+The children's numbers come from their `themegen-summary` table artifacts (read through the Prefect
+API by flow run id), not from their return values, which are not persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from prefect import flow
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.deployments import run_deployment
+from prefect.states import Failed
+
+SUMMARY_KEY = "themegen-summary"
+REPORT_KEY = "themegen-sharded-report"
+
+
+async def child_summaries(flow_run_ids: list[str]) -> dict[str, dict[str, object]]:
+    """flow_run_id -> {metric: value} from each run's latest `themegen-summary` artifact."""
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[SUMMARY_KEY]),
+                                           flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids)),
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    summaries: dict[str, dict[str, object]] = {}
+    for artifact in artifacts:  # newest first: a retried child's last attempt wins
+        table = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+        summaries.setdefault(str(artifact.flow_run_id), {row["metric"]: row["value"] for row in table})
+    return summaries
+
+
+def combine(summaries: dict[str, dict[str, object]]) -> dict[str, float]:
+    """Sum each numeric metric over the children (pure); wall seconds is the slowest child's."""
+    totals: dict[str, float] = {}
+    for summary in summaries.values():
+        for metric, value in summary.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                merge = max if metric == "wall seconds" else (lambda a, b: a + b)
+                totals[metric] = merge(totals.get(metric, 0), value)
+    return totals
+
+
+def report_markdown(children: list[FlowRun], summaries: dict[str, dict[str, object]], totals: dict[str, float],
+                    wall_seconds: float) -> str:
+    lines = ["# themegen sharded run", "", f"{len(children)} shards, {wall_seconds:.1f} s wall time", "",
+             "| shard | flow run | state | rows total | rows succeeded | rows failed |", "|---|---|---|---|---|---|"]
+    for child in children:
+        s = summaries.get(str(child.id), {})
+        lines.append(f"| {child.parameters.get('shard')} | {child.name} (`{child.id}`) | {child.state.name} | "
+                     f"{s.get('rows total', '?')} | {s.get('rows succeeded', '?')} | {s.get('rows failed', '?')} |")
+    lines += ["", "| metric | total |", "|---|---|", *(f"| {k} | {v:g} |" for k, v in totals.items())]
+    return "\n".join(lines)
+
+
+@flow(name="generate-themes-sharded", log_prints=True)
+async def generate_themes_sharded(
+    shards: int = 3,
+    deployment: str = "generate-themes/generate-themes-local",
+    rows_limit: int | None = None,
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """Start `shards` runs of `deployment` (shard k of shards each), wait for all, report the totals.
+
+    rows_limit applies within each shard: every child takes the first rows_limit rows by id of its
+    own shard (up to shards x rows_limit rows in all).
+    """
+    if shards < 1:
+        raise ValueError(f"shards={shards}: need at least 1")
+    started = time.monotonic()
+    children: list[FlowRun] = await asyncio.gather(*(
+        run_deployment(deployment, timeout=None, parameters={
+            "rows_limit": rows_limit, "batch_size": batch_size, "shard": k, "shard_count": shards,
+        })
+        for k in range(shards)
+    ))
+    summaries = await child_summaries([str(child.id) for child in children])
+    totals = combine(summaries)
+    wall_seconds = time.monotonic() - started
+    await acreate_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(children, summaries, totals, wall_seconds),
+                                    description="themegen sharded run: every shard and the totals")
+    print(json.dumps({**totals, "parent wall seconds": round(wall_seconds, 1)}))
+    failed = [str(child.parameters.get("shard")) for child in children if not child.state.is_completed()]
+    if failed:
+        return Failed(message=f"shards {', '.join(failed)} did not complete; retry their flow runs (see the report)",
+                      data=totals)
+    return totals
