@@ -3,7 +3,6 @@ real Prefect server. Spanner contents and the simulator's counters are the witne
 
 from __future__ import annotations
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 

@@ -22,10 +22,6 @@ _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)s\s*$")
 _backoff = wait_exponential_jitter(initial=0.5, max=30, jitter=1)
 
 
-class QuotaExhaustedForDay(RuntimeError):
-    """A per-day quota is used up: retrying today is pointless, stop the run cleanly."""
-
-
 def _details(exc: errors.APIError) -> list[dict]:
     body = exc.details if isinstance(exc.details, dict) else {}
     inner = body.get("error", body)
