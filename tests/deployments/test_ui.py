@@ -14,8 +14,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="needs Debian's chromium: apt-get install chromium (.ci/run does)")
+
+
+@pytest.fixture(autouse=True)
+def chromium_installed() -> None:
+    # A missing browser is a failed check, not a silently skipped one.
+    if not Path(CHROMIUM).exists():
+        pytest.fail("needs Debian's chromium at /usr/bin/chromium: apt-get install chromium (.ci/run does)")
 
 
 def test_the_report_artifact_shows_in_the_flow_run_page(deployed_run):
