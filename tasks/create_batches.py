@@ -13,15 +13,13 @@ from themegen.sink.spanner import SpannerSink
 from themegen.source.bigquery import BigQuerySource, SourceConfigError
 
 
-def _worth_retrying(task, task_run, state) -> bool:
-    """Retry BigQuery hiccups, not a wrong batch id or a wrong table: those fail the same way again."""
-    try:
-        state.result()
-    except (ValueError, SourceConfigError):
-        return False
-    except Exception:
-        return True
-    return False
+async def _worth_retrying(task, task_run, state) -> bool:
+    """Retry BigQuery hiccups, not a wrong batch id or a wrong table: those fail the same way again.
+
+    Async on purpose: the async task engine calls this inside its event loop, where the sync
+    `state.result()` would return an un-awaited coroutine instead of raising (so nothing retried)."""
+    error = await state.aresult(raise_on_failure=False)
+    return not isinstance(error, (ValueError, SourceConfigError))
 
 
 @task(name="create-batches", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
