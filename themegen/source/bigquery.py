@@ -9,6 +9,8 @@ every batch keeps exactly the same rows even if the source changed in between.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import grpc
 from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
@@ -76,12 +78,15 @@ def combine_text(parts: list[str | None]) -> str | None:
 class BigQuerySource:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        options = ClientOptions(api_endpoint=settings.bq_api_endpoint) if settings.bq_api_endpoint else None
-        self.client = bigquery.Client(
-            project=settings.gcp_project,
-            credentials=credentials(settings),
-            client_options=options,
-            location=settings.bq_location,
+
+    @cached_property
+    def client(self) -> bigquery.Client:
+        """Built on first use: every batch task makes a source just to read its rows through the
+        Storage Read client, and a REST client per batch would look up credentials for nothing."""
+        s = self.settings
+        options = ClientOptions(api_endpoint=s.bq_api_endpoint) if s.bq_api_endpoint else None
+        return bigquery.Client(
+            project=s.gcp_project, credentials=credentials(s), client_options=options, location=s.bq_location
         )
 
     def check_source(self) -> None:
