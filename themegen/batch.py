@@ -19,9 +19,9 @@ class RowOutcome:
         self.result, self.cached = result, cached
 
 
-def to_record(source_id: str, themes: list[str], text: str, settings: Settings) -> ThemeRecord:
+def to_record(source_id: str, themes: list[str], digest: str, settings: Settings) -> ThemeRecord:
     return ThemeRecord(source_id=source_id, themes=themes, model=settings.model,
-                       prompt_version=settings.prompt_version, input_hash=input_hash(text))
+                       prompt_version=settings.prompt_version, input_hash=digest)
 
 
 async def theme_row(row: SourceRow, batch_id: int, cache: RowCache, generator: GeminiGenerator,
@@ -30,10 +30,11 @@ async def theme_row(row: SourceRow, batch_id: int, cache: RowCache, generator: G
         text = prepare_text(row.text, settings.max_input_chars)
     except InvalidInput as exc:
         return RowOutcome(RowFailure(source_id=row.id, batch_id=batch_id, error=str(exc), attempts=0))
-    key = cache_key(row.id, settings.model, settings.prompt_version, input_hash(text))
+    digest = input_hash(text)  # one hash serves the cache key and the stored InputHash
+    key = cache_key(row.id, settings.model, settings.prompt_version, digest)
     if hit := await cache.get(key):
         try:
-            return RowOutcome(to_record(row.id, parse_answer(hit.raw_text), text, settings), cached=True)
+            return RowOutcome(to_record(row.id, parse_answer(hit.raw_text), digest, settings), cached=True)
         except InvalidAnswer:
             pass  # the validator got stricter since this answer was cached: ask again
     answer = await generator.answer(row.id, text, batch_id)
@@ -41,7 +42,7 @@ async def theme_row(row: SourceRow, batch_id: int, cache: RowCache, generator: G
         return RowOutcome(answer)
     await cache.put(key, CachedAnswer(raw_text=answer.raw_text, input_tokens=answer.input_tokens,
                                       output_tokens=answer.output_tokens))
-    return RowOutcome(to_record(row.id, answer.themes, text, settings))
+    return RowOutcome(to_record(row.id, answer.themes, digest, settings))
 
 
 async def theme_rows(rows: list[SourceRow], batch_id: int, cache: RowCache, generator: GeminiGenerator,
