@@ -42,6 +42,7 @@ class ThemegenConfig(Block):
     temperature: float | None = None
     max_output_tokens: int | None = None
     prompt_version: str | None = Field(None, description="stored with every row")
+    rows_per_request: int | None = Field(None, description="rows packed into one Gemini request")
     # --- Throughput ---
     batch_size: int | None = Field(None, description="rows per batch task")
     rpm: int | None = Field(None, description="Gemini requests per minute the run may send")

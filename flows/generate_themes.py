@@ -18,6 +18,7 @@ import time
 
 from prefect import flow, runtime
 from prefect.states import Failed
+from prefect.utilities.annotations import quote
 
 from blocks.themegen_config import resolve_settings
 from tasks.check_config import check_config
@@ -28,7 +29,7 @@ from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
 from themegen.estimate import Estimate
 from themegen.models import RunSummary
-from themegen.report import rerun_batch_ids
+from themegen.report import rerun_batch_ids, stop_reason
 
 
 @flow(name="generate-themes", log_prints=True)
@@ -37,6 +38,7 @@ async def generate_themes(
     batch_size: int | None = None,
     max_parallel_batches: int | None = None,
     rpm: int | None = None,
+    rows_per_request: int | None = None,
     model: str | None = None,
     batch_ids: list[int] | None = None,
     only_failed: bool = False,
@@ -49,6 +51,7 @@ async def generate_themes(
     config_block (editable in the UI), else from the THEMEGEN_* settings.
 
     rows_limit: only the first N rows by id (a trial run); None = every row.
+    rows_per_request: rows packed into one Gemini request (fewer requests and tokens per row).
     batch_ids: run only these batches (ids as listed in a previous run's report).
     only_failed: run only the rows listed in the ThemeFailures table.
     estimate_only: count rows and tokens on a sample and return the estimate; no generation.
@@ -57,7 +60,8 @@ async def generate_themes(
     """
     started = time.monotonic()
     settings = await resolve_settings(
-        config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model
+        config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model,
+        rows_per_request=rows_per_request,
     )
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")
@@ -70,9 +74,12 @@ async def generate_themes(
 
     results = await generate_batches(plan.batches, settings)
 
-    upsert = await upsert_themes(results, settings, flow_run_id)
+    # quote(): thousands of records need no scan for futures when passed to a task (Prefect would visit each).
+    upsert = await upsert_themes(quote(results), settings, flow_run_id)
 
-    summary = await publish_report(plan, results, upsert, settings, time.monotonic() - started, flow_run_id)
+    summary = await publish_report(plan, quote(results), upsert, settings, time.monotonic() - started, flow_run_id)
+    if reason := stop_reason(results):
+        return Failed(message=reason, data=summary)
     if failed := rerun_batch_ids(results):
         return Failed(message=f"batches {failed} did not finish (see the report); retry this flow run, or run "
                               f"with parameters {{\"batch_ids\": {failed}}}", data=summary)

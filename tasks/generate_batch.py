@@ -10,7 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.batch import theme_rows
 from themegen.cache import open_cache
+from themegen.generator.client import close_clients
 from themegen.generator.gemini import GeminiGenerator
+from themegen.generator.stop import DailyQuotaStop
 from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecord
 from themegen.progress import RunProgress
 from themegen.settings import Settings
@@ -29,10 +31,10 @@ GEMINI_TAG = "gemini"
     retries=1,
     retry_delay_seconds=10,
 )
-async def generate_batch(batch: BatchDescriptor, settings: Settings) -> BatchResult:
+async def generate_batch(batch: BatchDescriptor, settings: Settings, stop: DailyQuotaStop | None = None) -> BatchResult:
     started = time.monotonic()
     rows = await asyncio.to_thread(BigQuerySource(settings).read_batch, batch)
-    generator = GeminiGenerator(settings)
+    generator = GeminiGenerator(settings, stop)
     outcomes = await theme_rows(rows, batch.batch_id, await open_cache(settings), generator, settings)
     return BatchResult(
         batch_id=batch.batch_id,
@@ -42,6 +44,7 @@ async def generate_batch(batch: BatchDescriptor, settings: Settings) -> BatchRes
         usage=generator.usage,
         cached=sum(o.cached for o in outcomes),
         seconds=round(time.monotonic() - started, 3),
+        stopped=generator.stop.reason,
     )
 
 
@@ -54,15 +57,21 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -
     connections. Each batch is still its own task run, with the "gemini" tag and its limit.
 
     A batch whose task failed becomes a BatchResult carrying the error, so the run goes on, the
-    report names it, and its rows can be re-run.
+    report names it, and its rows can be re-run. After a per-day quota refusal (generator/stop.py)
+    batches not yet started are not started: they are reported with the reason, for a rerun.
     """
     gate = asyncio.Semaphore(settings.max_parallel_batches)
+    stop = DailyQuotaStop()
     progress = RunProgress(sum(b.row_count for b in batches))
     await progress.start()
 
     async def run(batch: BatchDescriptor) -> BatchResult:
         async with gate:
-            state = await generate_batch(batch, settings, return_state=True)
+            if stop.tripped:
+                await progress.batch_done(batch.row_count)
+                return BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"not started: {stop.reason}",
+                                   stopped=stop.reason)
+            state = await generate_batch(batch, settings, stop, return_state=True)
         if state.is_completed():
             result = await state.aresult()
         else:
@@ -71,4 +80,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -
         await progress.batch_done(batch.row_count)
         return result
 
-    return list(await asyncio.gather(*(run(b) for b in batches)))
+    try:
+        return list(await asyncio.gather(*(run(b) for b in batches)))
+    finally:
+        await close_clients()

@@ -39,6 +39,7 @@ async def publish_report(
 ) -> RunSummary:
     report = summarize(plan, results, upsert, wall_seconds, flow_run_id)
     report.backend_note = environment_note(settings)
+    report.rows_per_request = settings.rows_per_request
     report.cost_usd = cost_usd(settings.model, report.summary.input_tokens, report.summary.output_tokens,
                                backend=settings.gemini_backend)
     await acreate_markdown_artifact(key="themegen-report", markdown=markdown(report), description="themegen run report")

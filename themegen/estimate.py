@@ -20,7 +20,7 @@ from google.genai import errors, types
 from pydantic import BaseModel, Field
 
 from themegen.cost import base_model, cost_usd, priced_models
-from themegen.generator.gemini import shared_client
+from themegen.generator.client import shared_client
 from themegen.models import SourceRow
 from themegen.prompt import SYSTEM_INSTRUCTION, InvalidInput, prepare_text, user_content
 from themegen.settings import Settings
@@ -144,7 +144,7 @@ async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) ->
 
     async def one(row_id: str, text: str) -> int:
         async with limit:
-            counted = await models.count_tokens(model=settings.model, contents=user_content(row_id, text),
+            counted = await models.count_tokens(model=settings.model, contents=user_content([(row_id, text)]),
                                                 config=config)
         return (counted.total_tokens or 0) + per_row_extra
 
@@ -161,7 +161,7 @@ async def count_input_tokens(settings: Settings, prompts: list[tuple[str, str]]
         counts, note = await _count_with_api(settings, prompts)
         return counts, "count_tokens", note
     except _COUNT_ERRORS as exc:
-        counts = [approx_tokens(f"{SYSTEM_INSTRUCTION}\n{user_content(i, t)}") for i, t in prompts]
+        counts = [approx_tokens(f"{SYSTEM_INSTRUCTION}\n{user_content([(i, t)])}") for i, t in prompts]
         reason = f"{type(exc).__name__}: {str(exc)[:160]}"
         note = f"approximation: 4 Latin chars or 1 CJK char per token (countTokens failed: {reason})"
         return counts, "approximation", note

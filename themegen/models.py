@@ -73,6 +73,7 @@ class BatchResult(BaseModel):
     cached: int = Field(0, description="rows answered from the row cache (no LLM call)")
     seconds: float = 0.0
     error: str | None = Field(None, description="set when the whole batch failed (e.g. read error)")
+    stopped: str | None = Field(None, description="why the run stopped sending requests (per-day quota)")
 
 
 class UpsertResult(BaseModel):

@@ -23,11 +23,18 @@ class RunReport(BaseModel):
     snapshot_table: str = ""
     backend_note: str = ""
     cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
+    stop_reason: str | None = Field(None, description="why the run stopped sending requests early")
+    rows_per_request: int = 1
 
 
 def rerun_batch_ids(results: list[BatchResult]) -> list[int]:
     """Batches worth running again: the task failed, or a row failed for a transient reason."""
     return sorted(r.batch_id for r in results if r.error or any(f.retryable for f in r.failures))
+
+
+def stop_reason(results: list[BatchResult]) -> str | None:
+    """The run-wide stop (per-day quota) if a batch hit it."""
+    return next((r.stopped for r in results if r.stopped), None)
 
 
 def rerun_parameters(report: RunReport) -> list[dict[str, object]]:
@@ -74,6 +81,7 @@ def summarize(
         duplicate_ids=plan.duplicate_ids,
         bytes_processed=plan.bytes_processed,
         snapshot_table=plan.snapshot_table,
+        stop_reason=stop_reason(results),
     )
 
 
@@ -94,6 +102,7 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("rows skipped (cached)", s.rows_skipped_cached),
         ("themes written", s.themes_written),
         ("LLM calls", s.llm_calls),
+        ("rows per request", report.rows_per_request),
         ("LLM retries", u.retries),
         ("HTTP 429 answers", u.http_429),
         ("LLM latency p50 (ms)", percentile(u.latencies_ms, 50)),
@@ -132,6 +141,7 @@ def markdown(report: RunReport) -> str:
         f"{s.llm_calls:,} LLM calls, {s.input_tokens:,} input / {s.output_tokens:,} output tokens, "
         f"{s.wall_seconds:.1f} s.",
         "",
+        *([f"**Stopped early:** {report.stop_reason}", ""] if report.stop_reason else []),
         "| metric | value |",
         "|---|---|",
         *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)),

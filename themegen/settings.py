@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     thinking_budget: int | None = Field(0, description="0 = no thinking tokens (cheapest); None = model default")
     request_timeout_s: float = Field(60.0, gt=0)
     max_attempts: int = Field(6, ge=1, description="attempts per request on 429/5xx/timeouts")
+    rows_per_request: int = Field(
+        1, ge=1, le=50,
+        description="rows packed into one Gemini request ({items: [{id, themes}]}); more rows per request "
+        "spend fewer requests (RPM) and repeat the instructions less (tokens), at the risk of a lost item "
+        "(asked again alone)",
+    )
     max_input_chars: int = Field(
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
     )
@@ -98,15 +104,35 @@ class Settings(BaseSettings):
     shared_rate_limit: str | None = Field(
         None,
         description="Prefect global concurrency limit every process takes one slot of per Gemini request "
-        "(e.g. 'gemini-rpm', created by `themegen setup`), so several workers share one quota; "
+        "(e.g. 'gemini-rpm', created by `themegen limits apply`), so several workers share one quota; "
         "None = only the in-process throttle, which is right for a single process",
     )
     shared_rate_limit_chunk: int | None = Field(
         None, ge=1, description="slots a process takes from the shared limit per server call (default rpm/240)"
     )
+    tpm: int | None = Field(
+        None, ge=1, description="Gemini input tokens per minute this run may use; None = not limited"
+    )
+    shared_token_limit: str | None = Field(
+        None,
+        description="Prefect global concurrency limit every process takes a request's estimated input tokens "
+        "of (e.g. 'gemini-tpm', created by `themegen limits apply`); needs tpm; None = in-process budget only",
+    )
+    quota_headroom: float = Field(
+        0.01, ge=0, lt=0.5,
+        description="fraction of rpm and tpm left unused, so waves of requests and network jitter stay "
+        "inside the quota's sliding 60-s window",
+    )
     max_in_flight: int = Field(
         256, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota"
     )
+
+    @field_validator("shared_token_limit")
+    @classmethod
+    def _token_limit_needs_tpm(cls, value: str | None, info) -> str | None:
+        if value is not None and info.data.get("tpm") is None:
+            raise ValueError("shared_token_limit needs tpm: set THEMEGEN_TPM to the input tokens per minute")
+        return value
 
     @field_validator(
         "bq_dataset", "bq_staging_dataset", "bq_table", "bq_id_column", "spanner_table", "spanner_failures_table"

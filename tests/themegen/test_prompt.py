@@ -42,7 +42,7 @@ def test_unparseable_answers(text, reason):
 
 def test_user_content_keeps_id_and_text_unambiguous():
     text = 'quote " newline \n and {"rows": 1} 日本語'
-    assert json.loads(user_content("id-1", text)) == {"rows": [{"id": "id-1", "text": text}]}
+    assert json.loads(user_content([("id-1", text)])) == {"rows": [{"id": "id-1", "text": text}]}
 
 
 def test_input_hash_is_sha256_hex_and_depends_on_text():

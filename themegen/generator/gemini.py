@@ -1,28 +1,25 @@
-"""Gemini generator: six validated themes per row through the google-genai async client."""
+"""Gemini generator: six validated themes per row through the google-genai async client, one row
+per request or several packed into one (`rows_per_request`)."""
 
 from __future__ import annotations
 
-import threading
+import json
 import time
 
-from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
 
+from themegen.generator.client import generation_config, shared_client
 from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
+from themegen.generator.stop import DailyQuotaStop, QuotaStopped
 from themegen.limiter.shared import shared_gate
 from themegen.limiter.throttle import in_flight_gate, process_throttle
 from themegen.models import LlmUsage, RowFailure
-from themegen.prompt import (
-    REPAIR_INSTRUCTION,
-    SYSTEM_INSTRUCTION,
-    InvalidAnswer,
-    ThemesSchema,
-    parse_answer,
-    user_content,
-)
+from themegen.prompt import REPAIR_INSTRUCTION, InvalidAnswer, parse_answer, parse_items, user_content
 from themegen.settings import Settings
+
+Row = tuple[str, str]  # (row id, prepared text)
 
 
 class Answer(BaseModel):
@@ -36,42 +33,10 @@ class Answer(BaseModel):
     output_tokens: int = 0
 
 
-_clients: dict[tuple, genai.Client] = {}
-_clients_lock = threading.Lock()
-
-
-def make_client(settings: Settings) -> genai.Client:
-    http = types.HttpOptions(base_url=settings.gemini_base_url, timeout=int(settings.request_timeout_s * 1000))
-    if settings.gemini_backend == "vertex":
-        return genai.Client(
-            vertexai=True, project=settings.gcp_project, location=settings.gemini_location, http_options=http
-        )
-    return genai.Client(api_key=settings.gemini_api_key.get_secret_value(), http_options=http)
-
-
-def shared_client(settings: Settings) -> genai.Client:
-    """One client per process and endpoint. google-genai keeps one aiohttp session per event loop
-    inside a client, so every batch on a loop reuses its keep-alive connections instead of opening
-    a connection per row (and building a TLS context per client)."""
-    key = (settings.gemini_backend, settings.gemini_base_url, settings.gcp_project, settings.gemini_location,
-           settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
-           settings.request_timeout_s)
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = make_client(settings)
-        return _clients[key]
-
-
-def generation_config(settings: Settings, instruction: str = SYSTEM_INSTRUCTION) -> types.GenerateContentConfig:
-    return types.GenerateContentConfig(
-        system_instruction=instruction,
-        temperature=settings.temperature,
-        max_output_tokens=settings.max_output_tokens,
-        response_mime_type="application/json",
-        response_schema=ThemesSchema,
-        # Themes need no reasoning; thinking tokens would be billed and eat max_output_tokens.
-        thinking_config=types.ThinkingConfig(thinking_budget=settings.thinking_budget),
-    )
+class Reply(BaseModel):
+    text: str
+    input_tokens: int
+    output_tokens: int
 
 
 class GeneratorConfigError(RuntimeError):
@@ -81,14 +46,14 @@ class GeneratorConfigError(RuntimeError):
 class GeminiGenerator:
     """One per batch task: holds the batch's usage counters; the client itself is shared."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stop: DailyQuotaStop | None = None) -> None:
         self.settings = settings
         self.client = shared_client(settings)
-        self.config = generation_config(settings)
         self.throttle = process_throttle(settings.rpm)
         # All processes' quota (a Prefect limit) when THEMEGEN_SHARED_RATE_LIMIT is set, else a no-op.
         self.shared = shared_gate(settings)
         self.in_flight = in_flight_gate(settings.max_in_flight)
+        self.stop = stop or DailyQuotaStop()
         self.usage = LlmUsage()
 
     async def check_access(self) -> None:
@@ -104,33 +69,37 @@ class GeminiGenerator:
                 "THEMEGEN_GEMINI_LOCATION"
             ) from None
 
-    async def _call(self, row_id: str, text: str, config: types.GenerateContentConfig) -> Answer:
-        """One request. Raises APIError/transport errors as they come, InvalidAnswer on bad output."""
+    async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
+        """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish,
+        QuotaStopped once the run's per-day quota is gone."""
+        if self.stop.tripped:
+            raise QuotaStopped(self.stop.reason)
         async with self.in_flight, self.shared, self.throttle:
             self.usage.calls += 1
             sent = time.monotonic()
             try:
                 response = await self.client.aio.models.generate_content(
-                    model=self.settings.model, contents=user_content(row_id, text), config=config
+                    model=self.settings.model, contents=user_content(rows), config=config
                 )
             except errors.APIError as exc:
                 self.usage.http_429 += exc.code == 429
+                if is_per_day_quota(exc):
+                    self.stop.trip(exc.message)
+                    raise QuotaStopped(self.stop.reason) from None
                 raise
             self.usage.latencies_ms.append(round(1000 * (time.monotonic() - sent)))
         meta = response.usage_metadata
-        tokens_in = (meta.prompt_token_count or 0) if meta else 0
-        tokens_out = (meta.candidates_token_count or 0) if meta else 0
-        self.usage.input_tokens += tokens_in
-        self.usage.output_tokens += tokens_out
+        reply = Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
+                      output_tokens=(meta.candidates_token_count or 0) if meta else 0)
+        self.usage.input_tokens += reply.input_tokens
+        self.usage.output_tokens += reply.output_tokens
         finish = response.candidates[0].finish_reason if response.candidates else None
         if finish not in (None, types.FinishReason.STOP):
             raise InvalidAnswer(f"finishReason {getattr(finish, 'value', finish)}")
-        raw = response.text or ""
-        return Answer(source_id=row_id, text=text, themes=parse_answer(raw), raw_text=raw,
-                      input_tokens=tokens_in, output_tokens=tokens_out)
+        return reply
 
-    async def _call_with_backoff(self, row_id: str, text: str, config: types.GenerateContentConfig,
-                                 attempts: list[int]) -> Answer:
+    async def _send_with_backoff(self, rows: list[Row], config: types.GenerateContentConfig,
+                                 attempts: list[int]) -> Reply:
         """Retry 429 (after RetryInfo), 5xx and timeouts; everything else is raised at once."""
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_attempts), wait=wait_for, retry=retry_if_exception(is_retryable)
@@ -138,32 +107,64 @@ class GeminiGenerator:
             with attempt:
                 attempts[0] += 1
                 self.usage.retries += attempt.retry_state.attempt_number > 1
-                return await self._call(row_id, text, config)
+                return await self._send(rows, config)
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
+    def _reason(self, exc: BaseException, attempts: int) -> tuple[str, bool]:
+        """(failure reason, retryable) for a request that got no answer."""
+        if isinstance(exc, QuotaStopped):
+            return f"not answered: {exc}", True
+        if isinstance(exc, RetryError):
+            last = exc.last_attempt.exception()
+            return f"gave up after {attempts} attempts: {type(last).__name__}: {last}", True
+        return f"{type(exc).__name__}: {exc}", False
+
     async def answer(self, row_id: str, text: str, batch_id: int) -> Answer | RowFailure:
-        """Six themes for the (prepared) text, or a failure with the reason. Never raises for one
-        bad row, except on a per-day quota error, which must stop the run."""
+        """Six themes for one (prepared) text, or a failure with the reason. Never raises for one
+        bad row: an invalid answer gets one repair attempt with the reason spelled out."""
         attempts = [0]
 
         def failure(reason: str, retryable: bool = False) -> RowFailure:
             return RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000], attempts=attempts[0],
                               retryable=retryable)
 
+        rows = [(row_id, text)]
         try:
             try:
-                return await self._call_with_backoff(row_id, text, self.config, attempts)
+                reply = await self._send_with_backoff(rows, generation_config(self.settings), attempts)
+                return _answer(row_id, text, parse_answer(reply.text), reply.text, reply)
             except InvalidAnswer as first:
-                # One repair attempt with the reason spelled out, then the row is recorded as failed.
                 repair = generation_config(self.settings, REPAIR_INSTRUCTION.format(reason=first))
                 try:
-                    return await self._call_with_backoff(row_id, text, repair, attempts)
+                    reply = await self._send_with_backoff(rows, repair, attempts)
+                    return _answer(row_id, text, parse_answer(reply.text), reply.text, reply)
                 except InvalidAnswer as second:
                     return failure(f"InvalidAnswer after a repair retry: {first}; then: {second}")
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            return failure(f"gave up after {attempts[0]} attempts: {type(last).__name__}: {last}", retryable=True)
-        except errors.APIError as exc:
-            if is_per_day_quota(exc):
-                raise
-            return failure(f"{type(exc).__name__}: {exc}")
+        except (QuotaStopped, RetryError, errors.APIError) as exc:
+            return failure(*self._reason(exc, attempts[0]))
+
+    async def answer_pack(self, rows: list[Row], batch_id: int) -> dict[str, Answer | RowFailure | None]:
+        """Several rows in one request ({"items": [{id, themes}]}), each item validated and mapped
+        back by id. None for a row means its item was missing or invalid: ask for it alone."""
+        attempts = [0]
+        ids = [row_id for row_id, _ in rows]
+        try:
+            reply = await self._send_with_backoff(rows, generation_config(self.settings, rows=len(rows)), attempts)
+            parsed = parse_items(reply.text, ids)
+        except InvalidAnswer:
+            return dict.fromkeys(ids)  # the answer as a whole is unusable: every row alone
+        except (QuotaStopped, RetryError, errors.APIError) as exc:
+            reason, retryable = self._reason(exc, attempts[0])
+            return {row_id: RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000],
+                                       attempts=attempts[0], retryable=retryable) for row_id in ids}
+        share = Reply(text="", input_tokens=reply.input_tokens // len(rows), output_tokens=reply.output_tokens // len(rows))
+        return {
+            row_id: _answer(row_id, text, themes, json.dumps({"themes": themes}, ensure_ascii=False), share)
+            if isinstance(themes := parsed[row_id], list) else None
+            for row_id, text in rows
+        }
+
+
+def _answer(row_id: str, text: str, themes: list[str], raw: str, reply: Reply) -> Answer:
+    return Answer(source_id=row_id, text=text, themes=themes, raw_text=raw,
+                  input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 
 from local_stack.gemini_sim import SimConfig, derive_themes, running_simulator
 from themegen.generator.gemini import Answer, GeminiGenerator, GeneratorConfigError
+from themegen.generator.stop import DailyQuotaStop
 from themegen.models import RowFailure
 from themegen.settings import Settings
 
@@ -84,3 +86,38 @@ async def test_a_wrong_api_key_fails_the_preflight_naming_the_setting():
         with pytest.raises(GeneratorConfigError, match="THEMEGEN_GEMINI_API_KEY"):
             await GeminiGenerator(settings_for(url)).check_access()
         assert (await stats(url))["requests"] == 0
+
+
+PACK = [(f"r{i}", f"{TEXT} Variant {i}.") for i in range(5)]
+
+
+async def test_a_packed_answer_is_mapped_back_by_id_and_a_bad_item_is_left_for_a_single_retry():
+    async with running_simulator(SimConfig(fail_ids=["r3"], fail_mode="duplicate_theme")) as url:
+        answers = await GeminiGenerator(settings_for(url, rows_per_request=5)).answer_pack(PACK, 2)
+        counts = await stats(url)
+    assert counts["requests"] == 1
+    assert answers["r3"] is None  # asked again alone by the caller
+    for row_id, text in PACK:
+        if row_id != "r3":
+            assert isinstance(answers[row_id], Answer) and answers[row_id].themes == derive_themes(text)
+            assert answers[row_id].raw_text == json.dumps({"themes": derive_themes(text)}, ensure_ascii=False)
+
+
+async def test_a_packed_answer_that_is_not_json_leaves_every_row_for_a_single_retry():
+    async with running_simulator(SimConfig(fail_ids=["r0"], fail_mode="not_json")) as url:
+        answers = await GeminiGenerator(settings_for(url)).answer_pack(PACK, 0)
+    assert answers == dict.fromkeys(row_id for row_id, _ in PACK)
+
+
+async def test_a_per_day_quota_stops_every_later_request_of_the_run():
+    async with running_simulator(SimConfig(rpd=2)) as url:
+        stop = DailyQuotaStop()
+        generator = GeminiGenerator(settings_for(url), stop)
+        first = [await generator.answer(f"r{i}", TEXT, 0) for i in range(3)]
+        later = await GeminiGenerator(settings_for(url), stop).answer_pack(PACK, 1)
+        counts = await stats(url)
+    assert [type(a) for a in first] == [Answer, Answer, RowFailure]
+    assert counts["requests"] == 3 and counts["http_429"] == 1  # refused once, never retried, then silence
+    assert stop.tripped and "per-day quota" in stop.reason
+    failures = [first[2], *later.values()]
+    assert all(isinstance(f, RowFailure) and f.retryable and "per-day quota" in f.error for f in failures)
