@@ -76,7 +76,8 @@ class Estimate(BaseModel):
     token_method_note: str
     input_tokens_per_row: float = Field(description="mean over the sample rows that would be sent")
     output_tokens_per_row: float
-    calls: int = Field(description="LLM calls: rows x the sample's share of sendable rows (no retries)")
+    calls: int = Field(description="LLM calls: rows x the sample's share of sendable rows / rows_per_request "
+                       "(no retries)")
     input_tokens: int
     output_tokens: int
     usd: float | None = Field(description="for the configured model; None when its price is unknown")
@@ -172,8 +173,9 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     """Rows, tokens, USD per priced model and minutes at the quota for a run with `settings`.
 
     rows_limit: as the flow's parameter (only the first N rows); the sample still covers the table.
-    tpm: input tokens per minute of the quota, when known (settings have only the RPM).
+    tpm: input tokens per minute of the quota, when known (default: settings.tpm).
     """
+    tpm = tpm or settings.tpm
     if sample_rows < 1:
         raise ValueError("sample_rows must be at least 1")
     rows, sample, billed = await asyncio.to_thread(_read_source, settings, sample_rows)
@@ -187,9 +189,10 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
             pass  # not sent by the run either (NULL, blank or too long): costs nothing
     counts, method, method_note = await count_input_tokens(settings, prompts)
 
-    calls = round(rows * len(prompts) / len(sample)) if sample else 0
+    sent = round(rows * len(prompts) / len(sample)) if sample else 0
     per_row_in = fmean(counts) if counts else 0.0
-    input_tokens, output_tokens = round(calls * per_row_in), round(calls * output_tokens_per_row)
+    input_tokens, output_tokens = round(sent * per_row_in), round(sent * output_tokens_per_row)
+    calls = math.ceil(sent / settings.rows_per_request)
     backend = settings.gemini_backend
     priced = priced_models(backend)
     models = priced + ([] if base_model(settings.model) in priced else [settings.model])
@@ -197,6 +200,9 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     usd = cost_usd(settings.model, input_tokens, output_tokens, backend=backend)
 
     notes = ["not included: repair retries after invalid answers and retried failures (extra calls)"]
+    if settings.rows_per_request > 1:
+        notes.append(f"tokens are counted one row per request; with {settings.rows_per_request} rows per "
+                     "request the instructions are sent once per request, so input tokens are an upper bound")
     if settings.thinking_budget != 0:
         notes.append("thinking is on (THEMEGEN_THINKING_BUDGET): thinking tokens are billed as output and "
                      "not in this estimate")
@@ -227,8 +233,8 @@ def format_estimate(e: Estimate) -> str:
         f"Estimate for {e.model} ({e.backend}){label}",
         f"  rows to process     {e.rows:,}  (sample of {e.sample_rows:,}, {e.sample_sent:,} would be sent)",
         f"  LLM calls           {e.calls:,}",
-        f"  input tokens        {e.input_tokens:,}  ({e.input_tokens_per_row:,.1f} per call; {e.token_method_note})",
-        f"  output tokens       {e.output_tokens:,}  ({e.output_tokens_per_row:g} per call, fixed: six short themes "
+        f"  input tokens        {e.input_tokens:,}  ({e.input_tokens_per_row:,.1f} per row; {e.token_method_note})",
+        f"  output tokens       {e.output_tokens:,}  ({e.output_tokens_per_row:g} per row, fixed: six short themes "
         "as JSON)",
         f"  time at quota       {e.minutes:,.1f} min or more  ({quota})",
         "",
