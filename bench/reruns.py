@@ -14,44 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import spanner
+if not __package__:  # `python bench/reruns.py` as well as `python -m bench.reruns`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from themegen.cli import load_stack_env
-from themegen.settings import Settings
-
-STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
-
-
-def sim(path: str, body: dict | None = None) -> dict:
-    url = f"{os.environ['THEMEGEN_GEMINI_BASE_URL']}/_sim/{path}"
-    response = httpx.post(url, json=body) if body is not None else httpx.get(url)
-    response.raise_for_status()
-    return response.json()
-
-
-def clear(settings: Settings) -> None:
-    client = spanner.Client(project=settings.gcp_project, credentials=AnonymousCredentials())
-    database = client.instance(settings.spanner_instance).database(settings.spanner_database)
-    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner_table} WHERE TRUE")
-    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner_failures_table} WHERE TRUE")
-    shutil.rmtree(settings.cache_path, ignore_errors=True)
-    sim("reset", {})
-
-
-def run_cli(extra: list[str]) -> dict:
-    command = [sys.executable, "-m", "themegen.cli", "run", "--json", *extra]
-    out = subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip().splitlines()
-    return json.loads(out[-1])
+from bench.common import STATE_DIR, clear, run_cli, sim  # noqa: E402
+from themegen.cli import load_stack_env  # noqa: E402
+from themegen.settings import Settings  # noqa: E402
 
 
 def killed_run(extra: list[str], rows: int, kill_at: float) -> dict:

@@ -1,4 +1,5 @@
-"""Step 0: prove the source, the sink and Gemini are reachable and configured, before any LLM call."""
+"""Step 0: prove the source, the sink, Gemini and the shared rate limits are reachable and configured,
+before any LLM call."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from themegen.generator.gemini import GeminiGenerator
+from themegen.limiter.shared import check_shared_limits
 from themegen.settings import Settings
 from themegen.sink.spanner import SpannerSink
 from themegen.source.bigquery import BigQuerySource
@@ -19,4 +21,6 @@ async def check_config(settings: Settings) -> None:
         asyncio.to_thread(BigQuerySource(settings).check_source),
         asyncio.to_thread(SpannerSink(settings).check_tables),
         GeminiGenerator(settings).check_access(),
+        # A missing shared limit would otherwise fail the first request of every batch.
+        check_shared_limits(settings),
     )

@@ -7,6 +7,7 @@ import time
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from themegen.batch import theme_rows
 from themegen.cache import open_cache
@@ -71,7 +72,8 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -
                 await progress.batch_done(batch.row_count)
                 return BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"not started: {stop.reason}",
                                    stopped=stop.reason)
-            state = await generate_batch(batch, settings, stop, return_state=True)
+            # quote(): Prefect need not scan the settings for futures on each of hundreds of task runs.
+            state = await generate_batch(batch, quote(settings), quote(stop), return_state=True)
         if state.is_completed():
             result = await state.aresult()
         else:

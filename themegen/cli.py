@@ -14,6 +14,8 @@ from dotenv import dotenv_values
 app = typer.Typer(help="Six Gemini themes per BigQuery row, stored in Cloud Spanner.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: emulators, the Gemini simulator and a Prefect server.")
 app.add_typer(stack_app, name="stack")
+limits_app = typer.Typer(help="Prefect concurrency and rate limits for Gemini requests.", no_args_is_help=True)
+app.add_typer(limits_app, name="limits")
 
 STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
 
@@ -95,9 +97,12 @@ def run(
     rows: Annotated[int | None, typer.Option(help="only the first N rows by id (trial run)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="rows per batch")] = None,
     max_parallel: Annotated[int | None, typer.Option(help="batches in parallel")] = None,
+    rows_per_request: Annotated[int | None, typer.Option(help="rows packed into one Gemini request")] = None,
+    shard: Annotated[int | None, typer.Option(help="only shard S (0-based) of --shard-count, by id hash")] = None,
+    shard_count: Annotated[int, typer.Option(help="shards the rows are split into (with --shard)")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on the last line")] = False,
 ) -> None:
-    """Run the generate-themes flow now, in this process."""
+    """Run the generate-themes flow now, in this process. With --shard, --rows applies within the shard."""
     load_stack_env()
     from rich.progress import Progress
 
@@ -105,11 +110,12 @@ def run(
     from themegen.models import RunSummary
     from themegen.progress import add_listener
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, refresh_per_second=2) as bar:  # redraws cost the run CPU
         task = bar.add_task("rows", total=None)
         add_listener(lambda done, total, _: bar.update(task, completed=done, total=total))
         state = asyncio.run(generate_themes(
-            rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel, return_state=True
+            rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel,
+            rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, return_state=True
         ))
     data = state.result(raise_on_failure=False)
     summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=str(state.state_details.flow_run_id))
@@ -154,6 +160,21 @@ def setup() -> None:
         typer.echo(f"setup: {error}", err=True)
         raise typer.Exit(1) from error
     for item in items:
+        typer.echo(str(item))
+
+
+@limits_app.command("apply")
+def limits_apply() -> None:
+    """Create or update, from the settings, the `gemini` tag limit (THEMEGEN_MAX_PARALLEL_BATCHES), the RPM
+    rate limit (THEMEGEN_SHARED_RATE_LIMIT, default gemini-rpm) and, with THEMEGEN_TPM, the TPM one
+    (THEMEGEN_SHARED_TOKEN_LIMIT, default gemini-tpm).
+
+    Safe to run again: it prints what it created, updated or found already as configured.
+    """
+    load_stack_env()
+    from themegen.setup import apply_limits
+
+    for item in asyncio.run(apply_limits()):
         typer.echo(str(item))
 
 

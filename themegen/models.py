@@ -90,6 +90,8 @@ class RunSummary(BaseModel):
     rows_failed: int = 0
     rows_skipped_cached: int = 0
     llm_calls: int = 0
+    llm_retries: int = 0
+    http_429: int = 0
     themes_written: int = 0
     input_tokens: int = 0
     output_tokens: int = 0

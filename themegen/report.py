@@ -66,6 +66,8 @@ def summarize(
         rows_failed=len(failures) + rows_in_failed_batches,
         rows_skipped_cached=sum(r.cached for r in results),
         llm_calls=usage.calls,
+        llm_retries=usage.retries,
+        http_429=usage.http_429,
         themes_written=upsert.themes_written,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         "of (e.g. 'gemini-tpm', created by `themegen limits apply`); needs tpm; None = in-process budget only",
     )
     quota_headroom: float = Field(
-        0.01, ge=0, lt=0.5,
+        0.005, ge=0, lt=0.5,
         description="fraction of rpm and tpm left unused, so waves of requests and network jitter stay "
         "inside the quota's sliding 60-s window",
     )

@@ -1,4 +1,5 @@
-"""`themegen setup`: the one-time Prefect objects our deployments rely on, for the current PREFECT_API_URL.
+"""`themegen setup`: the one-time Prefect objects our deployments rely on, for the current PREFECT_API_URL;
+`themegen limits apply`: the concurrency and rate limits alone (setup applies them too).
 
 Creates what is missing, updates what differs from the settings and leaves the rest alone, so running
 it again changes nothing. `prefect deploy --all` needs the work pools (it refuses unknown pools) and
@@ -13,7 +14,7 @@ from typing import Literal
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, VariableCreate, WorkPoolCreate
 from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.exceptions import ObjectNotFound
 from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
@@ -21,12 +22,11 @@ from prefect_gcp import GcpCredentials, GcsBucket
 
 from blocks.themegen_config import ThemegenConfig
 from tasks.generate_batch import GEMINI_TAG
+from themegen.limiter.shared import LimitSpec, limit_specs
 from themegen.settings import Settings
 
 # Work pool name -> type. Names are referenced by prefect.yaml.
 WORK_POOLS = {"themegen-local": "process", "themegen-cloud-run": "cloud-run-v2"}
-# Global concurrency limit used as a rate limit on Gemini requests (slots decay at RPM/60 per second).
-RPM_LIMIT = "gemini-rpm"
 # Prefect variable prefect.yaml reads the Cloud Run image from; the placeholder shows what to set.
 IMAGE_VARIABLE = "themegen_image"
 IMAGE_PLACEHOLDER = "asia-northeast1-docker.pkg.dev/PROJECT/themegen/themegen:latest"
@@ -55,11 +55,22 @@ async def setup(settings: Settings | None = None) -> list[SetupItem]:
     settings = settings or Settings()
     async with get_client() as client:
         items = [await _work_pool(client, name, pool_type) for name, pool_type in WORK_POOLS.items()]
-        items.append(await _tag_limit(client, GEMINI_TAG, settings.max_parallel_batches))
-        items.append(await _rate_limit(client, RPM_LIMIT, settings.rpm))
+        items += await _limits(client, settings)
         items.append(await _variable(client, IMAGE_VARIABLE, IMAGE_PLACEHOLDER))
         items += [await _block_type(client, block) for block in BLOCK_TYPES]
     return items
+
+
+async def apply_limits(settings: Settings | None = None) -> list[SetupItem]:
+    """The `gemini` tag limit and the Gemini rate limits, as the settings say."""
+    async with get_client() as client:
+        return await _limits(client, settings or Settings())
+
+
+async def _limits(client: PrefectClient, settings: Settings) -> list[SetupItem]:
+    # The RPM limit always (workers opt in by naming it), the TPM one when there is a TPM quota.
+    items = [await _tag_limit(client, GEMINI_TAG, settings.max_parallel_batches)]
+    return items + [await _rate_limit(client, spec) for spec in limit_specs(settings)]
 
 
 async def _work_pool(client: PrefectClient, name: str, pool_type: str) -> SetupItem:
@@ -90,32 +101,24 @@ async def _tag_limit(client: PrefectClient, tag: str, limit: int) -> SetupItem:
     return SetupItem(what, "created" if current is None else "updated", "" if current is None else f"was {current}")
 
 
-def rate_limit_params(rpm: int) -> tuple[int, float]:
-    """(limit, slot_decay_per_second) for an RPM quota (pure).
-
-    One slot per request, decaying at RPM/60 per second. The limit is the burst: slots that may be
-    taken at once. It is one second's worth, not a minute's: with limit = RPM a full minute's quota
-    could start in one burst and the decay would grant another minute's worth over the next 60 s,
-    so a sliding 60-s window (Gemini's quota) could see ~2 x RPM. With a one-second burst any 60-s
-    window sees at most RPM/60 + RPM = RPM x (1 + 1/60) starts. Chunks that processes take
-    (default RPM/240, limiter/shared.py) fit inside this burst.
-    """
-    return max(1, rpm // 60), rpm / 60
-
-
-async def _rate_limit(client: PrefectClient, name: str, rpm: int) -> SetupItem:
-    limit, decay = rate_limit_params(rpm)
-    what = f"global concurrency limit {name!r} = {limit}, slot decay {decay:g}/s ({rpm} RPM)"
+async def _rate_limit(client: PrefectClient, spec: LimitSpec) -> SetupItem:
+    limit, decay = spec.params
+    what = (f"global concurrency limit {spec.name!r} = {limit}, slot decay {decay:g}/s "
+            f"({spec.quota} {spec.unit}, headroom {spec.headroom:g})")
     try:
-        current: GlobalConcurrencyLimitResponse | None = await client.read_global_concurrency_limit_by_name(name)
+        current: GlobalConcurrencyLimitResponse | None = await client.read_global_concurrency_limit_by_name(spec.name)
     except ObjectNotFound:
         current = None
-    if current is not None and (current.limit, current.slot_decay_per_second) == (limit, decay):
-        return SetupItem(what, "found")
-    await client.upsert_global_concurrency_limit_by_name(name, limit=limit, slot_decay_per_second=decay)
     if current is None:
+        await client.upsert_global_concurrency_limit_by_name(spec.name, limit=limit, slot_decay_per_second=decay)
         return SetupItem(what, "created")
-    return SetupItem(what, "updated", f"was {current.limit}, {current.slot_decay_per_second:g}/s")
+    if (current.limit, current.slot_decay_per_second, current.active) == (limit, decay, True):
+        return SetupItem(what, "found")
+    await client.update_global_concurrency_limit(
+        spec.name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay, active=True)
+    )
+    was = f"was {current.limit}, {current.slot_decay_per_second:g}/s" + ("" if current.active else ", inactive")
+    return SetupItem(what, "updated", was)
 
 
 async def _variable(client: PrefectClient, name: str, placeholder: str) -> SetupItem:

@@ -15,13 +15,19 @@ log = logging.getLogger(__name__)
 
 
 class LocalCache:
+    """Plain os calls on str paths: at thousands of rows a second, pathlib's per-call object
+    building and a mkdir per write were a sixth of the run's CPU (profiled at rows_per_request=10)."""
+
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
+        self.root = str(root.resolve())
+        self._made: set[str] = set()  # directories known to exist
 
     async def get(self, key: str) -> CachedAnswer | None:
         # Small files on local disk: a read costs microseconds, cheaper than a thread hop.
+        path = os.path.join(self.root, key)
         try:
-            return CachedAnswer.model_validate_json((self.root / key).read_bytes())
+            with open(path, "rb") as file:
+                return CachedAnswer.model_validate_json(file.read())
         except FileNotFoundError:
             return None
         except (OSError, ValidationError) as exc:
@@ -29,8 +35,12 @@ class LocalCache:
             return None
 
     async def put(self, key: str, answer: CachedAnswer) -> None:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(answer.model_dump_json(), encoding="utf-8")
+        path = os.path.join(self.root, key)
+        directory, name = os.path.split(path)
+        if directory not in self._made:
+            os.makedirs(directory, exist_ok=True)
+            self._made.add(directory)
+        tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as file:
+            file.write(answer.model_dump_json().encode())
         os.replace(tmp, path)

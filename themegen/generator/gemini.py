@@ -13,8 +13,7 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_a
 from themegen.generator.client import generation_config, shared_client
 from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
 from themegen.generator.stop import DailyQuotaStop, QuotaStopped
-from themegen.limiter.shared import shared_gate
-from themegen.limiter.throttle import in_flight_gate, process_throttle
+from themegen.limiter import in_flight_gate, request_limiter
 from themegen.models import LlmUsage, RowFailure
 from themegen.prompt import REPAIR_INSTRUCTION, InvalidAnswer, parse_answer, parse_items, user_content
 from themegen.settings import Settings
@@ -49,9 +48,8 @@ class GeminiGenerator:
     def __init__(self, settings: Settings, stop: DailyQuotaStop | None = None) -> None:
         self.settings = settings
         self.client = shared_client(settings)
-        self.throttle = process_throttle(settings.rpm)
-        # All processes' quota (a Prefect limit) when THEMEGEN_SHARED_RATE_LIMIT is set, else a no-op.
-        self.shared = shared_gate(settings)
+        # RPM/TPM pacing with AIMD, plus the Prefect limits shared by all processes when configured.
+        self.limiter = request_limiter(settings)
         self.in_flight = in_flight_gate(settings.max_in_flight)
         self.stop = stop or DailyQuotaStop()
         self.usage = LlmUsage()
@@ -74,23 +72,30 @@ class GeminiGenerator:
         QuotaStopped once the run's per-day quota is gone."""
         if self.stop.tripped:
             raise QuotaStopped(self.stop.reason)
-        async with self.in_flight, self.shared, self.throttle:
+        contents = user_content(rows)
+        async with self.in_flight:
+            await self.limiter.acquire(len(contents))
             self.usage.calls += 1
             sent = time.monotonic()
             try:
                 response = await self.client.aio.models.generate_content(
-                    model=self.settings.model, contents=user_content(rows), config=config
+                    model=self.settings.model, contents=contents, config=config
                 )
             except errors.APIError as exc:
-                self.usage.http_429 += exc.code == 429
-                if is_per_day_quota(exc):
-                    self.stop.trip(exc.message)
-                    raise QuotaStopped(self.stop.reason) from None
+                if exc.code == 429:
+                    self.usage.http_429 += 1
+                    if is_per_day_quota(exc):
+                        self.stop.trip(exc.message)
+                        raise QuotaStopped(self.stop.reason) from None
+                    self.limiter.on_rate_limited()
                 raise
             self.usage.latencies_ms.append(round(1000 * (time.monotonic() - sent)))
         meta = response.usage_metadata
         reply = Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
                       output_tokens=(meta.candidates_token_count or 0) if meta else 0)
+        self.limiter.on_success()
+        if reply.input_tokens:
+            self.limiter.observe(len(contents), reply.input_tokens)
         self.usage.input_tokens += reply.input_tokens
         self.usage.output_tokens += reply.output_tokens
         finish = response.candidates[0].finish_reason if response.candidates else None

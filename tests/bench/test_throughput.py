@@ -1,0 +1,49 @@
+"""bench/throughput.py's arithmetic (pure): the shard split, the quota-bound ideal and the knobs.
+The benchmark itself needs the local stack and minutes of CPU, so it is run by hand, not here."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bench.throughput import RPM_UNLIMITED, flow_env, ideal_seconds, run_knobs, shard_args
+
+
+def args(**overrides) -> argparse.Namespace:
+    values = {"rows": 2000, "latency": 0.2, "jitter": None, "rpm": 6000, "tpm": None, "rows_per_request": 1,
+              "processes": 1, "raw_calls": 3000}
+    return argparse.Namespace(**values | overrides)
+
+
+@pytest.mark.parametrize("rows, processes", [(2000, 2), (1001, 3), (7, 4)])
+def test_shards_split_the_rows_exactly(rows: int, processes: int) -> None:
+    split = shard_args(rows, processes)
+    assert [extra[extra.index("--shard") + 1] for extra in split] == [str(i) for i in range(processes)]
+    assert sum(int(extra[extra.index("--rows") + 1]) for extra in split) == rows
+
+
+def test_every_row_means_no_rows_limit() -> None:
+    assert shard_args(None, 1) == [[]]
+    assert all("--rows" not in extra for extra in shard_args(None, 3))
+
+
+def test_ideal_is_the_tighter_quota_plus_one_latency() -> None:
+    assert ideal_seconds(args(), rows=2000, input_tokens=0) == 20.2  # 2000 / 6000 RPM = 20 s
+    assert ideal_seconds(args(rows_per_request=5), rows=2000, input_tokens=0) == 4.2
+    assert ideal_seconds(args(tpm=100_000), rows=2000, input_tokens=300_000) == 180.2  # TPM binds
+    assert ideal_seconds(args(rpm=0), rows=2000, input_tokens=0) is None  # no quota, no ideal
+
+
+def test_knobs_default_jitter_and_no_quota() -> None:
+    assert run_knobs(args()) == {"latency_s": 0.2, "latency_jitter_s": pytest.approx(0.02), "rpm": 6000,
+                                 "tpm": None}
+    assert run_knobs(args(rpm=0, jitter=0.0))["rpm"] is None
+
+
+def test_shared_limits_only_across_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THEMEGEN_SHARED_RATE_LIMIT", "left-over")
+    assert "THEMEGEN_SHARED_RATE_LIMIT" not in flow_env(args())
+    env = flow_env(args(processes=2, rpm=0, tpm=50_000))
+    assert env["THEMEGEN_SHARED_RATE_LIMIT"] == "gemini-rpm" and env["THEMEGEN_SHARED_TOKEN_LIMIT"] == "gemini-tpm"
+    assert env["THEMEGEN_RPM"] == str(RPM_UNLIMITED) and env["THEMEGEN_TPM"] == "50000"

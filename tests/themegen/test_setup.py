@@ -1,0 +1,75 @@
+"""`themegen limits apply` (and the limits part of `themegen setup`) against the stack's Prefect server:
+creates, then finds everything unchanged, then updates what the settings changed."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.exceptions import ObjectNotFound
+from typer.testing import CliRunner
+
+from themegen.cli import app
+from themegen.limiter.shared import limit_specs
+from themegen.settings import Settings
+from themegen.setup import apply_limits
+
+RPM_NAME, TPM_NAME = "test-apply-rpm", "test-apply-tpm"
+
+
+@pytest.fixture
+async def limit_names(stack):
+    yield RPM_NAME, TPM_NAME
+    async with get_client() as client:
+        for name in (RPM_NAME, TPM_NAME):
+            with contextlib.suppress(ObjectNotFound):  # a test that made only one of them
+                await client.delete_global_concurrency_limit_by_name(name)
+
+
+def _statuses(items) -> dict[str, str]:
+    return {item.what.split("'")[1]: item.status for item in items}
+
+
+async def test_apply_creates_then_leaves_then_updates(limit_names):
+    settings = Settings(rpm=6_000, shared_rate_limit=RPM_NAME, tpm=1_000_000, shared_token_limit=TPM_NAME)
+    first = _statuses(await apply_limits(settings))
+    assert (first[RPM_NAME], first[TPM_NAME]) == ("created", "created")
+    assert first["gemini"] in {"created", "found", "updated"}  # the tag limit other tests share
+
+    assert set(_statuses(await apply_limits(settings)).values()) == {"found"}
+
+    async with get_client() as client:
+        for spec in limit_specs(settings):
+            found = await client.read_global_concurrency_limit_by_name(spec.name)
+            assert (found.limit, found.slot_decay_per_second) == spec.params
+
+    faster = settings.with_overrides(rpm=12_000)
+    items = await apply_limits(faster)
+    assert (_statuses(items)[RPM_NAME], _statuses(items)[TPM_NAME]) == ("updated", "found")
+    [rpm_item] = [item for item in items if RPM_NAME in item.what]
+    limit, decay = limit_specs(settings)[0].params
+    assert rpm_item.detail == f"was {limit}, {decay:g}/s"
+
+    async with get_client() as client:  # switched off in the UI: apply switches it back on
+        await client.update_global_concurrency_limit(TPM_NAME, GlobalConcurrencyLimitUpdate(active=False))
+        [tpm_item] = [item for item in await apply_limits(faster) if TPM_NAME in item.what]
+        assert (tpm_item.status, tpm_item.detail.endswith("inactive")) == ("updated", True)
+        assert (await client.read_global_concurrency_limit_by_name(TPM_NAME)).active
+
+
+async def test_apply_leaves_out_the_token_limit_without_tpm(limit_names):
+    items = await apply_limits(Settings(shared_rate_limit=RPM_NAME))
+    assert [item.what.split("'")[1] for item in items] == ["gemini", RPM_NAME]
+
+
+def test_the_cli_prints_each_limit(limit_names, monkeypatch):
+    monkeypatch.setenv("THEMEGEN_SHARED_RATE_LIMIT", RPM_NAME)
+    monkeypatch.setenv("THEMEGEN_RPM", "1200")
+    limit, decay = limit_specs(Settings())[0].params
+    first = CliRunner().invoke(app, ["limits", "apply"])
+    assert first.exit_code == 0, first.output
+    assert f"created  global concurrency limit '{RPM_NAME}' = {limit}, slot decay {decay:g}/s (1200 RPM" in first.output
+    again = CliRunner().invoke(app, ["limits", "apply"])
+    assert f"found  global concurrency limit '{RPM_NAME}'" in again.output

@@ -1,0 +1,169 @@
+"""RequestLimiter: everything a Gemini request waits for before it is sent, except the in-flight cap.
+
+A request, in this order, takes
+1. one slot of the shared RPM limit and its estimated input tokens of the shared TPM limit, when
+   the settings name them (Prefect global limits, for several processes; shared.py);
+2. its estimated input tokens of this process's token budget, when settings.tpm is set (tokens.py);
+3. one slot of this process's asyncio-throttle (throttle.py), last, so the send time the throttle
+   records is the real one.
+Steps 2 and 3 take turns (one FIFO lock per event loop): one waiter polls the throttle instead of
+every open request polling it every millisecond, and requests leave in arrival order.
+
+Targets. The process aims at (1 - quota_headroom) of rpm and tpm, 99.5% by default. The throttle's
+minute window counts this process's sends exactly as Gemini counts its quota (a sliding 60 s), but
+Gemini counts arrivals, and requests reach it with varying delays (event-loop lag, connection
+set-up): a window full to exactly rpm here can hold rpm + 1 there. Measured against the simulator
+(6,000 RPM, 2 s latency, 30,000 requests, one process): with no headroom a 429 came back at every
+minute boundary and the AIMD decreases they caused made the run 13% slower than 30,000/RPM; with
+0.5%, no 429 and 305 s for the ideal 300 s (1% headroom: 307 s). 0.5% is 0.3 s of sending per
+minute, and a Prefect limit's burst comes out of it too (shared.py).
+
+AIMD. The quota may be smaller than configured, or shared with others, so 429s slow this process
+down: x DECREASE on a per-minute 429, at most once per DECREASE_COOLDOWN_S, and +INCREASE_RPM_PER_ANSWER
+per answer back up to the target. It moves the pace (the throttle's waves, the token bucket's
+refill); the 60-s windows stay at the target (throttle.py says why). The pacing state (throttle, token budget, AIMD, token estimate) is
+per process, like the quota it protects: loops of one process never add up to more than the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
+from prefect.logging.loggers import get_logger
+
+from themegen.limiter.shared import LimitSpec, SharedRateLimit, limit_specs
+from themegen.limiter.throttle import RpmThrottle
+from themegen.limiter.tokens import TokenBudget, TokenEstimate
+from themegen.settings import Settings
+
+# A 429 means requests sent over the last latency (a few seconds) are coming back rejected: they all
+# tell of one overload, so one decrease per cooldown. 0.85 halves the rate within ~20 s of 429s if the
+# quota really is lower.
+DECREASE = 0.85
+DECREASE_COOLDOWN_S = 5.0
+# A process at r RPM gets about r answers a minute, so +0.3 RPM each regains 0.3 x r per minute:
+# a decrease of 15% is recovered in about 30 s at any rate.
+INCREASE_RPM_PER_ANSWER = 0.3
+# Never below a tenth of the target: retries after RetryInfo pace themselves anyway, and recovering
+# from the floor takes minutes.
+MIN_FACTOR = 0.1
+# Tokens the budget may save up: a quarter second's worth (its minute window keeps any 60 s within the target).
+TOKEN_BURST_S = 0.25
+
+
+class _Pace:
+    """This process's pace for one (rpm, tpm) target; thread-safe, shared by its event loops."""
+
+    def __init__(self, rpm: float, tpm: float | None) -> None:
+        self.target_rpm, self.target_tpm = rpm, tpm
+        self.rpm = rpm
+        self.throttle = RpmThrottle(rpm)
+        self.tokens = TokenBudget(tpm / 60, TOKEN_BURST_S) if tpm else None
+        self.estimate = TokenEstimate()
+        self._decreased_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def on_rate_limited(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._decreased_at >= DECREASE_COOLDOWN_S:
+                self._decreased_at = now
+                self._set(max(self.target_rpm * MIN_FACTOR, self.rpm * DECREASE))
+
+    def on_success(self) -> None:
+        with self._lock:
+            if self.rpm < self.target_rpm:
+                self._set(min(self.target_rpm, self.rpm + INCREASE_RPM_PER_ANSWER))
+
+    def _set(self, rpm: float) -> None:
+        self.rpm = rpm
+        self.throttle.set_pace(rpm)
+        if self.tokens:  # a 429 may be the token quota's: slow both
+            self.tokens.pace = self.target_tpm * rpm / self.target_rpm / 60
+
+
+class RequestLimiter:
+    """One per (event loop, settings); `request_limiter` makes it. See the module docstring."""
+
+    def __init__(self, pace: _Pace, shared: tuple[LimitSpec, ...]) -> None:
+        self._pace = pace
+        by_unit = {spec.unit: SharedRateLimit(spec.name, spec.chunk, spec.setting) for spec in shared}
+        self._shared_requests = by_unit.get("RPM")
+        self._shared_tokens = by_unit.get("TPM")
+        self._turn = asyncio.Lock()
+        self._token_turn = asyncio.Lock()
+
+    async def acquire(self, input_chars: int) -> None:
+        """Wait until one request of about `input_chars` characters of prompt may be sent."""
+        # Tokens are estimated at the head of each queue, not on arrival: the first max_in_flight
+        # requests of a run arrive before any answer, and at one token per character they wasted
+        # 9% of an 80-s run's token budget in a measured run.
+        if self._shared_requests:
+            await self._shared_requests.acquire()
+        if self._shared_tokens:
+            async with self._token_turn:
+                await self._shared_tokens.acquire(self._pace.estimate(input_chars))
+        async with self._turn:
+            if self._pace.tokens:
+                await self._pace.tokens.take(self._pace.estimate(input_chars))
+            await self._pace.throttle.acquire()
+
+    def observe(self, input_chars: int, input_tokens: int) -> None:
+        """An answered request's real promptTokenCount, for the chars -> tokens estimate."""
+        self._pace.estimate.observe(input_chars, input_tokens)
+
+    def on_rate_limited(self) -> None:
+        """A per-minute 429 came back: slow this process down (once per cooldown)."""
+        self._pace.on_rate_limited()
+
+    def on_success(self) -> None:
+        """An answer came back: speed back up toward the target, never above it."""
+        self._pace.on_success()
+
+    @property
+    def current_rpm(self) -> float:
+        return self._pace.rpm
+
+
+_paces: dict[tuple[float, float | None], _Pace] = {}
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, RequestLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+_lock = threading.Lock()
+
+
+def request_limiter(settings: Settings) -> RequestLimiter:
+    """One per (event loop, relevant settings): every batch task on the loop shares it."""
+    keep = 1 - settings.quota_headroom
+    target = (settings.rpm * keep, settings.tpm * keep if settings.tpm else None)
+    specs = limit_specs(settings)
+    shared = tuple(spec for spec in specs if spec.configured)
+    loop = asyncio.get_running_loop()
+    with _lock:
+        limiters = _limiters.setdefault(loop, {})
+        if (target, shared) in limiters:
+            return limiters[(target, shared)]
+        if target not in _paces:
+            _paces[target] = _Pace(*target)
+        limiter = limiters[(target, shared)] = RequestLimiter(_paces[target], shared)
+    if local := [spec for spec in specs if not spec.configured]:
+        _logger().info(
+            "%s unset: this process alone keeps Gemini requests within %s (the single-process fallback). "
+            "Processes sharing one quota need `themegen limits apply` and those settings.",
+            " and ".join(spec.setting for spec in local),
+            " and ".join(f"{spec.quota * keep:,.0f} {spec.unit}" for spec in local),
+        )
+    return limiter
+
+
+def _logger():
+    """The run's logger (its lines reach the Prefect UI), or Prefect's outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return get_logger("themegen.limiter")
