@@ -29,6 +29,7 @@ FULL = ThemegenConfig(
     temperature=0.5,
     max_output_tokens=512,
     prompt_version="v2",
+    rows_per_request=5,
     batch_size=50,
     rpm=300,
 )

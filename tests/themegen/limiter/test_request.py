@@ -12,8 +12,8 @@ import pytest
 
 from tests.themegen.limiter.virtual_time import VirtualClock, most_in_any_window, run_virtual
 from themegen.limiter import request, throttle
-from themegen.limiter.throttle import CATCH_UP, throttle_params
 from themegen.limiter.request import DECREASE, DECREASE_COOLDOWN_S, INCREASE_RPM_PER_ANSWER, request_limiter
+from themegen.limiter.throttle import CATCH_UP, throttle_params
 from themegen.settings import Settings
 
 RPM = 1200
@@ -63,7 +63,7 @@ def test_no_60s_window_sees_more_than_the_rpm_yet_the_quota_is_used(monkeypatch)
 
 
 def test_the_check_catches_a_limiter_without_its_minute_window(monkeypatch):
-    # Deliberately broken: the 0.1-s waves alone run CATCH_UP above the target, so some 60-s
+    # Deliberately broken: the waves alone run CATCH_UP above the target, so some 60-s
     # window must see more than the quota.
     monkeypatch.setattr(throttle, "MINUTE_S", 0.0)
     assert most_in_any_window(_rpm_run(monkeypatch)) > RPM

@@ -9,10 +9,10 @@ from themegen.limiter.throttle import CATCH_UP, PERIOD_S, RpmThrottle, throttle_
 
 
 @pytest.mark.parametrize("rpm", [1, 59.4, 600, 1000, 5940, 60_000, 594_000])
-def test_waves_keep_the_rate_and_are_a_tenth_of_a_second_at_most(rpm):
+def test_waves_keep_the_rate_and_are_a_quarter_second_at_most(rpm):
     per_wave, period = throttle_params(rpm)
     assert per_wave / period == pytest.approx(rpm / 60)
-    assert per_wave == 1 or period <= PERIOD_S  # below 600 RPM a wave is one request
+    assert per_wave == 1 or period <= PERIOD_S  # below 240 RPM a wave is one request
 
 
 def test_a_new_pace_moves_the_waves_and_leaves_the_minute_cap_at_the_target():
