@@ -14,15 +14,20 @@ minute window counts this process's sends exactly as Gemini counts its quota (a 
 Gemini counts arrivals, and requests reach it with varying delays (event-loop lag, connection
 set-up): a window full to exactly rpm here can hold rpm + 1 there. Measured against the simulator
 (6,000 RPM, 2 s latency, 30,000 requests, one process): with no headroom a 429 came back at every
-minute boundary and the AIMD decreases they caused made the run 13% slower than 30,000/RPM; with
-0.5%, no 429 and 305 s for the ideal 300 s (1% headroom: 307 s). 0.5% is 0.3 s of sending per
-minute, and a Prefect limit's burst comes out of it too (shared.py).
+minute boundary (and, while AIMD still cut the minute window, made the run 13% slower than
+30,000/RPM); with 0.5%, 0 to 11 429s (<= 0.04%) and 305-306 s for the ideal 300 s (1% headroom:
+307 s). 0.5% is 0.3 s of sending per minute, and a Prefect limit's burst comes out of it too
+(shared.py).
 
 AIMD. The quota may be smaller than configured, or shared with others, so 429s slow this process
-down: x DECREASE on a per-minute 429, at most once per DECREASE_COOLDOWN_S, and +INCREASE_RPM_PER_ANSWER
-per answer back up to the target. It moves the pace (the throttle's waves, the token bucket's
-refill); the 60-s windows stay at the target (throttle.py says why). The pacing state (throttle, token budget, AIMD, token estimate) is
-per process, like the quota it protects: loops of one process never add up to more than the target.
+down: x DECREASE on a per-minute 429, at most once per DECREASE_COOLDOWN_S, then
+INCREASE_RPM_PER_ANSWER more per answer back up to the target. It moves the pace (the throttle's waves,
+the token bucket's refill); the 60-s windows stay at the target (throttle.py says why). With a
+shared Prefect limit it acts on this process only, so it bites once the process's pace falls below
+its share of that limit.
+
+The pacing state (throttle, token budget, AIMD, token estimate) is per process, like the quota it
+protects: event loops of one process never add up to more than the target.
 """
 
 from __future__ import annotations
