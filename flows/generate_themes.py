@@ -8,12 +8,14 @@ Steps:
                      read the batch, answer cached rows from the row cache, call Gemini for
                      the rest concurrently, cache each valid answer the moment it validates,
                      record per-row failures
-3. upsert_themes   - insert_or_update into Spanner (only rows that changed), inside the mutation limit
+3. upsert_themes   - insert_or_update into Spanner (only rows that changed), inside the mutation limit;
+                     runs alongside step 2 and commits as soon as a full commit of rows is ready
 4. publish_report  - Prefect artifacts: counts, tokens, failures with their batch ids, rerun parameters
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prefect import flow, runtime
@@ -30,6 +32,7 @@ from tasks.upsert_themes import upsert_themes
 from themegen.estimate import Estimate
 from themegen.models import RunSummary
 from themegen.report import rerun_batch_ids, stop_reason
+from themegen.stream import BatchStream
 
 
 @flow(name="generate-themes", log_prints=True)
@@ -72,11 +75,14 @@ async def generate_themes(
 
     plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed, shard, shard_count)
 
-    results = await generate_batches(plan.batches, settings)
+    # Steps 2 and 3 run together: each finished batch goes to the Spanner writer at once.
+    finished = BatchStream()
+    results, upsert = await asyncio.gather(
+        generate_batches(plan.batches, settings, finished),
+        upsert_themes(quote(finished), settings, flow_run_id),
+    )
 
     # quote(): thousands of records need no scan for futures when passed to a task (Prefect would visit each).
-    upsert = await upsert_themes(quote(results), settings, flow_run_id)
-
     summary = await publish_report(plan, quote(results), upsert, settings, time.monotonic() - started, flow_run_id)
     if reason := stop_reason(results):
         return Failed(message=reason, data=summary)

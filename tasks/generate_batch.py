@@ -18,6 +18,7 @@ from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecor
 from themegen.progress import RunProgress
 from themegen.settings import Settings
 from themegen.source.bigquery import BigQuerySource
+from themegen.stream import BatchStream
 
 # Tag of every task that calls Gemini: a Prefect tag concurrency limit on it caps parallel
 # batches across all flow runs and workers (`prefect concurrency-limit create gemini N`).
@@ -49,7 +50,8 @@ async def generate_batch(batch: BatchDescriptor, settings: Settings, stop: Daily
     )
 
 
-async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -> list[BatchResult]:
+async def generate_batches(batches: list[BatchDescriptor], settings: Settings,
+                           finished: BatchStream | None = None) -> list[BatchResult]:
     """Run generate_batch once per batch, max_parallel_batches at a time, on this event loop.
 
     Why not `generate_batch.map()`: the thread-pool runner gives every task run its own thread and
@@ -60,6 +62,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -
     A batch whose task failed becomes a BatchResult carrying the error, so the run goes on, the
     report names it, and its rows can be re-run. After a per-day quota refusal (generator/stop.py)
     batches not yet started are not started: they are reported with the reason, for a rerun.
+    Each result also goes to `finished` as soon as it exists, for the Spanner writer.
     """
     gate = asyncio.Semaphore(settings.max_parallel_batches)
     stop = DailyQuotaStop()
@@ -79,10 +82,14 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings) -
         else:
             error = await state.aresult(raise_on_failure=False)
             result = BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"{state.name}: {error}")
+        if finished:
+            finished.put(result)
         await progress.batch_done(batch.row_count)
         return result
 
     try:
         return list(await asyncio.gather(*(run(b) for b in batches)))
     finally:
+        if finished:
+            finished.close()
         await close_clients()

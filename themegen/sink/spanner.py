@@ -106,7 +106,11 @@ class SpannerSink:
             self._commit(self.settings.spanner_failures_table, FAILURE_COLUMNS, values, [])
         return len(failures)
 
+    def write_changed(self, records: list[ThemeRecord]) -> int:
+        """Write the records whose stored row differs; returns how many were written."""
+        return self.write_themes(self.changed(records)) if records else 0
+
     def upsert(self, records: list[ThemeRecord], failures: list[RowFailure], flow_run_id: str | None) -> UpsertResult:
-        themes = self.write_themes(self.changed(records))
+        themes = self.write_changed(records)
         failed = self.write_failures(failures, flow_run_id)
         return UpsertResult(themes_written=themes, failures_written=failed, commits=self.commits)
