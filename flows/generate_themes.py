@@ -64,7 +64,7 @@ async def generate_themes(
     started = time.monotonic()
     settings = await resolve_settings(
         config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model,
-        rows_per_request=rows_per_request,
+        rows_per_request=rows_per_request, quota_share=shard_count if shard is not None else None,
     )
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")

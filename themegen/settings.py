@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         description="fraction of rpm and tpm left unused, so waves of requests and network jitter stay "
         "inside the quota's sliding 60-s window",
     )
+    quota_share: int = Field(
+        1, ge=1,
+        description="processes splitting the quota evenly (a shard of N sets N): each paces itself at "
+        "1/N of rpm and tpm, so they rarely contend for the shared Prefect limit, which still caps them all",
+    )
     max_in_flight: int = Field(
         256, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota"
     )

@@ -153,3 +153,11 @@ async def test_the_single_process_fallback_is_logged(caplog):
     [line] = {r.getMessage() for r in caplog.records}
     assert "THEMEGEN_SHARED_RATE_LIMIT and THEMEGEN_SHARED_TOKEN_LIMIT unset" in line
     assert "themegen limits apply" in line
+
+
+def test_a_shard_paces_at_its_share_of_the_quota(monkeypatch):
+    clock = VirtualClock()
+    settings = Settings(rpm=RPM, quota_share=2)
+    times = [t for t, _ in run_virtual(monkeypatch, _simulated_run(settings, RPM, 100, clock), clock)]
+    assert most_in_any_window(times) <= RPM / 2  # two such shards together stay within the quota
+    assert max(times) - min(times) >= 60 * 2 * (1 - settings.quota_headroom) - 1
