@@ -144,9 +144,9 @@ _lock = threading.Lock()
 
 def request_limiter(settings: Settings) -> RequestLimiter:
     """One per (event loop, relevant settings): every batch task on the loop shares it."""
-    # A shard paces at its share: N processes each asking the shared limit for the whole quota get
-    # denied in turn, and Prefect answers every denial with a longer Retry-After (measured: two
-    # processes at 6,000 RPM together reached half of it).
+    # A shard paces at its fair share, so no process takes the others' part of the quota. Known
+    # gap: under contention Prefect answers each denied chunk with a longer Retry-After, and two
+    # shards at 6,000 RPM together still reached only half the quota (bench/throughput.py).
     keep = (1 - settings.quota_headroom) / settings.quota_share
     target = (settings.rpm * keep, settings.tpm * keep if settings.tpm else None)
     specs = limit_specs(settings)
