@@ -6,8 +6,9 @@ Steps:
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows)
 2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once:
                      read the batch, answer cached rows from the row cache, call Gemini for
-                     the rest concurrently, cache each valid answer the moment it validates,
-                     record per-row failures
+                     the rest concurrently (rows_per_request rows per request), cache each
+                     valid answer the moment it validates, record per-row failures; a per-day
+                     quota refusal stops all sending and the run ends Failed, nothing lost
 3. upsert_themes   - insert_or_update into Spanner (only rows that changed), inside the mutation limit;
                      runs alongside step 2 and commits as soon as a full commit of rows is ready
 4. publish_report  - Prefect artifacts: counts, tokens, failures with their batch ids, rerun parameters
