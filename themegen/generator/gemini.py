@@ -130,8 +130,7 @@ class GeminiGenerator:
         attempts = [0]
 
         def failure(reason: str, retryable: bool = False) -> RowFailure:
-            return RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000], attempts=attempts[0],
-                              retryable=retryable)
+            return _failed(row_id, batch_id, reason, attempts[0], retryable)
 
         rows = [(row_id, text)]
         try:
@@ -160,14 +159,18 @@ class GeminiGenerator:
             return dict.fromkeys(ids)  # the answer as a whole is unusable: every row alone
         except (QuotaStopped, RetryError, errors.APIError) as exc:
             reason, retryable = self._reason(exc, attempts[0])
-            return {row_id: RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000],
-                                       attempts=attempts[0], retryable=retryable) for row_id in ids}
+            return {row_id: _failed(row_id, batch_id, reason, attempts[0], retryable) for row_id in ids}
         share = Reply(text="", input_tokens=reply.input_tokens // len(rows), output_tokens=reply.output_tokens // len(rows))
         return {
             row_id: _answer(row_id, text, themes, json.dumps({"themes": themes}, ensure_ascii=False), share)
             if isinstance(themes := parsed[row_id], list) else None
             for row_id, text in rows
         }
+
+
+def _failed(row_id: str, batch_id: int, reason: str, attempts: int, retryable: bool) -> RowFailure:
+    return RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000], attempts=attempts,
+                      retryable=retryable)
 
 
 def _answer(row_id: str, text: str, themes: list[str], raw: str, reply: Reply) -> Answer:
