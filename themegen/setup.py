@@ -104,7 +104,7 @@ async def _tag_limit(client: PrefectClient, tag: str, limit: int) -> SetupItem:
 async def _rate_limit(client: PrefectClient, spec: LimitSpec) -> SetupItem:
     limit, decay = spec.params
     what = (f"global concurrency limit {spec.name!r} = {limit}, slot decay {decay:g}/s "
-            f"({spec.quota} {spec.unit}, headroom {spec.headroom:g})")
+            f"({spec.quota} {spec.unit}, a 60-s window)")
     try:
         current: GlobalConcurrencyLimitResponse | None = await client.read_global_concurrency_limit_by_name(spec.name)
     except ObjectNotFound:

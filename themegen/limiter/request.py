@@ -1,12 +1,12 @@
 """RequestLimiter: everything a Gemini request waits for before it is sent, except the in-flight cap.
 
 A request, in this order, takes
-1. one slot of the shared RPM limit and its estimated input tokens of the shared TPM limit, when
-   the settings name them (Prefect global limits, for several processes; shared.py);
-2. its estimated input tokens of this process's token budget, when settings.tpm is set (tokens.py);
-3. one slot of this process's asyncio-throttle (throttle.py), last, so the send time the throttle
-   records is the real one.
-Steps 2 and 3 take turns (one FIFO lock per event loop): one waiter polls the throttle instead of
+1. its estimated input tokens of this process's token budget, when settings.tpm is set (tokens.py);
+2. one slot of this process's asyncio-throttle (throttle.py);
+3. one slot of the shared RPM limit and its estimated input tokens of the shared TPM limit, when
+   the settings name them (Prefect global limits, for several processes; shared.py), last: a
+   shared slot is held for 60 s from the moment it is handed out, so that moment must be the send.
+Steps 1 and 2 take turns (one FIFO lock per event loop): one waiter polls the throttle instead of
 every open request polling it every millisecond, and requests leave in arrival order.
 
 Targets. The process aims at (1 - quota_headroom) of rpm and tpm, 99.5% by default. The throttle's
@@ -16,8 +16,8 @@ set-up): a window full to exactly rpm here can hold rpm + 1 there. Measured agai
 (6,000 RPM, 2 s latency, 30,000 requests, one process): with no headroom a 429 came back at every
 minute boundary (and, while AIMD still cut the minute window, made the run 13% slower than
 30,000/RPM); with 0.5%, 0 to 11 429s (<= 0.04%) and 305-306 s for the ideal 300 s (1% headroom:
-307 s). 0.5% is 0.3 s of sending per minute, and a Prefect limit's burst comes out of it too
-(shared.py).
+307 s). 0.5% is 0.3 s of sending per minute. A shared Prefect limit holds the whole quota
+(shared.py): the processes' pace keeps them below it, and it stops them beyond it.
 
 AIMD. The quota may be smaller than configured, or shared with others, so 429s slow this process
 down: x DECREASE on a per-minute 429, at most once per DECREASE_COOLDOWN_S, then
@@ -101,22 +101,20 @@ class RequestLimiter:
         self._shared_requests = by_unit.get("RPM")
         self._shared_tokens = by_unit.get("TPM")
         self._turn = asyncio.Lock()
-        self._token_turn = asyncio.Lock()
 
     async def acquire(self, input_chars: int) -> None:
         """Wait until one request of about `input_chars` characters of prompt may be sent."""
         # Tokens are estimated at the head of each queue, not on arrival: the first max_in_flight
         # requests of a run arrive before any answer, and at one token per character they wasted
         # 9% of an 80-s run's token budget in a measured run.
-        if self._shared_requests:
-            await self._shared_requests.acquire()
-        if self._shared_tokens:
-            async with self._token_turn:
-                await self._shared_tokens.acquire(self._pace.estimate(input_chars))
         async with self._turn:
             if self._pace.tokens:
                 await self._pace.tokens.take(self._pace.estimate(input_chars))
             await self._pace.throttle.acquire()
+        if self._shared_tokens:
+            await self._shared_tokens.acquire(self._pace.estimate(input_chars))
+        if self._shared_requests:
+            await self._shared_requests.acquire()
 
     def observe(self, input_chars: int, input_tokens: int) -> None:
         """An answered request's real promptTokenCount, for the chars -> tokens estimate."""
@@ -144,9 +142,8 @@ _lock = threading.Lock()
 
 def request_limiter(settings: Settings) -> RequestLimiter:
     """One per (event loop, relevant settings): every batch task on the loop shares it."""
-    # A shard paces at its fair share, so no process takes the others' part of the quota. Known
-    # gap: under contention Prefect answers each denied chunk with a longer Retry-After, and two
-    # shards at 6,000 RPM together still reached only half the quota (bench/throughput.py).
+    # A shard paces at its fair share, so no process takes the others' part of the quota and
+    # shards rarely wait for the shared limit.
     keep = (1 - settings.quota_headroom) / settings.quota_share
     target = (settings.rpm * keep, settings.tpm * keep if settings.tpm else None)
     specs = limit_specs(settings)
