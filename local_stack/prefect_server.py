@@ -1,4 +1,5 @@
-"""The real Prefect server (API + UI) for the local stack, with its own SQLite database."""
+"""The real Prefect server (API + UI) for the local stack, with its own SQLite database, or a local
+PostgreSQL one (local_stack/postgres.py says when that matters)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 from local_stack.processes import HOST, http_get, start_process
 
 NAME = "prefect"
-LABEL = "Prefect: real server (local SQLite)"
+LABELS = {"sqlite": "Prefect: real server (local SQLite)", "postgres": "Prefect: real server (local PostgreSQL)"}
 
 
-def start_prefect(state_dir: Path, port: int) -> int:
+def start_prefect(state_dir: Path, port: int, database_url: str | None = None) -> int:
+    """`database_url` None: SQLite under the state dir."""
     env = {
         # Its own PREFECT_HOME keeps the SQLite database and profiles out of ~/.prefect.
         "PREFECT_HOME": str(Path(state_dir).resolve() / "prefect"),
@@ -22,6 +24,8 @@ def start_prefect(state_dir: Path, port: int) -> int:
         "PREFECT_SERVER_UI_API_URL": f"http://{HOST}:{port}/api",
         "PREFECT_UI_URL": f"http://{HOST}:{port}",
     }
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
     return start_process(NAME, argv, state_dir, env=env)
 

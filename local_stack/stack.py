@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from local_stack import bigquery, prefect_server, spanner
+from local_stack import bigquery, postgres, prefect_server, spanner
 from local_stack.processes import (
     HOST,
     StackError,
@@ -55,6 +55,10 @@ class StackConfig(BaseModel):
     bigquery_grpc_port: Port = 9060
     gemini_port: Port = 9070
     prefect_port: Port = 4200
+    # SQLite serialises the Prefect server's writes: fine for one flow run, slow for several
+    # processes sharing limits (local_stack/postgres.py).
+    prefect_database: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_port: Port = 5439
     seed_rows: int = Field(30_000, ge=0)
     # The simulator enforces this quota (HTTP 429 + RetryInfo above it) and the pipeline is told
     # the same number (THEMEGEN_RPM), as a user would configure their real Gemini quota.
@@ -67,6 +71,7 @@ class StackConfig(BaseModel):
     def _distinct_ports(self) -> StackConfig:
         ports = [self.spanner_port, self.bigquery_rest_port, self.bigquery_grpc_port, self.gemini_port]
         ports += [self.prefect_port] if self.start_prefect else []
+        ports += [self.postgres_port] if self.start_prefect and self.prefect_database == "postgres" else []
         if len(set(ports)) != len(ports):
             raise ValueError(f"the stack's ports must differ, got {ports}")
         return self
@@ -108,13 +113,28 @@ def _parts(config: StackConfig) -> list[_Part]:
     ]  # fmt: skip
     if config.start_prefect:
         prefect = _Part(
-            prefect_server.NAME, prefect_server.LABEL, {"prefect_port": config.prefect_port},
-            start=lambda: prefect_server.start_prefect(state, config.prefect_port),
+            prefect_server.NAME, prefect_server.LABELS[config.prefect_database], {"prefect_port": config.prefect_port},
+            start=lambda: _start_prefect(config),
             ready=lambda: prefect_server.prefect_ready(config.prefect_port),
             timeout_s=120,
         )  # fmt: skip
         parts.insert(0, prefect)
     return parts
+
+
+def _start_prefect(config: StackConfig) -> int:
+    """The Prefect server, after its PostgreSQL database when it uses one (started or reused)."""
+    if config.prefect_database == "sqlite":
+        return prefect_server.start_prefect(config.state_dir, config.prefect_port)
+    port = config.postgres_port
+    part = _Part(postgres.NAME, postgres.LABEL, {"postgres_port": port},
+                 start=lambda: postgres.start_postgres(config.state_dir, port),
+                 ready=lambda: postgres.postgres_ready(port), timeout_s=60)
+    pid = part.start() if _needs_start(part, config.state_dir) else None
+    wait_until(part.ready, part.timeout_s, f"{part.label} on port {port}",
+               log_path(config.state_dir, part.name), pid)
+    _say(part.label, f"ready on {HOST}:{port}")
+    return prefect_server.start_prefect(config.state_dir, config.prefect_port, postgres.database_url(port))
 
 
 def _start_gemini(state_dir: Path, port: int) -> int:
@@ -241,7 +261,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
 
 def down(config: StackConfig) -> None:
     """Stop every part this state dir's pid files name; harmless when nothing runs."""
-    names = (prefect_server.NAME, GEMINI, bigquery.NAME, spanner.NAME)
+    names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME)
     stopped = [name for name in names if stop_process(config.state_dir, name)]
     print(f"stopped: {', '.join(stopped)}" if stopped else "local stack: nothing was running", flush=True)
 

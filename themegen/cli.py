@@ -35,12 +35,15 @@ def stack_up(
     gemini_rpm: Annotated[int, typer.Option(help="the simulator's RPM quota (also THEMEGEN_RPM)")] = 60_000,
     gemini_latency: Annotated[float, typer.Option(help="the simulator's mean latency, seconds")] = 0.0,
     gemini_jitter: Annotated[float, typer.Option(help="± uniform jitter on that latency, seconds")] = 0.0,
+    prefect_database: Annotated[str, typer.Option(
+        help="the Prefect server's database: sqlite, or postgres (the machine's PostgreSQL server) for "
+             "several processes sharing limits")] = "sqlite",
 ) -> None:
     """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env."""
     from local_stack.stack import StackConfig, up
 
     up(StackConfig(state_dir=STATE_DIR, seed_rows=rows, gemini_rpm=gemini_rpm, gemini_latency_s=gemini_latency,
-                   gemini_latency_jitter_s=gemini_jitter))
+                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database))
 
 
 @stack_app.command("down")
