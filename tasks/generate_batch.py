@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 
 from prefect import task
@@ -52,19 +51,16 @@ async def generate_batch(batch: BatchDescriptor, settings: Settings, stop: Daily
 
 
 def batches_at_once(settings: Settings) -> int:
-    """Batch tasks one process runs at once (pure): rows for twice max_in_flight requests of
-    rows_per_request rows, plus two batches, at most max_parallel_batches.
+    """Batch tasks one process runs at once (pure): its share of max_parallel_batches.
 
-    Each running batch holds a slot of the "gemini" tag limit, which every flow run shares, and
-    opening more batches than the open requests can use does not send faster. Two shards opening
-    all max_parallel_batches (50) each were refused tag slots, and Prefect queues a process's slot
-    requests behind a refused one: measured, neither shard started a second batch for 14 s. Twice
-    max_in_flight because a batch stops feeding requests one latency before it ends (its last rows
-    are in flight); with max_in_flight rows plus two batches open a single process reached only
-    71 of 99.5 requests/s at 2 s latency.
+    max_parallel_batches is also the "gemini" tag limit all flow runs share (`limits apply`), and
+    each running batch holds a slot of it. A shard opening all of them would be refused slots the
+    other shards hold, and Prefect queues a process's slot requests behind a refused one. Fewer
+    batches per process is no cure on its own: measured at zero latency (SQLite Prefect server), a
+    process limited to the batches its open requests need (8 of 100 rows) reached 120 rows/s
+    against 196 with 50, since every batch's task start and end leave the request pipe idle.
     """
-    rows_open = 2 * settings.max_in_flight * settings.rows_per_request
-    return min(settings.max_parallel_batches, math.ceil(rows_open / settings.batch_size) + 2)
+    return max(1, settings.max_parallel_batches // settings.quota_share)
 
 
 async def generate_batches(batches: list[BatchDescriptor], settings: Settings,

@@ -126,7 +126,8 @@ class Settings(BaseSettings):
     quota_share: int = Field(
         1, ge=1,
         description="processes splitting the quota evenly (a shard of N sets N): each paces itself at "
-        "1/N of rpm and tpm, so they rarely contend for the shared Prefect limit, which still caps them all",
+        "1/N of rpm and tpm and runs 1/N of max_parallel_batches, so they rarely contend for the shared "
+        "Prefect limits, which still cap them all",
     )
     max_in_flight: int = Field(
         256, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota"
