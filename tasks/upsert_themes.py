@@ -14,15 +14,14 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.models import RowFailure, ThemeRecord, UpsertResult
 from themegen.settings import Settings
-from themegen.sink.commits import rows_per_commit
-from themegen.sink.spanner import MUTATIONS_PER_THEME_ROW, SpannerSink
+from themegen.sink.spanner import SpannerSink
 from themegen.stream import BatchStream
 
 
 @task(name="upsert-themes", cache_policy=NO_CACHE)
 async def upsert_themes(finished: BatchStream, settings: Settings, flow_run_id: str | None) -> UpsertResult:
     sink = SpannerSink(settings)
-    commit_rows = rows_per_commit(MUTATIONS_PER_THEME_ROW, sink.budget)
+    commit_rows = sink.theme_rows_per_commit
     pending: list[ThemeRecord] = []
     failures: list[RowFailure] = []
     themes = 0

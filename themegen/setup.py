@@ -114,8 +114,11 @@ async def _rate_limit(client: PrefectClient, spec: LimitSpec) -> SetupItem:
         return SetupItem(what, "created")
     if (current.limit, current.slot_decay_per_second, current.active) == (limit, decay, True):
         return SetupItem(what, "found")
+    # Slots taken from a decaying limit have no lease to give them back: in a window (no decay)
+    # they would stay taken for good.
+    reset = {"active_slots": 0} if current.slot_decay_per_second and not decay else {}
     await client.update_global_concurrency_limit(
-        spec.name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay, active=True)
+        spec.name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay, active=True, **reset)
     )
     was = f"was {current.limit}, {current.slot_decay_per_second:g}/s" + ("" if current.active else ", inactive")
     return SetupItem(what, "updated", was)

@@ -1,4 +1,5 @@
-"""bench/throughput.py's arithmetic (pure): the shard split, the quota-bound ideal and the knobs.
+"""bench/throughput.py's arithmetic (pure): the shard split, the quota-bound ideal, the knobs and the
+raw-client comparison.
 The benchmark itself needs the local stack and minutes of CPU, so it is run by hand, not here."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import argparse
 
 import pytest
 
-from bench.throughput import RPM_UNLIMITED, flow_env, ideal_seconds, run_knobs, shard_args
+from bench.throughput import RPM_UNLIMITED, flow_env, ideal_seconds, results, run_knobs, shard_args
 
 
 def args(**overrides) -> argparse.Namespace:
@@ -47,3 +48,15 @@ def test_shared_limits_only_across_processes(monkeypatch: pytest.MonkeyPatch) ->
     env = flow_env(args(processes=2, rpm=0, tpm=50_000))
     assert env["THEMEGEN_SHARED_RATE_LIMIT"] == "gemini-rpm" and env["THEMEGEN_SHARED_TOKEN_LIMIT"] == "gemini-tpm"
     assert env["THEMEGEN_RPM"] == str(RPM_UNLIMITED) and env["THEMEGEN_TPM"] == "50000"
+
+
+def test_the_pipeline_is_compared_with_the_faster_raw_measurement() -> None:
+    summary = {"rows_total": 1000, "input_tokens": 0, "output_tokens": 0, "wall_seconds": 5.0,
+               "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
+    run = args(rows=1000, latency=0.0, rpm=0)
+    stats = {"http_429": 0, "requests": 1000}
+    result = results(run, [summary], 6.0, stats, [250.0, 200.0])
+    assert (result["raw_client_calls_per_second"], result["pipeline_vs_raw"]) == (250.0, 0.8)
+    assert result["raw_client_calls_per_second_before_after"] == [250.0, 200.0]
+    skipped = results(run, [summary], 6.0, stats, [None, None])
+    assert (skipped["raw_client_calls_per_second"], skipped["pipeline_vs_raw"]) == (None, None)

@@ -59,6 +59,17 @@ async def test_apply_creates_then_leaves_then_updates(limit_names):
         assert (await client.read_global_concurrency_limit_by_name(TPM_NAME)).active
 
 
+async def test_apply_turns_a_decaying_limit_into_an_empty_window(limit_names):
+    settings = Settings(rpm=6_000, shared_rate_limit=RPM_NAME)
+    async with get_client() as client:  # as an older `limits apply` left it, with slots taken
+        await client.upsert_global_concurrency_limit_by_name(RPM_NAME, limit=50, slot_decay_per_second=99.5)
+        await client.update_global_concurrency_limit(RPM_NAME, GlobalConcurrencyLimitUpdate(active_slots=40))
+        [item] = [item for item in await apply_limits(settings) if RPM_NAME in item.what]
+        assert (item.status, item.detail) == ("updated", "was 50, 99.5/s")
+        found = await client.read_global_concurrency_limit_by_name(RPM_NAME)
+        assert (found.limit, found.slot_decay_per_second, found.active_slots) == (6_000, 0.0, 0)
+
+
 async def test_apply_leaves_out_the_token_limit_without_tpm(limit_names):
     items = await apply_limits(Settings(shared_rate_limit=RPM_NAME))
     assert [item.what.split("'")[1] for item in items] == ["gemini", RPM_NAME]

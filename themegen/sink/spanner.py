@@ -7,7 +7,7 @@ from google.cloud import spanner
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from themegen.gcp import credentials
-from themegen.models import RowFailure, ThemeRecord, UpsertResult
+from themegen.models import RowFailure, ThemeRecord
 from themegen.settings import Settings
 from themegen.sink.commits import chunked, rows_per_commit
 
@@ -86,9 +86,13 @@ class SpannerSink:
                 "THEMEGEN_SPANNER_INSTANCE / _DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
             ) from None
 
+    @property
+    def theme_rows_per_commit(self) -> int:
+        """Theme rows one commit holds within the mutation budget."""
+        return rows_per_commit(MUTATIONS_PER_THEME_ROW, self.budget)
+
     def write_themes(self, records: list[ThemeRecord]) -> int:
-        size = rows_per_commit(MUTATIONS_PER_THEME_ROW, self.budget)
-        for chunk in chunked(records, size):
+        for chunk in chunked(records, self.theme_rows_per_commit):
             values = [
                 (r.source_id, r.themes, r.model, r.prompt_version, r.input_hash, spanner.COMMIT_TIMESTAMP)
                 for r in chunk
@@ -109,8 +113,3 @@ class SpannerSink:
     def write_changed(self, records: list[ThemeRecord]) -> int:
         """Write the records whose stored row differs; returns how many were written."""
         return self.write_themes(self.changed(records)) if records else 0
-
-    def upsert(self, records: list[ThemeRecord], failures: list[RowFailure], flow_run_id: str | None) -> UpsertResult:
-        themes = self.write_changed(records)
-        failed = self.write_failures(failures, flow_run_id)
-        return UpsertResult(themes_written=themes, failures_written=failed, commits=self.commits)

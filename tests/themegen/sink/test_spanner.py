@@ -14,23 +14,23 @@ def record(i: int, tag: str = "a") -> ThemeRecord:
                        prompt_version="v1", input_hash="0" * 64)
 
 
-def test_upsert_writes_every_row_in_commits_inside_the_budget(stack):
+def test_themes_are_written_in_commits_inside_the_budget(stack):
     stack.clear_outputs()
     budget = 700  # 100 theme rows per commit
     sink = SpannerSink(Settings(), mutation_budget=budget)
-    result = sink.upsert([record(i) for i in range(450)], [], flow_run_id="fr")
-    assert result.commits == math.ceil(450 / (budget // MUTATIONS_PER_THEME_ROW)) == 5
+    assert sink.theme_rows_per_commit == budget // MUTATIONS_PER_THEME_ROW == 100
+    assert sink.write_changed([record(i) for i in range(450)]) == 450
+    assert sink.commits == math.ceil(450 / 100) == 5
     rows = stack.read_table("SELECT t.SourceId, t.Themes FROM Themes AS t ORDER BY t.SourceId")
     assert [r[0] for r in rows] == [f"s-{i:04d}" for i in range(450)]
     assert rows[0][1] == [f"a{k}" for k in range(6)]
 
 
-def test_upsert_is_idempotent_and_success_clears_an_old_failure(stack):
+def test_writes_are_idempotent_and_success_clears_an_old_failure(stack):
     stack.clear_outputs()
     sink = SpannerSink(Settings())
-    sink.upsert([], [RowFailure(source_id="s-0001", batch_id=0, error="boom", attempts=3)], flow_run_id="r1")
+    sink.write_failures([RowFailure(source_id="s-0001", batch_id=0, error="boom", attempts=3)], flow_run_id="r1")
     assert stack.read_table("SELECT SourceId, Error, FlowRunId FROM ThemeFailures") == [["s-0001", "boom", "r1"]]
-    for _ in range(2):
-        sink.upsert([record(1, "b")], [], flow_run_id="r2")
+    assert [sink.write_changed([record(1, "b")]) for _ in range(2)] == [1, 0]  # unchanged: not rewritten
     assert stack.read_table("SELECT t.SourceId, t.Themes FROM Themes AS t") == [["s-0001", [f"b{k}" for k in range(6)]]]
     assert stack.read_table("SELECT SourceId FROM ThemeFailures") == []
