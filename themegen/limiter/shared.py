@@ -28,6 +28,7 @@ LEASE_S (plus the server's expiry pass), which only makes a following run start 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -105,8 +106,10 @@ class SharedRateLimit:
 
     async def _release(self, lease_id: UUID, delay: float) -> None:
         await asyncio.sleep(delay)
-        async with get_client() as client:
-            await client.release_concurrency_slots_with_lease(lease_id)
+        # A release that fails (server unreachable) only keeps the slots until the lease expires.
+        with contextlib.suppress(httpx.HTTPError):
+            async with get_client() as client:
+                await client.release_concurrency_slots_with_lease(lease_id)
 
     async def _take_chunk(self) -> _Chunk:
         async with get_client() as client:
