@@ -4,7 +4,7 @@ Steps:
 0. check_config    - source table/columns, Spanner tables and Gemini access, before any LLM call
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows)
-2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once:
+2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once (a shard its share):
                      read the batch, answer cached rows from the row cache, call Gemini for
                      the rest concurrently (rows_per_request rows per request), cache each
                      valid answer the moment it validates, record per-row failures; a per-day
