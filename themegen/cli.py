@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from dotenv import dotenv_values
@@ -35,7 +35,7 @@ def stack_up(
     gemini_rpm: Annotated[int, typer.Option(help="the simulator's RPM quota (also THEMEGEN_RPM)")] = 60_000,
     gemini_latency: Annotated[float, typer.Option(help="the simulator's mean latency, seconds")] = 0.0,
     gemini_jitter: Annotated[float, typer.Option(help="± uniform jitter on that latency, seconds")] = 0.0,
-    prefect_database: Annotated[str, typer.Option(
+    prefect_database: Annotated[Literal["sqlite", "postgres"], typer.Option(
         help="the Prefect server's database: sqlite, or postgres (the machine's PostgreSQL server) for "
              "several processes sharing limits")] = "sqlite",
 ) -> None:

@@ -52,3 +52,14 @@ def test_it_starts_and_serves_the_prefect_database():
     finally:
         stop_process(tmp_path, postgres.NAME)
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_an_unknown_database_is_refused_by_the_cli_before_anything_starts():
+    from typer.testing import CliRunner
+
+    from themegen.cli import app
+
+    result = CliRunner().invoke(app, ["stack", "up", "--prefect-database", "postgresql"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("│", " ").split())  # rich wraps the message in a box
+    assert "'postgresql' is not one of 'sqlite', 'postgres'" in text
