@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from flows.generate_themes import generate_themes
 from tests.flows.helpers import nonempty, source_rows, theme_ids
+from themegen.cache.local import FILE_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS, BATCH = 300, 20
 
 
 def cached_answers(stack) -> int:
-    """Readable cache entries (a write torn by the kill is not an answer)."""
-    def readable(path: Path) -> bool:
-        try:
-            return "raw_text" in json.loads(path.read_text())
-        except ValueError:
-            return False
-
-    return sum(1 for p in (stack.cache_path / "answers").rglob("*") if p.suffix == ".json" and readable(p))
+    """Answers the row cache holds (a write torn by the kill was rolled back, so it is not one)."""
+    with closing(sqlite3.connect(stack.cache_path / FILE_NAME)) as db:
+        return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
 
 async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfinished(stack):
