@@ -1,10 +1,10 @@
-"""Durable per-row answer cache: one small JSON document per answered row.
+"""Durable per-row answer cache: one entry per answered row.
 
 Key: row id + model + prompt version + response schema version + a hash of the row's input text,
 so an edited row or a new prompt/model is regenerated and an unchanged row never is. The value is
 the model's *raw* answer text (plus token counts); themes are parsed again on every read, so a
-parser change never re-bills a call. Backends: `local.py` (a directory, the default) and `block.py`
-(any Prefect storage block, e.g. a prefect-gcp GcsBucket shared by every worker).
+parser change never re-bills a call. Backends: `local.py` (a SQLite file, the default) and `block.py`
+(any Prefect storage block, e.g. a prefect-gcp GcsBucket shared by every worker: a JSON document per key).
 """
 
 from __future__ import annotations
