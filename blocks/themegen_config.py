@@ -44,7 +44,7 @@ class ThemegenConfig(Block):
     prompt_version: str | None = Field(None, description="stored with every row")
     rows_per_request: int | None = Field(None, description="rows packed into one Gemini request")
     # --- Throughput ---
-    batch_size: int | None = Field(None, description="rows per batch task")
+    batch_size: int | None = Field(None, description="rows per batch task (default: 100 requests' worth, 100 x rows_per_request)")
     rpm: int | None = Field(None, description="Gemini requests per minute the run may send")
 
     def overrides(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ async def create_batches(
     """batch_ids keeps only those batches; only_failed restricts the run to the ids in ThemeFailures;
     shard keeps only that shard of shard_count (batch ids then count within the shard)."""
     only_ids = await asyncio.to_thread(SpannerSink(settings).failed_source_ids) if only_failed else None
-    plan = await asyncio.to_thread(BigQuerySource(settings).plan, run_key, settings.batch_size, row_limit,
+    plan = await asyncio.to_thread(BigQuerySource(settings).plan, run_key, settings.rows_per_batch, row_limit,
                                     only_ids, shard, shard_count)
     if batch_ids is not None:
         wanted = set(batch_ids)

@@ -98,7 +98,7 @@ def flow_run_url(flow_run_id: str | None) -> str | None:
 @app.command()
 def run(
     rows: Annotated[int | None, typer.Option(help="only the first N rows by id (trial run)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="rows per batch")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="rows per batch (default 100 x rows-per-request)")] = None,
     max_parallel: Annotated[int | None, typer.Option(help="batches in parallel")] = None,
     rows_per_request: Annotated[int | None, typer.Option(help="rows packed into one Gemini request")] = None,
     shard: Annotated[int | None, typer.Option(help="only shard S (0-based) of --shard-count, by id hash")] = None,

@@ -18,6 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # BigQuery project ids may contain dashes (and a domain prefix such as "example.com:proj").
 _PROJECT = re.compile(r"^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,61}[a-z0-9]$")
+# A batch's task run costs the same whatever its size, so the default batch is a number of requests,
+# not of rows: 100 rows at rows_per_request=10 left the request pipe idle at each task's start and end
+# (measured at zero latency: 928 rows/s with batches of 100 rows, 1,214 with 1,000).
+REQUESTS_PER_BATCH = 100
+MAX_BATCH_SIZE = 10_000
 
 
 def check_identifier(value: str, setting: str) -> str:
@@ -98,7 +103,10 @@ class Settings(BaseSettings):
     )
 
     # --- Throughput ---------------------------------------------------------------------------
-    batch_size: int = Field(100, ge=1, le=10_000)
+    batch_size: int | None = Field(
+        None, ge=1, le=MAX_BATCH_SIZE,
+        description=f"rows per batch task; default {REQUESTS_PER_BATCH} requests' worth ({REQUESTS_PER_BATCH} x rows_per_request)",
+    )
     max_parallel_batches: int = Field(50, ge=1)
     rpm: int = Field(1000, ge=1, description="Gemini requests per minute this run may use")
     shared_rate_limit: str | None = Field(
@@ -175,6 +183,11 @@ class Settings(BaseSettings):
         if self.gemini_backend == "api_key" and self.gemini_api_key is None:
             raise ValueError("gemini_backend='api_key' needs THEMEGEN_GEMINI_API_KEY")
         return self
+
+    @property
+    def rows_per_batch(self) -> int:
+        """batch_size, else REQUESTS_PER_BATCH requests' worth of rows."""
+        return self.batch_size or REQUESTS_PER_BATCH * self.rows_per_request
 
     @property
     def source_table(self) -> str:

@@ -47,3 +47,11 @@ def test_api_key_backend_needs_a_key():
 def test_override_is_validated():
     with pytest.raises(ValidationError):
         Settings().with_overrides(batch_size=0)
+
+
+def test_a_batch_is_100_requests_of_rows_unless_batch_size_is_set():
+    settings = Settings()
+    assert settings.rows_per_batch == 100
+    assert settings.with_overrides(rows_per_request=10).rows_per_batch == 1000
+    assert settings.with_overrides(rows_per_request=10, batch_size=100).rows_per_batch == 100
+    assert settings.with_overrides(rows_per_request=50).rows_per_batch == 5000
