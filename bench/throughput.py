@@ -6,9 +6,11 @@ Gemini is the local SIMULATOR (stack from THEMEGEN_STATE_DIR, default .themegen;
   2. raw client ceiling: with the simulator at zero latency and no quota, --raw-calls calls of
      `client.aio.models.generate_content` at concurrency 128 (after 50 warm-up calls), with the
      pipeline's own model, contents and GenerateContentConfig, once before the flows and once after
-     (step 4) -> raw_client_calls_per_second, the higher of the two: on this shared 2-core machine
-     one measurement varied from ~200 to ~290 calls/s between runs, and the higher one is the
-     stricter bar for the pipeline;
+     (step 4) -> raw_client_calls_per_second, the mean of the two. They bracket the flows, and on
+     this shared 2-core machine the client's own CPU time per call moves by up to 30% within a
+     minute (measured: 3.0 to 3.9 ms; 241 before and 365 calls/s after one run), so the mean is
+     the estimate of the machine's speed during the run; `pipeline_vs_raw_max` compares with the
+     faster of the two, a stricter bar biased by that noise;
   3. empties Themes, ThemeFailures and the row cache and resets the simulator's counters, so every
      row calls the LLM, then runs --processes subprocesses of `themegen run --json` (with P > 1 each
      takes shard i of P under Prefect limits shared by all: `themegen limits apply`, then emptied);
@@ -238,7 +240,8 @@ def ideal_seconds(args: argparse.Namespace, rows: int, input_tokens: int) -> flo
 
 def results(args: argparse.Namespace, summaries: list[dict], process_wall: float, stats: dict,
             raws: list[float | None]) -> dict:
-    raw = max((r for r in raws if r), default=None)
+    measured = [r for r in raws if r]
+    raw = round(sum(measured) / len(measured), 1) if measured else None
     rows = sum(s["rows_total"] for s in summaries)
     tokens_in, tokens_out = sum(s["input_tokens"] for s in summaries), sum(s["output_tokens"] for s in summaries)
     wall = max(s["wall_seconds"] for s in summaries)
@@ -254,6 +257,7 @@ def results(args: argparse.Namespace, summaries: list[dict], process_wall: float
         "raw_client_calls_per_second": raw,
         "raw_client_calls_per_second_before_after": raws,
         "pipeline_vs_raw": round(rows_per_second / raw, 3) if raw and rows_per_second else None,
+        "pipeline_vs_raw_max": round(rows_per_second / max(measured), 3) if raw and rows_per_second else None,
         "rows_per_request": args.rows_per_request, "processes": args.processes, "latency": args.latency,
         "rpm": args.rpm or None, "tpm": args.tpm, "input_tokens": tokens_in, "output_tokens": tokens_out,
         "tokens_per_row": round((tokens_in + tokens_out) / rows, 1) if rows else None,
@@ -272,7 +276,8 @@ def summary_line(result: dict, limits: str | None) -> str:
     shared = f", shared limits by `{limits}`" if limits else ""
     return (f"[Gemini SIMULATED] {result['rows']:,} rows, {result['processes']} process(es){shared}: flows "
             f"{result['wall_seconds']} s (subprocesses {result['subprocess_wall_seconds']} s), {ideal}; "
-            f"{result['rows_per_second']} rows/s, raw client {result['raw_client_calls_per_second']} calls/s, "
+            f"{result['rows_per_second']} rows/s, raw client {result['raw_client_calls_per_second']} calls/s "
+            f"(mean of {result['raw_client_calls_per_second_before_after']}), "
             f"{result['llm_calls']:,} calls, {result['http_429']} HTTP 429, {result['rows_failed']} rows failed")
 
 
