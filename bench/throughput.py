@@ -274,10 +274,11 @@ def summary_line(result: dict, limits: str | None) -> str:
     ideal = f"ideal {result['ideal_seconds']} s, ratio {result['ratio']} (subprocess {result['ratio_subprocess']})" \
         if result["ideal_seconds"] else "no quota: no ideal"
     shared = f", shared limits by `{limits}`" if limits else ""
+    raw = (f"raw client {result['raw_client_calls_per_second']} calls/s (mean of "
+           f"{result['raw_client_calls_per_second_before_after']}), " if result["raw_client_calls_per_second"] else "")
     return (f"[Gemini SIMULATED] {result['rows']:,} rows, {result['processes']} process(es){shared}: flows "
             f"{result['wall_seconds']} s (subprocesses {result['subprocess_wall_seconds']} s), {ideal}; "
-            f"{result['rows_per_second']} rows/s, raw client {result['raw_client_calls_per_second']} calls/s "
-            f"(mean of {result['raw_client_calls_per_second_before_after']}), "
+            f"{result['rows_per_second']} rows/s, {raw}"
             f"{result['llm_calls']:,} calls, {result['http_429']} HTTP 429, {result['rows_failed']} rows failed")
 
 

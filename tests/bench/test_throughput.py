@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from bench.throughput import RPM_UNLIMITED, flow_env, ideal_seconds, results, run_knobs, shard_args
+from bench.throughput import RPM_UNLIMITED, flow_env, ideal_seconds, results, run_knobs, shard_args, summary_line
 
 
 def args(**overrides) -> argparse.Namespace:
@@ -61,3 +61,12 @@ def test_the_pipeline_is_compared_with_the_mean_raw_measurement_and_the_faster()
     skipped = results(run, [summary], 6.0, stats, [None, None])
     assert (skipped["raw_client_calls_per_second"], skipped["pipeline_vs_raw"], skipped["pipeline_vs_raw_max"]) == (
         None, None, None)
+
+
+def test_the_summary_line_names_the_raw_client_only_when_it_was_measured() -> None:
+    summary = {"rows_total": 1000, "input_tokens": 0, "output_tokens": 0, "wall_seconds": 5.0,
+               "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
+    run, stats = args(rows=1000, latency=0.0, rpm=0), {"http_429": 0, "requests": 1000}
+    line = summary_line(results(run, [summary], 6.0, stats, [250.0, 150.0]), None)
+    assert line.startswith("[Gemini SIMULATED]") and "raw client 200.0 calls/s (mean of [250.0, 150.0])" in line
+    assert "raw client" not in summary_line(results(run, [summary], 6.0, stats, [None, None]), None)
