@@ -3,7 +3,8 @@
 Steps:
 0. check_config    - source table/columns, Spanner tables and Gemini access, before any LLM call
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
-1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows)
+1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
+                     by default 100 requests' worth)
 2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once (a shard its share):
                      read the batch, answer cached rows from the row cache, call Gemini for
                      the rest concurrently (rows_per_request rows per request), cache each
@@ -17,6 +18,7 @@ Steps:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from prefect import flow, runtime
@@ -32,7 +34,7 @@ from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
 from themegen.estimate import Estimate
 from themegen.models import RunSummary
-from themegen.report import rerun_batch_ids, stop_reason
+from themegen.report import batch_rerun, rerun_batch_ids, stop_reason
 from themegen.stream import BatchStream
 
 
@@ -89,5 +91,5 @@ async def generate_themes(
         return Failed(message=reason, data=summary)
     if failed := rerun_batch_ids(results):
         return Failed(message=f"batches {failed} did not finish (see the report); retry this flow run, or run "
-                              f"with parameters {{\"batch_ids\": {failed}}}", data=summary)
+                              f"with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}", data=summary)
     return summary

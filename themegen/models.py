@@ -23,6 +23,7 @@ class BatchPlan(BaseModel):
     snapshot_table: str
     rows_total: int
     batches: list[BatchDescriptor]
+    batch_size: int = Field(description="rows per batch: a batch id names the same rows only with it")
     bytes_processed: int = 0
     duplicate_ids: list[str] = Field(default_factory=list, description="ids seen more than once (kept once)")
 

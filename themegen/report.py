@@ -25,6 +25,7 @@ class RunReport(BaseModel):
     cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
     stop_reason: str | None = Field(None, description="why the run stopped sending requests early")
     rows_per_request: int = 1
+    batch_size: int = Field(100, description="the run's rows per batch, which its batch ids depend on")
 
 
 def rerun_batch_ids(results: list[BatchResult]) -> list[int]:
@@ -37,11 +38,16 @@ def stop_reason(results: list[BatchResult]) -> str | None:
     return next((r.stopped for r in results if r.stopped), None)
 
 
+def batch_rerun(batch_ids: list[int], batch_size: int) -> dict[str, object]:
+    """Parameters that rerun these batches: the same batch size, since ids count batches of it."""
+    return {"batch_ids": batch_ids, "batch_size": batch_size}
+
+
 def rerun_parameters(report: RunReport) -> list[dict[str, object]]:
     """Parameter sets to paste into a new deployment run."""
     sets: list[dict[str, object]] = []
     if report.rerun_batches:
-        sets.append({"batch_ids": report.rerun_batches})
+        sets.append(batch_rerun(report.rerun_batches, report.batch_size))
     if report.failures or report.failed_batches:
         sets.append({"only_failed": True})
     return sets
@@ -84,6 +90,7 @@ def summarize(
         bytes_processed=plan.bytes_processed,
         snapshot_table=plan.snapshot_table,
         stop_reason=stop_reason(results),
+        batch_size=plan.batch_size,
     )
 
 

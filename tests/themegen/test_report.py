@@ -28,12 +28,13 @@ def test_only_batches_with_transient_or_batch_failures_are_rerun():
 
 def test_summary_and_report_name_failures_batches_and_rerun_parameters():
     results = [result(0, 10), result(2, 9, [failure(2, True)]), result(3, error="Crashed: BigQuery unavailable")]
-    plan = BatchPlan(snapshot_table="p.d.t", rows_total=30, batches=[], duplicate_ids=["dup-1"])
+    plan = BatchPlan(snapshot_table="p.d.t", rows_total=30, batches=[], batch_size=10, duplicate_ids=["dup-1"])
     report = summarize(plan, results, UpsertResult(themes_written=19, failures_written=1, commits=1), 12.5, "fr")
     s = report.summary
     assert (s.rows_total, s.rows_succeeded, s.rows_failed, s.rows_skipped_cached) == (30, 19, 11, 3)
     assert (s.llm_calls, s.input_tokens, s.themes_written) == (19, 190, 19)
     text = markdown(report)
-    assert "Batch ids: `[2, 3]`" in text and '{"batch_ids": [2, 3]}' in text and '{"only_failed": true}' in text
+    assert "Batch ids: `[2, 3]`" in text and '{"only_failed": true}' in text
+    assert '{"batch_ids": [2, 3], "batch_size": 10}' in text  # ids count batches of the run's size
     assert "2-x" in text and "dup-1" in text
     assert {"metric": "LLM latency p95 (ms)", "value": 100} in summary_table(report)

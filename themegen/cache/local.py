@@ -53,7 +53,7 @@ class LocalCache:
                 f"row cache {self.path} cannot be used ({exc}). Move the file aside (its answers will be "
                 "asked again) or point THEMEGEN_CACHE_PATH at another directory"
             ) from None
-        self._lock = threading.Lock()  # batches of one process may run on several threads
+        self._lock = threading.Lock()  # check_same_thread=False: calls from several threads take turns
         weakref.finalize(self, self._db.close)
 
     async def get(self, key: str) -> CachedAnswer | None:

@@ -145,6 +145,7 @@ class BigQuerySource:
             snapshot_table=snapshot,
             rows_total=sum(b.row_count for b in batches),
             batches=batches,
+            batch_size=batch_size,
             bytes_processed=job.total_bytes_processed or 0,
             duplicate_ids=duplicates,
         )
