@@ -25,7 +25,7 @@ class RunReport(BaseModel):
     cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
     stop_reason: str | None = Field(None, description="why the run stopped sending requests early")
     rows_per_request: int = 1
-    batch_size: int = Field(100, description="the run's rows per batch, which its batch ids depend on")
+    batch_size: int = Field(description="the run's rows per batch, which its batch ids depend on")
 
 
 def rerun_batch_ids(results: list[BatchResult]) -> list[int]:
