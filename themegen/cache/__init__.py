@@ -35,8 +35,9 @@ def _safe(part: str) -> str:
 
 
 def cache_key(row_id: str, model: str, prompt_version: str, input_hash: str, schema: str = SCHEMA_VERSION) -> str:
-    """Relative path of a row's answer (pure). Model/prompt/schema are folders so old generations
-    can be listed or deleted as a whole; the row part is hashed so any id is a safe file name."""
+    """Relative path of a row's answer (pure). Model/prompt/schema are folders on a block (a key
+    prefix in the SQLite cache) so old generations can be listed or deleted as a whole; the row
+    part is hashed so any id is a safe file name."""
     digest = hashlib.sha256(f"{row_id}\x1f{input_hash}".encode()).hexdigest()
     return f"answers/{_safe(model)}/{_safe(prompt_version)}/{schema}/{digest[:2]}/{digest}.json"
 
