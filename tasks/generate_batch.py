@@ -14,15 +14,13 @@ from themegen.cache import open_cache
 from themegen.generator.client import close_clients
 from themegen.generator.gemini import GeminiGenerator
 from themegen.generator.stop import DailyQuotaStop
+from themegen.limiter import GEMINI_TAG
 from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecord
 from themegen.progress import RunProgress
 from themegen.settings import Settings
 from themegen.source.bigquery import BigQuerySource
 from themegen.stream import BatchStream
 
-# Tag of every task that calls Gemini: a Prefect tag concurrency limit on it caps parallel
-# batches across all flow runs and workers (`prefect concurrency-limit create gemini N`).
-GEMINI_TAG = "gemini"
 
 
 @task(

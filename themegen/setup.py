@@ -21,7 +21,7 @@ from prefect.workers.utilities import get_default_base_job_template_for_infrastr
 from prefect_gcp import GcpCredentials, GcsBucket
 
 from blocks.themegen_config import ThemegenConfig
-from tasks.generate_batch import GEMINI_TAG
+from themegen.limiter import GEMINI_TAG
 from themegen.limiter.shared import LimitSpec, limit_specs
 from themegen.settings import Settings
 

@@ -4,4 +4,8 @@
 from themegen.limiter.request import RequestLimiter, request_limiter
 from themegen.limiter.throttle import in_flight_gate
 
-__all__ = ["RequestLimiter", "in_flight_gate", "request_limiter"]
+# Tag of every task that calls Gemini: a Prefect tag concurrency limit on it caps parallel
+# batches across all flow runs and workers (`themegen limits apply`).
+GEMINI_TAG = "gemini"
+
+__all__ = ["GEMINI_TAG", "RequestLimiter", "in_flight_gate", "request_limiter"]
