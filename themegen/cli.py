@@ -77,7 +77,7 @@ def ddl() -> None:
 @app.command("estimate")
 def estimate_command(
     sample: Annotated[int, typer.Option(help="rows sampled for token counting")] = 200,
-    rows: Annotated[int | None, typer.Option(help="only the first N rows by id, as `run --rows`")] = None,
+    rows: Annotated[int | None, typer.Option(min=1, help="only the first N rows by id, as `run --rows`")] = None,
     tpm: Annotated[int | None, typer.Option(help="input tokens per minute of your quota")] = None,
 ) -> None:
     """Rows, tokens, USD per model and the time bound at your quota, before running anything."""
@@ -97,7 +97,8 @@ def flow_run_url(flow_run_id: str | None) -> str | None:
 
 @app.command()
 def run(
-    rows: Annotated[int | None, typer.Option(help="only the first N rows by id (trial run)")] = None,
+    # min=1: 0 would mean "no limit" downstream and a negative count an empty run that "succeeds"
+    rows: Annotated[int | None, typer.Option(min=1, help="only the first N rows by id (trial run)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="rows per batch (default 100 x rows-per-request)")] = None,
     max_parallel: Annotated[int | None, typer.Option(help="batches in parallel")] = None,
     rows_per_request: Annotated[int | None, typer.Option(help="rows packed into one Gemini request")] = None,

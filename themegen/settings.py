@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from themegen.source.filter import validate_where
+
 # BigQuery / Spanner identifiers end up inside SQL and DDL text, so they are checked, never quoted
 # blindly: letters, digits and underscores, starting with a letter or underscore.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
     bq_table: str = "feedback"
     bq_id_column: str = "id"
     bq_text_columns: list[str] = Field(default_factory=lambda: ["text"])
-    bq_where: str | None = Field(None, description="optional SQL filter on the source rows (trusted config)")
+    bq_where: str | None = Field(None, description="optional filter on the source rows: one boolean BigQuery SQL expression")
     bq_location: str | None = None
     bq_staging_dataset: str | None = Field(
         None, description="dataset for the run's snapshot table (default: the source dataset)"
@@ -71,6 +73,9 @@ class Settings(BaseSettings):
     spanner_failures_table: str = "ThemeFailures"
     spanner_mutations_per_commit: int = Field(
         20_000, ge=16, le=80_000, description="mutation budget per commit (Spanner's hard limit: 80,000)"
+    )
+    spanner_deadline_s: float = Field(
+        120.0, gt=0, description="how long a Spanner read or commit is retried before the run stops with an error"
     )
     # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
 
@@ -91,6 +96,10 @@ class Settings(BaseSettings):
         description="rows packed into one Gemini request ({items: [{id, themes}]}); more rows per request "
         "spend fewer requests (RPM) and repeat the instructions less (tokens), at the risk of a lost item "
         "(asked again alone)",
+    )
+    retry_failed: bool = Field(
+        False, description="send rows again whose answer was declined or stayed invalid (paid for, and "
+        "recorded in the row cache); otherwise only a new prompt or model sends them again",
     )
     max_input_chars: int = Field(
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
@@ -172,11 +181,11 @@ class Settings(BaseSettings):
     @field_validator("bq_where")
     @classmethod
     def _where(cls, value: str | None) -> str | None:
-        # The filter is SQL by design; refuse statement separators and comments so it stays one
-        # boolean expression inside our WHERE clause.
-        if value is not None and (";" in value or "--" in value or "/*" in value):
-            raise ValueError("bq_where must be a single boolean expression (no ';' or comments)")
-        return value
+        # The filter is SQL by design, pasted into the snapshot query next to the shard condition:
+        # anything but one boolean expression could widen a shard (issue 11). Empty = no filter.
+        if value is None or not value.strip():
+            return None
+        return validate_where(value)
 
     @model_validator(mode="after")
     def _api_key_needed(self) -> Settings:

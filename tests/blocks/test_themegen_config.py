@@ -53,6 +53,12 @@ def test_invalid_values_are_refused_with_the_settings_message():
         ThemegenConfig(bq_table="app reviews")
 
 
+@pytest.mark.parametrize("bq_where", ["1=1) OR (1=1", "(1=1", "lang = 'ja'; DROP TABLE t", "EXISTS (SELECT 1)"])
+def test_a_where_filter_that_is_not_one_boolean_expression_is_refused(bq_where):
+    with pytest.raises(ValidationError, match="THEMEGEN_BQ_WHERE"):
+        ThemegenConfig(bq_where=bq_where)
+
+
 async def test_register_save_and_load(stack):
     # The documented registration command, against the stack's server (os.environ has its URL).
     done = subprocess.run([sys.executable, "-m", "prefect", "block", "register", "-m", "blocks.themegen_config"],

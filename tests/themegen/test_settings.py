@@ -35,8 +35,24 @@ def test_identifiers_are_validated(field, value):
 
 def test_where_filter_must_be_one_expression():
     assert Settings(bq_where="lang = 'ja'").bq_where == "lang = 'ja'"
-    with pytest.raises(ValidationError, match="single boolean expression"):
+    with pytest.raises(ValidationError, match="one boolean SQL expression"):
         Settings(bq_where="TRUE; DELETE FROM t")
+
+
+@pytest.mark.parametrize("value", ["1=1) OR (1=1", "(lang = 'ja'", "EXISTS (SELECT 1)", "lang = 'ja' -- x"])
+def test_a_where_filter_from_the_environment_that_could_widen_a_shard_is_refused(monkeypatch, value):
+    monkeypatch.setenv("THEMEGEN_BQ_WHERE", value)
+    with pytest.raises(ValidationError, match="THEMEGEN_BQ_WHERE"):
+        Settings()
+
+
+def test_a_where_filter_from_the_environment_is_kept_stripped_and_empty_means_none(monkeypatch):
+    monkeypatch.setenv("THEMEGEN_BQ_WHERE", "  note = 'a (b'  ")
+    assert Settings().bq_where == "note = 'a (b'"
+    monkeypatch.setenv("THEMEGEN_BQ_WHERE", "  ")
+    assert Settings().bq_where is None
+    with pytest.raises(ValidationError, match="THEMEGEN_BQ_WHERE"):  # overrides are validated too
+        Settings().with_overrides(bq_where="1=1) OR (1=1")
 
 
 def test_api_key_backend_needs_a_key():
