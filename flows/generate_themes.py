@@ -1,23 +1,24 @@
 """generate_themes: six Gemini themes for every BigQuery row, upserted into Cloud Spanner.
 
 Steps:
-0. check_config    - source table/columns, Spanner tables and Gemini access, before any LLM call
+0. check_config    - source table/columns/filter, Spanner tables and Gemini access, before any LLM call
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
                      by default 100 requests' worth)
 2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once (a shard its share):
-                     read the batch, answer cached rows from the row cache, call Gemini for
-                     the rest concurrently (rows_per_request rows per request), cache each
-                     valid answer the moment it validates, record per-row failures; a per-day
-                     quota refusal stops all sending and the run ends Failed, nothing lost
-3. upsert_themes   - insert_or_update into Spanner (only rows that changed), inside the mutation limit;
-                     runs alongside step 2 and commits as soon as a full commit of rows is ready
-4. publish_report  - Prefect artifacts: counts, tokens, failures with their batch ids, rerun parameters
+                     skip rows Spanner already holds for this input/model/prompt, answer the rest from
+                     the row cache or Gemini (each answer cached as it validates), and write the batch's
+                     themes and failures to Spanner before the task ends; the flow keeps counters only.
+                     A per-day quota refusal or a Spanner outage stops all sending; nothing is lost
+3. upsert_themes   - the final upsert: batches that could not write their rows are written from the cache
+4. publish_report  - Prefect artifacts: counts, failures by reason with examples, tokens, cost, rerun parameters
+
+A Retry in the UI, a new run and a batch_ids run all do the same: rows already done cost nothing,
+unfinished rows (never answered, transient failures, changed input/prompt/model) are sent again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -34,8 +35,7 @@ from tasks.publish_report import publish_report
 from tasks.upsert_themes import upsert_themes
 from themegen.estimate import Estimate
 from themegen.models import RunSummary
-from themegen.report import batch_rerun, rerun_batch_ids, stop_reason
-from themegen.stream import BatchStream
+from themegen.report import MAX_BATCH_IDS_SHOWN, batch_rerun
 
 
 @flow(name="generate-themes", log_prints=True)
@@ -48,6 +48,7 @@ async def generate_themes(
     model: str | None = None,
     batch_ids: list[int] | None = None,
     only_failed: bool = False,
+    retry_failed: bool = False,
     config_block: str | None = None,
     estimate_only: bool = False,
     shard: int | None = None,
@@ -56,10 +57,11 @@ async def generate_themes(
     """Parameters left as None take their value from the ThemegenConfig block named by
     config_block (editable in the UI), else from the THEMEGEN_* settings.
 
-    rows_limit: only the first N rows by id (a trial run); None = every row.
+    rows_limit: only the first N rows by id (a trial run, N >= 1); None = every row.
     rows_per_request: rows packed into one Gemini request (fewer requests and tokens per row).
-    batch_ids: run only these batches (ids as listed in a previous run's report).
-    only_failed: run only the rows listed in the ThemeFailures table.
+    batch_ids: run only these batches (ids as listed in a previous run's report, with its batch_size).
+    only_failed: accepted for rerun links of earlier versions; every run now sends only unfinished rows.
+    retry_failed: send rows again whose answer was declined or invalid (recorded, not re-sent by default).
     estimate_only: count rows and tokens on a sample and return the estimate; no generation.
     shard, shard_count: only the rows whose id hashes to shard `shard` of `shard_count` (one child
         run of generate_themes_sharded); rows_limit and batch_ids then apply within the shard.
@@ -68,6 +70,7 @@ async def generate_themes(
     settings = await resolve_settings(
         config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model,
         rows_per_request=rows_per_request, quota_share=shard_count if shard is not None else None,
+        retry_failed=retry_failed or None,
     )
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")
@@ -76,20 +79,17 @@ async def generate_themes(
     if estimate_only:
         return await estimate_run(settings, rows_limit)
 
-    plan = await create_batches(settings, run_key, rows_limit, batch_ids, only_failed, shard, shard_count)
+    plan = await create_batches(settings, run_key, rows_limit, batch_ids, shard, shard_count)
+    tally = await generate_batches(plan.batches, settings, flow_run_id)
+    # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
+    upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
+    summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id)
 
-    # Steps 2 and 3 run together: each finished batch goes to the Spanner writer at once.
-    finished = BatchStream()
-    results, upsert = await asyncio.gather(
-        generate_batches(plan.batches, settings, finished),
-        upsert_themes(quote(finished), settings, flow_run_id),
-    )
-
-    # quote(): thousands of records need no scan for futures when passed to a task (Prefect would visit each).
-    summary = await publish_report(plan, quote(results), upsert, settings, time.monotonic() - started, flow_run_id)
-    if reason := stop_reason(results):
+    if reason := tally.stop_reason or upsert.error:
         return Failed(message=reason, data=summary)
-    if failed := rerun_batch_ids(results):
-        return Failed(message=f"batches {failed} did not finish (see the report); retry this flow run, or run "
-                              f"with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}", data=summary)
+    if failed := sorted(tally.rerun_batches):
+        how = (f"or run with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}" if len(failed) <= MAX_BATCH_IDS_SHOWN
+               else "or run it again")
+        return Failed(message=f"{len(failed)} batches have unfinished rows (see the report's failures by reason); "
+                              f"retry this flow run {how}: only unfinished rows are sent", data=summary)
     return summary

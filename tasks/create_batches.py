@@ -9,7 +9,6 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.models import BatchPlan
 from themegen.settings import Settings
-from themegen.sink.spanner import SpannerSink
 from themegen.source.bigquery import BigQuerySource, SourceConfigError
 
 
@@ -29,15 +28,15 @@ async def create_batches(
     run_key: str,
     row_limit: int | None = None,
     batch_ids: list[int] | None = None,
-    only_failed: bool = False,
     shard: int | None = None,
     shard_count: int = 1,
 ) -> BatchPlan:
-    """batch_ids keeps only those batches; only_failed restricts the run to the ids in ThemeFailures;
-    shard keeps only that shard of shard_count (batch ids then count within the shard)."""
-    only_ids = await asyncio.to_thread(SpannerSink(settings).failed_source_ids) if only_failed else None
-    plan = await asyncio.to_thread(BigQuerySource(settings).plan, run_key, settings.rows_per_batch, row_limit,
-                                    only_ids, shard, shard_count)
+    """batch_ids keeps only those batches; shard keeps only that shard of shard_count (batch ids then
+    count within the shard)."""
+    if row_limit is not None and row_limit < 1:
+        raise ValueError(f"rows_limit={row_limit}: give a number of rows of at least 1, or leave it empty for every row")
+    source = BigQuerySource(settings)
+    plan = await asyncio.to_thread(source.plan, run_key, settings.rows_per_batch, row_limit, shard, shard_count)
     if batch_ids is not None:
         wanted = set(batch_ids)
         unknown = wanted - {b.batch_id for b in plan.batches}
@@ -45,11 +44,12 @@ async def create_batches(
             raise ValueError(f"batch_ids {sorted(unknown)} do not exist: this run has batches 0..{len(plan.batches) - 1}")
         plan.batches = [b for b in plan.batches if b.batch_id in wanted]
         plan.rows_total = sum(b.row_count for b in plan.batches)
-    scope = f" ({len(only_ids)} ids from ThemeFailures)" if only_ids is not None else ""
-    if shard is not None:
-        scope += f" (shard {shard} of {shard_count})"
+    scope = f" (shard {shard} of {shard_count})" if shard is not None else ""
     print(f"{plan.rows_total:,} rows in {len(plan.batches)} batches{scope} (snapshot {plan.snapshot_table})")
     if plan.duplicate_ids:
         print(f"WARNING: {len(plan.duplicate_ids)} ids occur more than once in the source; each is processed once: "
               f"{plan.duplicate_ids[:10]}")
+    if plan.rows_without_id:
+        print(f"WARNING: {plan.rows_without_id:,} source rows have a NULL or empty {settings.bq_id_column}: they are "
+              f"skipped (a row needs an id to be stored); give them ids in {settings.source_table}")
     return plan

@@ -1,26 +1,26 @@
-"""Step 2 (mapped): read one batch and ask Gemini for every row of it concurrently."""
+"""Step 2 (mapped): settle one batch (themegen/batch.py): read its rows, skip what is done, answer
+the rest from the row cache or Gemini, write the batch's outcome to Spanner."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from themegen.batch import theme_rows
-from themegen.cache import open_cache
+from themegen.batch import settle_batch
+from themegen.edges import Edges, open_edges
 from themegen.generator.client import close_clients
 from themegen.generator.gemini import GeminiGenerator
-from themegen.generator.stop import DailyQuotaStop
 from themegen.limiter import GEMINI_TAG
-from themegen.models import BatchDescriptor, BatchResult, RowFailure, ThemeRecord
+from themegen.models import BatchDescriptor, BatchResult
 from themegen.progress import RunProgress
 from themegen.settings import Settings
-from themegen.source.bigquery import BigQuerySource
-from themegen.stream import BatchStream
+from themegen.tally import RunTally
 
+log = logging.getLogger(__name__)
 
 
 @task(
@@ -31,21 +31,13 @@ from themegen.stream import BatchStream
     retries=1,
     retry_delay_seconds=10,
 )
-async def generate_batch(batch: BatchDescriptor, settings: Settings, stop: DailyQuotaStop | None = None) -> BatchResult:
-    started = time.monotonic()
-    rows = await asyncio.to_thread(BigQuerySource(settings).read_batch, batch)
-    generator = GeminiGenerator(settings, stop)
-    outcomes = await theme_rows(rows, batch.batch_id, await open_cache(settings), generator, settings)
-    return BatchResult(
-        batch_id=batch.batch_id,
-        rows=len(rows),
-        records=[o.result for o in outcomes if isinstance(o.result, ThemeRecord)],
-        failures=[o.result for o in outcomes if isinstance(o.result, RowFailure)],
-        usage=generator.usage,
-        cached=sum(o.cached for o in outcomes),
-        seconds=round(time.monotonic() - started, 3),
-        stopped=generator.stop.reason,
-    )
+async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
+    rows = await asyncio.to_thread(run.source.read_batch, batch)
+    result = await settle_batch(rows, batch.batch_id, run, GeminiGenerator(run.settings, run.stop))
+    # Handed over before the task ends: if the Prefect API cannot take this task's final state,
+    # the flow still counts what the batch did (its rows are already in Spanner).
+    run.finished[batch.batch_id] = result
+    return result
 
 
 def batches_at_once(settings: Settings) -> int:
@@ -54,53 +46,58 @@ def batches_at_once(settings: Settings) -> int:
     max_parallel_batches is also the "gemini" tag limit all flow runs share (`limits apply`), and
     each running batch holds a slot of it. A shard opening all of them would be refused slots the
     other shards hold, and Prefect queues a process's slot requests behind a refused one. Fewer
-    batches per process is no cure on its own: measured at zero latency (SQLite Prefect server), a
-    process limited to the batches its open requests need (8 of 100 rows) reached 120 rows/s
-    against 196 with 50, since every batch's task start and end leave the request pipe idle.
+    batches per process is no cure on its own: every batch's task start and end leave the request
+    pipe idle (README, "Throughput").
     """
     return max(1, settings.max_parallel_batches // settings.quota_share)
 
 
-async def generate_batches(batches: list[BatchDescriptor], settings: Settings,
-                           finished: BatchStream | None = None) -> list[BatchResult]:
-    """Run generate_batch once per batch, `batches_at_once` at a time, on this event loop.
+async def generate_batches(batches: list[BatchDescriptor], settings: Settings, flow_run_id: str | None) -> RunTally:
+    """Run generate_batch once per batch, `batches_at_once` at a time, on this event loop; return
+    the run's tally (counters, not rows).
 
     Why not `generate_batch.map()`: the thread-pool runner gives every task run its own thread and
     event loop, so each batch opens a fresh HTTP session and ~100 connections and 50 threads fight
     for the GIL; on one loop the rows of all batches share one client and its keep-alive
     connections. Each batch is still its own task run, with the "gemini" tag and its limit.
 
-    A batch whose task failed becomes a BatchResult carrying the error, so the run goes on, the
-    report names it, and its rows can be re-run. After a per-day quota refusal (generator/stop.py)
-    batches not yet started are not started: they are reported with the reason, for a rerun.
-    Each result also goes to `finished` as soon as it exists, for the Spanner writer.
+    A batch whose task failed is counted with its error, so the run goes on, the report names it,
+    and the final upsert writes what its rows got. Once the run has stopped (per-day quota, Spanner
+    down) batches not yet started are not started.
     """
     gate = asyncio.Semaphore(batches_at_once(settings))
-    stop = DailyQuotaStop()
+    tally = RunTally()
     progress = RunProgress(sum(b.row_count for b in batches))
     await progress.start()
 
-    async def run(batch: BatchDescriptor) -> BatchResult:
-        async with gate:
-            if stop.tripped:
-                await progress.batch_done(batch.row_count)
-                return BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"not started: {stop.reason}",
-                                   stopped=stop.reason)
-            # quote(): Prefect need not scan the settings for futures on each of hundreds of task runs.
-            state = await generate_batch(batch, quote(settings), quote(stop), return_state=True)
-        if state.is_completed():
-            result = await state.aresult()
-        else:
-            error = await state.aresult(raise_on_failure=False)
-            result = BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=f"{state.name}: {error}")
-        if finished:
-            finished.put(result)
-        await progress.batch_done(batch.row_count)
-        return result
+    async with open_edges(settings, flow_run_id) as run:
+        async def one(batch: BatchDescriptor) -> None:
+            async with gate:
+                if run.stop.tripped:
+                    result = BatchResult(batch_id=batch.batch_id, rows=batch.row_count, not_started=True,
+                                         error=f"not started: {run.stop.reason}")
+                else:
+                    result = await _run_task(batch, run)
+            tally.add(result)
+            await progress.batch_done(batch.row_count)
 
+        try:
+            await asyncio.gather(*(one(b) for b in batches))
+        finally:
+            tally.stop_reason = run.stop.reason
+            await close_clients()
+    return tally
+
+
+async def _run_task(batch: BatchDescriptor, run: Edges) -> BatchResult:
+    """The batch's result, also when Prefect could not record the task run (API down)."""
     try:
-        return list(await asyncio.gather(*(run(b) for b in batches)))
-    finally:
-        if finished:
-            finished.close()
-        await close_clients()
+        # quote(): Prefect need not scan the run's edges for futures on each of many task runs.
+        state = await generate_batch(batch, quote(run), return_state=True)
+        error = None if state.is_completed() else f"{state.name}: {await state.aresult(raise_on_failure=False)}"
+    except Exception as exc:  # noqa: BLE001 - e.g. the Prefect API unreachable when the task run starts
+        log.warning("batch %s: task run could not be orchestrated: %s", batch.batch_id, exc)
+        error = f"{type(exc).__name__}: {exc}"
+    if (result := run.finished.pop(batch.batch_id, None)) is not None:
+        return result
+    return BatchResult(batch_id=batch.batch_id, rows=batch.row_count, error=error or "no result")

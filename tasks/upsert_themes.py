@@ -1,8 +1,9 @@
-"""Step 3: upsert every validated answer (and every failure) into Cloud Spanner.
+"""Step 3: make the run complete in Spanner.
 
-It runs alongside step 2 and writes batches as they finish (themegen/stream.py): a commit goes out
-as soon as a full commit's worth of rows is ready, inside the mutation budget; the rest, and every
-failure, when generation ends.
+Each batch writes its own rows before it ends (step 2), so in a healthy run there is nothing left
+to do here. A batch that could not write (Spanner down, the task crashed after answering) left its
+answers in the row cache: this step settles those batches again without Gemini and writes what the
+cache holds. If Spanner is still down it says so, once, naming it; the answers stay in the cache.
 """
 
 from __future__ import annotations
@@ -12,26 +13,32 @@ import asyncio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from themegen.models import RowFailure, ThemeRecord, UpsertResult
+from themegen.batch import settle_batch
+from themegen.edges import open_edges
+from themegen.models import BatchPlan, UpsertResult
 from themegen.settings import Settings
-from themegen.sink.spanner import SpannerSink
-from themegen.stream import BatchStream
+from themegen.tally import RunTally
 
 
 @task(name="upsert-themes", cache_policy=NO_CACHE)
-async def upsert_themes(finished: BatchStream, settings: Settings, flow_run_id: str | None) -> UpsertResult:
-    sink = SpannerSink(settings)
-    commit_rows = sink.theme_rows_per_commit
-    pending: list[ThemeRecord] = []
-    failures: list[RowFailure] = []
-    themes = 0
-    async for batch in finished:
-        pending += batch.records
-        failures += batch.failures
-        while len(pending) >= commit_rows:
-            ready, pending = pending[:commit_rows], pending[commit_rows:]
-            themes += await asyncio.to_thread(sink.write_changed, ready)
-    themes += await asyncio.to_thread(sink.write_changed, pending)
-    failed = await asyncio.to_thread(sink.write_failures, failures, flow_run_id)
-    print(f"Spanner: {themes:,} theme rows, {failed:,} failures, {sink.commits} commits")
-    return UpsertResult(themes_written=themes, failures_written=failed, commits=sink.commits)
+async def upsert_themes(plan: BatchPlan, tally: RunTally, settings: Settings, flow_run_id: str | None) -> UpsertResult:
+    batches = [b for b in plan.batches if b.batch_id in tally.unwritten_batches]
+    if not batches:
+        return UpsertResult()
+    result = UpsertResult(batches=len(batches))
+    async with open_edges(settings, flow_run_id) as edges:
+        for batch in batches:
+            try:
+                rows = await asyncio.to_thread(edges.source.read_batch, batch)
+            except Exception as exc:  # noqa: BLE001 - reported; the rows stay in the cache for a rerun
+                result.error = f"batch {batch.batch_id} could not be read again: {type(exc).__name__}: {exc}"
+                break
+            settled = await settle_batch(rows, batch.batch_id, edges, generator=None)
+            if settled.write_error:
+                result.error = settled.write_error
+                break
+            result.themes_written += settled.written
+            tally.settled_later(settled)
+    print(f"Final upsert: {result.themes_written:,} theme rows of {len(batches)} batches written from the row cache"
+          + (f"; stopped: {result.error}" if result.error else ""))
+    return result

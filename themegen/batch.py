@@ -1,33 +1,37 @@
-"""One batch's rows: cache first, Gemini for the rest, every valid answer cached the moment it
-validates (so a crash or a failed batch costs only the calls in flight).
+"""One batch's rows, settled against the run's record of what is done.
 
-With rows_per_request = k > 1 the uncached rows go to Gemini k at a time; a row whose item is
-missing or invalid in a packed answer is asked again alone (with the single-row repair retry).
-The cache key does not depend on k: an answer is reused whatever packing produced it.
+1. rows whose text cannot be sent fail at once (INPUT);
+2. Spanner says which rows already hold themes for their current input, model and prompt: those
+   are done and not touched (one bulk read per batch);
+3. the row cache answers the rest where it can: answers paid for earlier, and permanent failures
+   (declined or invalid after the repair retry), which are not paid for again unless retry_failed;
+4. Gemini answers what is left (rows_per_request rows per request; a row whose item is missing or
+   invalid in a packed answer is asked again alone), each answer cached the moment it validates;
+5. the batch writes its own outcome to Spanner before it ends: themes, failures, and deletes of
+   rows they make stale (an old failure of a row that now has themes, old themes of a row that
+   now fails). If Spanner refuses, the answers stay in the row cache and the run stops spending.
+
+Without a generator (the final upsert) step 4 is skipped: what the cache holds is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
-from themegen.cache import CachedAnswer, RowCache, cache_key
+from themegen.cache import CachedAnswer, CacheReadError, cache_key
+from themegen.edges import Edges
 from themegen.generator.gemini import Answer, GeminiGenerator
-from themegen.models import RowFailure, SourceRow, ThemeRecord
-from themegen.prompt import InvalidAnswer, InvalidInput, input_hash, parse_answer, prepare_text
+from themegen.models import PERMANENT, BatchResult, Reason, RowFailure, SourceRow, ThemeRecord
+from themegen.prompt import InvalidAnswer, InvalidInput, input_hash, parse_answer, prepare_text, prompt_fingerprint
 from themegen.settings import Settings
-
-
-class RowOutcome:
-    __slots__ = ("result", "cached")
-
-    def __init__(self, result: ThemeRecord | RowFailure, cached: bool = False) -> None:
-        self.result, self.cached = result, cached
+from themegen.sink.spanner import Stored, Writes
 
 
 @dataclass(frozen=True)
-class PendingRow:
-    """A row that needs Gemini: its prepared text, the text's hash and its cache key."""
+class Pending:
+    """A row that is not done: its prepared text, the text's hash and its cache key."""
 
     id: str
     text: str
@@ -35,64 +39,138 @@ class PendingRow:
     key: str
 
 
-def to_record(source_id: str, themes: list[str], digest: str, settings: Settings) -> ThemeRecord:
-    return ThemeRecord(source_id=source_id, themes=themes, model=settings.model,
-                       prompt_version=settings.prompt_version, input_hash=digest)
+class _Outcome:
+    """A batch's records and failures while it runs (rows of one batch, never of the run)."""
+
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        self.records: list[ThemeRecord] = []
+        self.failures: list[RowFailure] = []
+
+    def fail(self, row_id: str, reason: Reason, error: str, attempts: int = 0) -> None:
+        self.failures.append(RowFailure(source_id=row_id, batch_id=self.result.batch_id, reason=reason,
+                                        error=error[:1000], attempts=attempts))
 
 
-async def _from_cache(row: SourceRow, batch_id: int, cache: RowCache, settings: Settings) -> RowOutcome | PendingRow:
-    """The row's outcome without Gemini (bad input, or cached), else what asking Gemini needs."""
-    try:
-        text = prepare_text(row.text, settings.max_input_chars)
-    except InvalidInput as exc:
-        return RowOutcome(RowFailure(source_id=row.id, batch_id=batch_id, error=str(exc), attempts=0))
-    digest = input_hash(text)  # one hash serves the cache key and the stored InputHash
-    key = cache_key(row.id, settings.model, settings.prompt_version, digest)
-    if hit := await cache.get(key):
+def _record(row: Pending, themes: list[str], settings: Settings, fingerprint: str) -> ThemeRecord:
+    return ThemeRecord(source_id=row.id, themes=themes, model=settings.model, prompt_version=settings.prompt_version,
+                       prompt_fingerprint=fingerprint, input_hash=row.digest)
+
+
+def _not_done(rows: list[SourceRow], stored: Stored, settings: Settings, fingerprint: str,
+              out: _Outcome) -> list[Pending]:
+    """Rows that still need work (pure apart from recording INPUT failures and done counts)."""
+    pending = []
+    for row in rows:
         try:
-            return RowOutcome(to_record(row.id, parse_answer(hit.raw_text), digest, settings), cached=True)
-        except InvalidAnswer:
-            pass  # the validator got stricter since this answer was cached: ask again
-    return PendingRow(row.id, text, digest, key)
+            text = prepare_text(row.text, settings.max_input_chars)
+        except InvalidInput as exc:
+            out.fail(row.id, Reason.INPUT, str(exc))
+            continue
+        digest = input_hash(text)
+        if stored.themes.get(row.id) == (settings.model, settings.prompt_version, fingerprint, digest):
+            out.result.done_before += 1
+            continue
+        pending.append(Pending(row.id, text, digest,
+                               cache_key(row.id, settings.model, settings.prompt_version, fingerprint, digest)))
+    return pending
 
 
-async def _keep(row: PendingRow, answer: Answer | RowFailure, cache: RowCache, settings: Settings) -> RowOutcome:
+async def _from_cache(pending: list[Pending], edges: Edges, fingerprint: str, out: _Outcome) -> list[Pending]:
+    """Settle what the cache holds; return the rows it does not."""
+    try:
+        hits = await edges.cache.get_many([p.key for p in pending])
+    except CacheReadError as exc:
+        for row in pending:
+            out.fail(row.id, Reason.CACHE_ERROR, f"{exc}; not sent to Gemini (it may have been paid for already)")
+        return []
+    ask = []
+    for row in pending:
+        hit = hits.get(row.key)
+        if hit is not None and hit.failure_reason is not None:
+            if not edges.settings.retry_failed:
+                out.fail(row.id, hit.failure_reason, f"{hit.failure} (recorded earlier; retry_failed=true sends it again)")
+                continue
+        elif hit is not None:
+            try:
+                out.records.append(_record(row, parse_answer(hit.raw_text), edges.settings, fingerprint))
+                out.result.cached += 1
+                continue
+            except InvalidAnswer:
+                pass  # the validator got stricter since this answer was cached: ask again
+        ask.append(row)
+    return ask
+
+
+async def _keep(row: Pending, answer: Answer | RowFailure, edges: Edges, fingerprint: str, out: _Outcome) -> None:
     if isinstance(answer, RowFailure):
-        return RowOutcome(answer)
-    await cache.put(row.key, CachedAnswer(raw_text=answer.raw_text, input_tokens=answer.input_tokens,
-                                          output_tokens=answer.output_tokens))
-    return RowOutcome(to_record(row.id, answer.themes, row.digest, settings))
+        out.failures.append(answer)
+        if answer.reason in PERMANENT:
+            await edges.cache.put(row.key, CachedAnswer(failure_reason=answer.reason, failure=answer.error))
+        return
+    await edges.cache.put(row.key, CachedAnswer(raw_text=answer.raw_text, input_tokens=answer.input_tokens,
+                                                output_tokens=answer.output_tokens))
+    out.records.append(_record(row, answer.themes, edges.settings, fingerprint))
+    out.result.answered += 1
 
 
-async def _alone(row: PendingRow, batch_id: int, cache: RowCache, generator: GeminiGenerator,
-                 settings: Settings) -> RowOutcome:
-    return await _keep(row, await generator.answer(row.id, row.text, batch_id), cache, settings)
+async def _ask(rows: list[Pending], generator: GeminiGenerator, edges: Edges, fingerprint: str,
+               out: _Outcome) -> None:
+    batch_id = out.result.batch_id
+
+    async def alone(row: Pending) -> None:
+        await _keep(row, await generator.answer(row.id, row.text, batch_id), edges, fingerprint, out)
+
+    async def packed(pack: list[Pending]) -> None:
+        if len(pack) == 1:  # a lone leftover row: the single-row schema is cheaper and has the repair retry
+            return await alone(pack[0])
+        answers = await generator.answer_pack([(r.id, r.text) for r in pack], batch_id)
+        await asyncio.gather(*(alone(r) if answers[r.id] is None else _keep(r, answers[r.id], edges, fingerprint, out)
+                               for r in pack))
+
+    k = edges.settings.rows_per_request
+    await asyncio.gather(*(packed(rows[i:i + k]) for i in range(0, len(rows), k)))
 
 
-async def _packed(rows: list[PendingRow], batch_id: int, cache: RowCache, generator: GeminiGenerator,
-                  settings: Settings) -> list[RowOutcome]:
-    if len(rows) == 1:  # a lone leftover row: the single-row schema is cheaper and has the repair retry
-        return [await _alone(rows[0], batch_id, cache, generator, settings)]
-    answers = await generator.answer_pack([(r.id, r.text) for r in rows], batch_id)
-    return list(await asyncio.gather(*(
-        _alone(r, batch_id, cache, generator, settings) if answers[r.id] is None
-        else _keep(r, answers[r.id], cache, settings)
-        for r in rows
-    )))
+def _writes(out: _Outcome, stored: Stored, done_ids: list[str]) -> Writes:
+    """The batch's mutations: upserts, skipping failures Spanner already holds as they are, and
+    deletes of what they make stale (pure)."""
+    failures = [f for f in out.failures if stored.failures.get(f.source_id) != (f.reason.value, f.error)]
+    themed = {r.source_id for r in out.records}
+    return Writes(
+        themes=out.records,
+        failures=failures,
+        delete_themes=sorted({f.source_id for f in out.failures} & stored.themes.keys()),
+        delete_failures=sorted((themed | set(done_ids)) & stored.failures.keys()),
+    )
 
 
-async def theme_rows(rows: list[SourceRow], batch_id: int, cache: RowCache, generator: GeminiGenerator,
-                     settings: Settings) -> list[RowOutcome]:
-    """Outcomes in the order of `rows`."""
-    found = await asyncio.gather(*(_from_cache(r, batch_id, cache, settings) for r in rows))
-    pending = [f for f in found if isinstance(f, PendingRow)]
-    k = settings.rows_per_request
-    if k == 1:
-        answered = await asyncio.gather(*(_alone(r, batch_id, cache, generator, settings) for r in pending))
-    else:
-        packs = await asyncio.gather(*(
-            _packed(pending[i:i + k], batch_id, cache, generator, settings) for i in range(0, len(pending), k)
-        ))
-        answered = [outcome for pack in packs for outcome in pack]
-    answers = iter(answered)  # same order as `pending`
-    return [next(answers) if isinstance(f, PendingRow) else f for f in found]
+async def settle_batch(rows: list[SourceRow], batch_id: int, edges: Edges,
+                       generator: GeminiGenerator | None) -> BatchResult:
+    """Settle every row of a batch; the result carries counters and the batch's failures only."""
+    started = time.monotonic()
+    out = _Outcome(BatchResult(batch_id=batch_id, rows=len(rows)))
+    fingerprint = prompt_fingerprint()
+    stored = await asyncio.to_thread(edges.sink.stored, [r.id for r in rows])
+    pending = _not_done(rows, stored, edges.settings, fingerprint, out)
+    pending_ids = {p.id for p in pending}
+    done_ids = [r.id for r in rows if r.id not in pending_ids and r.id in stored.themes]
+    ask = await _from_cache(pending, edges, fingerprint, out) if pending else []
+    if ask and generator is not None:
+        await _ask(ask, generator, edges, fingerprint, out)
+        out.result.usage = generator.usage
+        out.result.rejected_items = dict(generator.rejected_items)
+    elif ask:
+        for row in ask:
+            out.fail(row.id, Reason.NOT_SENT, "not answered yet: a rerun sends it to Gemini")
+    try:
+        writes = _writes(out, stored, done_ids)
+        await asyncio.to_thread(edges.sink.write, writes, edges.flow_run_id)
+        out.result.written = len(writes.themes)
+    except Exception as exc:  # noqa: BLE001 - whatever Spanner raised, the answers are safe in the cache
+        out.result.write_error = f"{type(exc).__name__}: {exc}"
+        out.result.not_written = len(out.records)
+        edges.stop.trip(f"Spanner refused this run's writes ({exc})", "when Spanner answers again")
+    out.result.failures = out.failures
+    out.result.seconds = round(time.monotonic() - started, 3)
+    return out.result

@@ -1,5 +1,6 @@
-"""Progress of a run, reported to whoever listens: the Prefect progress artifact always, and a
-terminal bar when the CLI runs the flow in its own process (it registers a listener)."""
+"""Progress of a run, reported to whoever listens: the Prefect progress artifact (best effort: a
+Prefect API outage must not stop the run), and a terminal bar when the CLI runs the flow in its own
+process (it registers a listener)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 from collections.abc import Callable
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+
+from themegen.best_effort import best_effort
 
 Listener = Callable[[int, int, int], None]  # (rows done, rows total, batches done)
 _listeners: list[Listener] = []
@@ -26,9 +29,9 @@ class RunProgress:
         self._lock = asyncio.Lock()  # updates must reach the server in order, or 100% may end as 80%
 
     async def start(self) -> None:
-        self._artifact_id = await acreate_progress_artifact(
-            progress=0.0, key="themegen-progress", description="rows processed (cached, answered or failed)"
-        )
+        self._artifact_id = await best_effort("progress artifact", lambda: acreate_progress_artifact(
+            progress=0.0, key="themegen-progress", description="rows processed (done, cached, answered or failed)"
+        ))
         self._notify()
 
     async def batch_done(self, rows: int) -> None:
@@ -38,8 +41,9 @@ class RunProgress:
         async with self._lock:
             percent = int(100 * self.rows_done / self.rows_total) if self.rows_total else 100
             if self._artifact_id is not None and percent > self._published:
-                await aupdate_progress_artifact(self._artifact_id, progress=float(percent))
-                self._published = percent
+                self._published = percent  # a failed update is not retried: the next one supersedes it
+                await best_effort("progress update", lambda: aupdate_progress_artifact(
+                    self._artifact_id, progress=float(percent)))
 
     def _notify(self) -> None:
         for listener in _listeners:

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 THEME_COUNT = 6
 MAX_THEME_CHARS = 60
 MAX_THEME_WORDS = 6
-SCHEMA_VERSION = "themes-v1"
 
 SYSTEM_INSTRUCTION = (
     "You label customer feedback. For each row in the JSON input, return exactly 6 distinct, "
@@ -22,13 +21,23 @@ SYSTEM_INSTRUCTION = (
 )
 
 # Several rows in one request: every item must carry its row's id so answers map back exactly.
-PACKED_INSTRUCTION = SYSTEM_INSTRUCTION + " Return one item per input row, with that row's id copied exactly."
+PACKED_SUFFIX = " Return one item per input row, with that row's id copied exactly."
 
 # A second chance after an invalid answer: the same request with the reason spelled out.
-REPAIR_INSTRUCTION = (
-    SYSTEM_INSTRUCTION + " Your previous answer was rejected: {reason}. Return ONLY a JSON object "
+REPAIR_SUFFIX = (
+    " Your previous answer was rejected: {reason}. Return ONLY a JSON object "
     '{{"themes": [...]}} with exactly 6 different, non-empty themes of at most 4 words each.'
 )
+
+
+# The instructions are read when a request is built, so an edited prompt is what is sent and what
+# prompt_fingerprint() hashes, with no second copy that could go stale.
+def system_instruction(packed: bool = False) -> str:
+    return SYSTEM_INSTRUCTION + (PACKED_SUFFIX if packed else "")
+
+
+def repair_instruction(reason: str) -> str:
+    return SYSTEM_INSTRUCTION + REPAIR_SUFFIX.format(reason=reason)
 # C0/C1 control characters other than tab/newline/carriage return: noise to a model, and some
 # (NUL) are rejected by downstream tools. They are removed before hashing and sending.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -87,6 +96,16 @@ def user_content(rows: Sequence[tuple[str, str]]) -> str:
 
 def input_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prompt_fingerprint() -> str:
+    """A hash of everything that shapes an answer and its validation besides the model and the row:
+    the instructions, the response schemas and the validator's limits (pure). Part of every cache
+    key and stored with every Spanner row, so editing any of them regenerates every row, and
+    editing nothing regenerates none; THEMEGEN_PROMPT_VERSION stays the human-readable label."""
+    parts = [SYSTEM_INSTRUCTION, PACKED_SUFFIX, REPAIR_SUFFIX, THEMES_JSON_SCHEMA, ITEMS_JSON_SCHEMA,
+             THEME_COUNT, MAX_THEME_CHARS, MAX_THEME_WORDS]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def validate_themes(raw: object) -> list[str]:

@@ -1,41 +1,41 @@
-"""Turn batch results into the run's numbers and the report's tables (pure)."""
+"""Turn the run's tally into its numbers and the report's tables (pure). Bounded: failures are
+counted by reason with a few examples each; the full list is the ThemeFailures table."""
 
 from __future__ import annotations
 
 import json
-import math
 
 from pydantic import BaseModel, Field
 
-from themegen.models import BatchPlan, BatchResult, LlmUsage, RowFailure, RunSummary, UpsertResult
+from themegen.models import RERUN_FIXES, BatchPlan, Reason, RunSummary, UpsertResult
+from themegen.tally import RunTally
 
-MAX_FAILURE_ROWS_IN_REPORT = 1000
+MAX_BATCH_IDS_SHOWN = 50
+
+REASON_HELP = {
+    Reason.INPUT: "the source text is NULL, empty or too long: fix the row in the source",
+    Reason.INVALID_ANSWER: "not six usable themes after a repair retry: paid, recorded; rerun with retry_failed=true",
+    Reason.BLOCKED: "the model declined (safety/recitation): paid, recorded; rerun with retry_failed=true",
+    Reason.REJECTED: "Gemini refused the request (4xx): see the example; a rerun sends it again",
+    Reason.TRANSIENT: "429/5xx/timeouts until attempts ran out: a rerun sends it again",
+    Reason.NOT_SENT: "the run stopped before sending it: a rerun sends it",
+    Reason.CACHE_ERROR: "the row cache could not be read: a rerun reads it again (not paid twice)",
+    Reason.BATCH_ERROR: "the batch failed as a whole (see batch errors): a rerun settles it",
+}
 
 
 class RunReport(BaseModel):
     summary: RunSummary
-    usage: LlmUsage
-    failures: list[RowFailure] = Field(default_factory=list)
-    failed_batches: dict[int, str] = Field(default_factory=dict, description="batch id -> error")
-    rerun_batches: list[int] = Field(default_factory=list)
+    tally: RunTally
     duplicate_ids: list[str] = Field(default_factory=list)
     bytes_processed: int = 0
     snapshot_table: str = ""
     backend_note: str = ""
     cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
-    stop_reason: str | None = Field(None, description="why the run stopped sending requests early")
+    upsert_error: str | None = None
     rows_per_request: int = 1
     batch_size: int = Field(description="the run's rows per batch, which its batch ids depend on")
-
-
-def rerun_batch_ids(results: list[BatchResult]) -> list[int]:
-    """Batches worth running again: the task failed, or a row failed for a transient reason."""
-    return sorted(r.batch_id for r in results if r.error or any(f.retryable for f in r.failures))
-
-
-def stop_reason(results: list[BatchResult]) -> str | None:
-    """The run-wide stop (per-day quota) if a batch hit it."""
-    return next((r.stopped for r in results if r.stopped), None)
+    failures_table: str = "ThemeFailures"
 
 
 def batch_rerun(batch_ids: list[int], batch_size: int) -> dict[str, object]:
@@ -44,83 +44,66 @@ def batch_rerun(batch_ids: list[int], batch_size: int) -> dict[str, object]:
 
 
 def rerun_parameters(report: RunReport) -> list[dict[str, object]]:
-    """Parameter sets to paste into a new deployment run."""
+    """Parameter sets to paste into a new deployment run (a plain rerun does the same for every batch)."""
     sets: list[dict[str, object]] = []
-    if report.rerun_batches:
-        sets.append(batch_rerun(report.rerun_batches, report.batch_size))
-    if report.failures or report.failed_batches:
-        sets.append({"only_failed": True})
+    # More batches than fit a message: a plain rerun settles them all the same (done rows cost nothing).
+    if 0 < len(report.tally.rerun_batches) <= MAX_BATCH_IDS_SHOWN:
+        sets.append(batch_rerun(sorted(report.tally.rerun_batches), report.batch_size))
+    if any(report.tally.failed[r] for r in (Reason.INVALID_ANSWER, Reason.BLOCKED)):
+        sets.append({"retry_failed": True})
     return sets
 
 
-def summarize(
-    plan: BatchPlan,
-    results: list[BatchResult],
-    upsert: UpsertResult,
-    wall_seconds: float,
-    flow_run_id: str | None,
-) -> RunReport:
-    usage = sum((r.usage for r in results), LlmUsage())
-    failures = [f for r in results for f in r.failures]
-    failed_batches = {r.batch_id: r.error for r in results if r.error}
-    # Rows of a batch that failed as a whole are failed too, even without a per-row reason.
-    rows_in_failed_batches = sum(r.rows for r in results if r.error and not r.failures)
-    succeeded = sum(len(r.records) for r in results)
+def summarize(plan: BatchPlan, tally: RunTally, upsert: UpsertResult, wall_seconds: float,
+              flow_run_id: str | None) -> RunReport:
+    usage = tally.usage
     summary = RunSummary(
         rows_total=plan.rows_total,
-        rows_succeeded=succeeded,
-        rows_failed=len(failures) + rows_in_failed_batches,
-        rows_skipped_cached=sum(r.cached for r in results),
+        rows_succeeded=tally.rows_succeeded,
+        rows_failed=tally.rows_failed,
+        rows_already_done=tally.done_before,
+        rows_skipped_cached=tally.cached,
+        rows_answered=tally.answered,
+        rows_not_written=tally.not_written,
+        rows_without_id=plan.rows_without_id,
         llm_calls=usage.calls,
         llm_retries=usage.retries,
         http_429=usage.http_429,
-        themes_written=upsert.themes_written,
+        themes_written=tally.written,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         wall_seconds=round(wall_seconds, 3),
         flow_run_id=flow_run_id,
     )
-    return RunReport(
-        summary=summary,
-        usage=usage,
-        failures=failures,
-        failed_batches=failed_batches,
-        rerun_batches=rerun_batch_ids(results),
-        duplicate_ids=plan.duplicate_ids,
-        bytes_processed=plan.bytes_processed,
-        snapshot_table=plan.snapshot_table,
-        stop_reason=stop_reason(results),
-        batch_size=plan.batch_size,
-    )
-
-
-def percentile(values: list[int], q: float) -> int | None:
-    """Nearest-rank percentile (pure); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+    return RunReport(summary=summary, tally=tally, duplicate_ids=plan.duplicate_ids,
+                     bytes_processed=plan.bytes_processed, snapshot_table=plan.snapshot_table,
+                     upsert_error=upsert.error, batch_size=plan.batch_size)
 
 
 def summary_table(report: RunReport) -> list[dict[str, object]]:
-    s, u = report.summary, report.usage
+    s, u = report.summary, report.tally.usage
     rows: list[tuple[str, object]] = [
         ("rows total", s.rows_total),
         ("rows succeeded", s.rows_succeeded),
         ("rows failed", s.rows_failed),
+        ("rows already done (skipped)", s.rows_already_done),
         ("rows skipped (cached)", s.rows_skipped_cached),
+        ("rows answered by Gemini", s.rows_answered),
+        ("rows not written to Spanner", s.rows_not_written),
+        ("rows without id (skipped)", s.rows_without_id),
         ("themes written", s.themes_written),
         ("LLM calls", s.llm_calls),
         ("rows per request", report.rows_per_request),
         ("LLM retries", u.retries),
         ("HTTP 429 answers", u.http_429),
-        ("LLM latency p50 (ms)", percentile(u.latencies_ms, 50)),
-        ("LLM latency p95 (ms)", percentile(u.latencies_ms, 95)),
+        ("LLM latency p50 (ms, bucket bound)", u.latency.percentile(50)),
+        ("LLM latency p95 (ms, bucket bound)", u.latency.percentile(95)),
         ("input tokens", s.input_tokens),
         ("output tokens", s.output_tokens),
         ("cost USD (list price)", "unknown" if report.cost_usd is None else round(report.cost_usd, 4)),
-        ("failed batches", len(report.failed_batches)),
-        ("batches to rerun", len(report.rerun_batches)),
+        ("failed batches", len(report.tally.batch_errors)),
+        ("batches to rerun", len(report.tally.rerun_batches)),
+        ("packed items asked again alone", sum(report.tally.rejected_items.values())),
         ("duplicate ids in source", len(report.duplicate_ids)),
         ("BigQuery bytes processed", report.bytes_processed),
         ("wall seconds", s.wall_seconds),
@@ -129,53 +112,57 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
 
 
 def failure_table(report: RunReport) -> list[dict[str, object]]:
-    rows = [
-        {"source_id": f.source_id, "batch_id": f.batch_id, "attempts": f.attempts, "error": f.error}
-        for f in report.failures[:MAX_FAILURE_ROWS_IN_REPORT]
+    """One row per failure reason: count, whether a rerun fixes it, examples."""
+    tally = report.tally
+    return [
+        {"reason": reason.value, "rows": count, "rerun fixes it": reason in RERUN_FIXES,
+         "examples": "; ".join(f"{e.source_id} (batch {e.batch_id}): {e.error[:120]}" for e in tally.examples.get(reason, [])),
+         "what to do": REASON_HELP[reason]}
+        for reason, count in tally.failed.most_common() if count
     ]
-    rows += [
-        {"source_id": "(whole batch)", "batch_id": b, "attempts": 0, "error": e}
-        for b, e in sorted(report.failed_batches.items())
-    ]
-    return rows
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(map(str, ids[:MAX_BATCH_IDS_SHOWN]))
+    return shown + (f", … ({len(ids) - MAX_BATCH_IDS_SHOWN} more)" if len(ids) > MAX_BATCH_IDS_SHOWN else "")
 
 
 def markdown(report: RunReport) -> str:
-    s = report.summary
+    s, tally = report.summary, report.tally
     lines = [
-        "# themegen run report",
-        "",
-        f"{report.backend_note}" if report.backend_note else "",
-        f"**{s.rows_succeeded:,} / {s.rows_total:,} rows** got six themes; **{s.rows_failed:,} failed**; "
+        "# themegen run report", "",
+        report.backend_note, "",
+        f"**{s.rows_succeeded:,} / {s.rows_total:,} rows** hold six themes; **{s.rows_failed:,} failed**; "
         f"{s.llm_calls:,} LLM calls, {s.input_tokens:,} input / {s.output_tokens:,} output tokens, "
-        f"{s.wall_seconds:.1f} s.",
-        "",
-        *([f"**Stopped early:** {report.stop_reason}", ""] if report.stop_reason else []),
-        "| metric | value |",
-        "|---|---|",
-        *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)),
-        "",
+        f"{s.wall_seconds:.1f} s.", "",
     ]
-    if report.rerun_batches:
-        lines += [f"## Batches to rerun ({len(report.rerun_batches)})", "", f"Batch ids: `{report.rerun_batches}`", ""]
-        lines += [f"- batch {b}: {report.failed_batches[b][:300]}" for b in sorted(report.failed_batches)[:50]]
-        lines.append("")
+    if tally.stop_reason:
+        lines += [f"**Stopped early:** {tally.stop_reason}", ""]
+    if report.upsert_error:
+        lines += [f"**Not written to Spanner:** {s.rows_not_written:,} rows: {report.upsert_error}", ""]
+    lines += ["| metric | value |", "|---|---|", *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)), ""]
+    if table := failure_table(report):
+        lines += [f"## Failures by reason ({s.rows_failed:,} rows)", "",
+                  "| reason | rows | rerun fixes it | what to do | examples |", "|---|---|---|---|---|"]
+        lines += [f"| {r['reason']} | {r['rows']:,} | {'yes' if r['rerun fixes it'] else 'no'} | {r['what to do']} | "
+                  f"{str(r['examples']).replace('|', '/')} |" for r in table]
+        lines += ["", f"Every failed row, with its batch and full reason: `SELECT * FROM {report.failures_table} "
+                      "ORDER BY FailedAt DESC` in Spanner.", ""]
+    if tally.rejected_items:
+        lines += ["## Packed items asked again alone", "",
+                  *(f"- {kind}: {n:,}" for kind, n in tally.rejected_items.most_common(10)), ""]
+    if tally.batch_errors:
+        ids = sorted(tally.batch_errors)
+        lines += [f"## Batch errors ({len(ids)}: {_ids(ids)})", "",
+                  *(f"- batch {b}: {tally.batch_errors[b][:300]}" for b in ids[:10]), ""]
     if sets := rerun_parameters(report):
-        lines += ["## Rerun", "", "Retry this flow run in the UI (finished rows come from the row cache), or start a "
-                  "deployment run with one of these parameter sets:", ""]
+        lines += ["## Rerun", "", "Retry this flow run in the UI, or run the deployment again: every run skips rows "
+                  "already done and sends Gemini only the unfinished ones. To settle only some batches, or to "
+                  "send recorded permanent failures again:", ""]
         lines += [f"```json\n{json.dumps(p)}\n```" for p in sets]
         lines.append("")
     if report.duplicate_ids:
         lines += [f"## Duplicate ids ({len(report.duplicate_ids)})", "",
                   "Each was processed once (the first by text): " + ", ".join(report.duplicate_ids[:50]), ""]
-    if report.failures:
-        lines += [f"## Failed rows ({len(report.failures):,})", "", "| source id | batch | attempts | reason |",
-                  "|---|---|---|---|"]
-        lines += [
-            f"| {f.source_id} | {f.batch_id} | {f.attempts} | {f.error[:200].replace('|', '/')} |"
-            for f in report.failures[:200]
-        ]
-        if len(report.failures) > 200:
-            lines.append(f"| ... | | | {len(report.failures) - 200} more in the failures table artifact |")
-    lines += ["", f"Snapshot table: `{report.snapshot_table}`"]
+    lines += [f"Snapshot table: `{report.snapshot_table}`"]
     return "\n".join(lines)

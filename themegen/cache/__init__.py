@@ -1,9 +1,11 @@
 """Durable per-row answer cache: one entry per answered row.
 
-Key: row id + model + prompt version + response schema version + a hash of the row's input text,
-so an edited row or a new prompt/model is regenerated and an unchanged row never is. The value is
-the model's *raw* answer text (plus token counts); themes are parsed again on every read, so a
-parser change never re-bills a call. Backends: `local.py` (a SQLite file, the default) and `block.py`
+Key: row id + model + prompt version + prompt fingerprint (instructions, schemas, validator) + a
+hash of the row's input text, so an edited row or a new prompt/model is regenerated and an
+unchanged row never is. The value is the model's *raw* answer text (plus token counts); themes are
+parsed again on every read, so a parser change never re-bills a call. A permanent failure (the model
+declined, or stayed invalid after the repair retry) is kept too: it was paid for, and the same
+request would fail the same way, so reruns do not send it again unless asked (retry_failed). Backends: `local.py` (a SQLite file, the default) and `block.py`
 (any Prefect storage block, e.g. a prefect-gcp GcsBucket shared by every worker: a JSON document per key).
 """
 
@@ -12,20 +14,28 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from themegen.prompt import SCHEMA_VERSION
+from themegen.models import Reason
 from themegen.settings import Settings
 
 
 class CachedAnswer(BaseModel):
-    raw_text: str
+    raw_text: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    failure_reason: Reason | None = Field(None, description="set for a permanent failure (no raw_text then)")
+    failure: str | None = None
+
+
+class CacheReadError(RuntimeError):
+    """The cache backend could not answer: its rows are neither hits nor misses (a miss would re-bill)."""
 
 
 class RowCache(Protocol):
-    async def get(self, key: str) -> CachedAnswer | None: ...
+    async def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
+        """The entries found among `keys`; raises CacheReadError when the backend cannot tell."""
+        ...
 
     async def put(self, key: str, answer: CachedAnswer) -> None: ...
 
@@ -34,12 +44,12 @@ def _safe(part: str) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in part)
 
 
-def cache_key(row_id: str, model: str, prompt_version: str, input_hash: str, schema: str = SCHEMA_VERSION) -> str:
-    """Relative path of a row's answer (pure). Model/prompt/schema are folders on a block (a key
-    prefix in the SQLite cache) so old generations can be listed or deleted as a whole; the row
-    part is hashed so any id is a safe file name."""
+def cache_key(row_id: str, model: str, prompt_version: str, fingerprint: str, input_hash: str) -> str:
+    """Relative path of a row's answer (pure). Model/prompt version/fingerprint are folders on a
+    block (a key prefix in the SQLite cache) so old generations can be listed or deleted as a
+    whole; the row part is hashed so any id is a safe file name."""
     digest = hashlib.sha256(f"{row_id}\x1f{input_hash}".encode()).hexdigest()
-    return f"answers/{_safe(model)}/{_safe(prompt_version)}/{schema}/{digest[:2]}/{digest}.json"
+    return f"answers/{_safe(model)}/{_safe(prompt_version)}/{_safe(fingerprint)}/{digest[:2]}/{digest}.json"
 
 
 async def open_cache(settings: Settings) -> RowCache:

@@ -3,15 +3,15 @@ and Cloud Run container of a run. Object stores write whole objects, so entries 
 
 from __future__ import annotations
 
-import logging
+import asyncio
 
 from prefect.blocks.core import Block
 from prefect.filesystems import WritableFileSystem
 from pydantic import ValidationError
 
-from themegen.cache import CachedAnswer
+from themegen.cache import CachedAnswer, CacheReadError
 
-log = logging.getLogger(__name__)
+READS_AT_ONCE = 32  # object GETs in flight per batch
 
 
 class BlockCache:
@@ -23,19 +23,27 @@ class BlockCache:
         """slug: '<block-type>/<name>', e.g. 'gcs-bucket/themegen-cache'."""
         return cls(await Block.aload(slug))
 
-    async def get(self, key: str) -> CachedAnswer | None:
-        try:
-            data = await self.storage.aread_path(key)
-        except (FileNotFoundError, ValueError):
-            return None
-        except Exception as exc:  # object stores raise their own not-found types (e.g. google NotFound)
-            if type(exc).__name__ != "NotFound":
-                log.warning("row cache entry %s unreadable (%s); treating it as a miss", key, exc)
-            return None
+    async def _get(self, key: str, gate: asyncio.Semaphore) -> CachedAnswer | None:
+        async with gate:
+            try:
+                data = await self.storage.aread_path(key)
+            except (FileNotFoundError, ValueError):
+                return None
+            except Exception as exc:  # object stores raise their own not-found types (e.g. google NotFound)
+                if type(exc).__name__ == "NotFound":
+                    return None
+                # Not a miss: treating it as one would pay Gemini again for an answer we have.
+                raise CacheReadError(f"row cache entry {key} on {type(self.storage).__name__} unreadable: "
+                                     f"{type(exc).__name__}: {exc}") from None
         try:
             return CachedAnswer.model_validate_json(data)
         except ValidationError:
-            return None
+            return None  # a torn or foreign object: asked again, and overwritten
+
+    async def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
+        gate = asyncio.Semaphore(READS_AT_ONCE)
+        answers = await asyncio.gather(*(self._get(key, gate) for key in keys))
+        return {key: answer for key, answer in zip(keys, answers, strict=True) if answer is not None}
 
     async def put(self, key: str, answer: CachedAnswer) -> None:
-        await self.storage.awrite_path(key, answer.model_dump_json().encode())
+        await self.storage.awrite_path(key, answer.model_dump_json(exclude_none=True).encode())

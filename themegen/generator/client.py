@@ -22,7 +22,7 @@ import aiohttp
 from google import genai
 from google.genai import types
 
-from themegen.prompt import ITEMS_JSON_SCHEMA, PACKED_INSTRUCTION, SYSTEM_INSTRUCTION, THEMES_JSON_SCHEMA
+from themegen.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, system_instruction
 from themegen.settings import Settings
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
@@ -98,5 +98,5 @@ def generation_config(settings: Settings, instruction: str | None = None, rows: 
     """The config for a request carrying `rows` rows; more than one uses the items schema, whose
     output budget grows with the rows so a full answer is never cut at max_output_tokens."""
     packed = rows > 1
-    return _config(instruction or (PACKED_INSTRUCTION if packed else SYSTEM_INSTRUCTION), packed,
+    return _config(instruction or system_instruction(packed), packed,
                    settings.temperature, settings.max_output_tokens * rows, settings.thinking_budget)

@@ -4,7 +4,9 @@ per request or several packed into one (`rows_per_request`)."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections import Counter
 
 from google.genai import errors, types
 from pydantic import BaseModel
@@ -12,10 +14,10 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_a
 
 from themegen.generator.client import generation_config, shared_client
 from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
-from themegen.generator.stop import DailyQuotaStop, QuotaStopped
+from themegen.generator.stop import RunStop, RunStopped
 from themegen.limiter import in_flight_gate, request_limiter
-from themegen.models import LlmUsage, RowFailure
-from themegen.prompt import REPAIR_INSTRUCTION, InvalidAnswer, parse_answer, parse_items, user_content
+from themegen.models import LlmUsage, Reason, RowFailure
+from themegen.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
 from themegen.settings import Settings
 
 Row = tuple[str, str]  # (row id, prepared text)
@@ -38,6 +40,19 @@ class Reply(BaseModel):
     output_tokens: int
 
 
+class Blocked(InvalidAnswer):
+    """The model declined to answer (safety, recitation...): the same request would be declined again."""
+
+
+# Finish reasons that mean "declined", not "cut short": no repair retry, recorded as BLOCKED.
+_DECLINED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+
+
+def rejection_kind(reason: InvalidAnswer) -> str:
+    """A packed item's rejection as a countable kind: numbers and quoted text left out (pure)."""
+    return re.sub(r"\d+", "N", str(reason).split(":")[0].split("'")[0]).strip()[:80]
+
+
 class GeneratorConfigError(RuntimeError):
     """Gemini refuses our credentials/model/region; the message names the settings to fix."""
 
@@ -45,14 +60,15 @@ class GeneratorConfigError(RuntimeError):
 class GeminiGenerator:
     """One per batch task: holds the batch's usage counters; the client itself is shared."""
 
-    def __init__(self, settings: Settings, stop: DailyQuotaStop | None = None) -> None:
+    def __init__(self, settings: Settings, stop: RunStop | None = None) -> None:
         self.settings = settings
         self.client = shared_client(settings)
         # RPM/TPM pacing with AIMD, plus the Prefect limits shared by all processes when configured.
         self.limiter = request_limiter(settings)
         self.in_flight = in_flight_gate(settings.max_in_flight)
-        self.stop = stop or DailyQuotaStop()
+        self.stop = stop or RunStop()
         self.usage = LlmUsage()
+        self.rejected_items: Counter[str] = Counter()  # packed items asked again alone, by why
 
     async def check_access(self) -> None:
         """countTokens (not billed) proves key/credentials, model and region before any generation."""
@@ -68,14 +84,17 @@ class GeminiGenerator:
             ) from None
 
     async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
-        """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish,
-        QuotaStopped once the run's per-day quota is gone."""
-        if self.stop.tripped:
-            raise QuotaStopped(self.stop.reason)
+        """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish
+        (Blocked when the model declined), RunStopped once the run has stopped sending."""
         contents = user_content(rows)
         async with self.in_flight:
             await self.limiter.acquire(len(contents))
+            # Checked after the waits, right before the wire: a request that queued in the limiter
+            # while the stop tripped must not go out.
+            if self.stop.tripped:
+                raise RunStopped(self.stop.reason)
             self.usage.calls += 1
+            self.stop.in_flight += 1
             sent = time.monotonic()
             try:
                 response = await self.client.aio.models.generate_content(
@@ -85,11 +104,13 @@ class GeminiGenerator:
                 if exc.code == 429:
                     self.usage.http_429 += 1
                     if is_per_day_quota(exc):
-                        self.stop.trip(exc.message)
-                        raise QuotaStopped(self.stop.reason) from None
+                        self.stop.trip_daily_quota(exc.message)
+                        raise RunStopped(self.stop.reason) from None
                     self.limiter.on_rate_limited()
                 raise
-            self.usage.latencies_ms.append(round(1000 * (time.monotonic() - sent)))
+            finally:
+                self.stop.in_flight -= 1
+            self.usage.latency.add(1000 * (time.monotonic() - sent))
         meta = response.usage_metadata
         reply = Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
                       output_tokens=(meta.candidates_token_count or 0) if meta else 0)
@@ -98,9 +119,13 @@ class GeminiGenerator:
             self.limiter.observe(len(contents), reply.input_tokens)
         self.usage.input_tokens += reply.input_tokens
         self.usage.output_tokens += reply.output_tokens
+        feedback = response.prompt_feedback
+        if feedback is not None and feedback.block_reason:
+            raise Blocked(f"prompt blocked: {getattr(feedback.block_reason, 'value', feedback.block_reason)}")
         finish = response.candidates[0].finish_reason if response.candidates else None
         if finish not in (None, types.FinishReason.STOP):
-            raise InvalidAnswer(f"finishReason {getattr(finish, 'value', finish)}")
+            name = getattr(finish, "value", str(finish))
+            raise (Blocked if name in _DECLINED else InvalidAnswer)(f"finishReason {name}")
         return reply
 
     async def _send_with_backoff(self, rows: list[Row], config: types.GenerateContentConfig,
@@ -115,36 +140,40 @@ class GeminiGenerator:
                 return await self._send(rows, config)
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
-    def _reason(self, exc: BaseException, attempts: int) -> tuple[str, bool]:
-        """(failure reason, retryable) for a request that got no answer."""
-        if isinstance(exc, QuotaStopped):
-            return f"not answered: {exc}", True
+    def _reason(self, exc: BaseException, attempts: int) -> tuple[Reason, str]:
+        """(reason class, message) for a request that got no answer."""
+        if isinstance(exc, RunStopped):
+            return Reason.NOT_SENT, f"not sent: {exc}"
         if isinstance(exc, RetryError):
             last = exc.last_attempt.exception()
-            return f"gave up after {attempts} attempts: {type(last).__name__}: {last}", True
-        return f"{type(exc).__name__}: {exc}", False
+            return Reason.TRANSIENT, f"gave up after {attempts} attempts: {type(last).__name__}: {last}"
+        return Reason.REJECTED, f"{type(exc).__name__}: {exc}"
 
     async def answer(self, row_id: str, text: str, batch_id: int) -> Answer | RowFailure:
         """Six themes for one (prepared) text, or a failure with the reason. Never raises for one
         bad row: an invalid answer gets one repair attempt with the reason spelled out."""
         attempts = [0]
 
-        def failure(reason: str, retryable: bool = False) -> RowFailure:
-            return _failed(row_id, batch_id, reason, attempts[0], retryable)
+        def failure(reason: Reason, message: str) -> RowFailure:
+            return _failed(row_id, batch_id, reason, message, attempts[0])
 
         rows = [(row_id, text)]
         try:
             try:
                 reply = await self._send_with_backoff(rows, generation_config(self.settings), attempts)
                 return _answer(row_id, text, parse_answer(reply.text), reply.text, reply)
+            except Blocked as declined:
+                return failure(Reason.BLOCKED, f"the model declined: {declined}")
             except InvalidAnswer as first:
-                repair = generation_config(self.settings, REPAIR_INSTRUCTION.format(reason=first))
+                repair = generation_config(self.settings, repair_instruction(str(first)))
                 try:
                     reply = await self._send_with_backoff(rows, repair, attempts)
                     return _answer(row_id, text, parse_answer(reply.text), reply.text, reply)
+                except Blocked as declined:
+                    return failure(Reason.BLOCKED, f"the model declined: {declined}")
                 except InvalidAnswer as second:
-                    return failure(f"InvalidAnswer after a repair retry: {first}; then: {second}")
-        except (QuotaStopped, RetryError, errors.APIError) as exc:
+                    return failure(Reason.INVALID_ANSWER, f"InvalidAnswer after a repair retry: {first}; then: {second}")
+        except (RunStopped, RetryError, errors.APIError) as exc:
             return failure(*self._reason(exc, attempts[0]))
 
     async def answer_pack(self, rows: list[Row], batch_id: int) -> dict[str, Answer | RowFailure | None]:
@@ -155,22 +184,26 @@ class GeminiGenerator:
         try:
             reply = await self._send_with_backoff(rows, generation_config(self.settings, rows=len(rows)), attempts)
             parsed = parse_items(reply.text, ids)
-        except InvalidAnswer:
-            return dict.fromkeys(ids)  # the answer as a whole is unusable: every row alone
-        except (QuotaStopped, RetryError, errors.APIError) as exc:
-            reason, retryable = self._reason(exc, attempts[0])
-            return {row_id: _failed(row_id, batch_id, reason, attempts[0], retryable) for row_id in ids}
+        except InvalidAnswer as unusable:  # the answer as a whole: every row alone
+            self.rejected_items[f"whole answer: {rejection_kind(unusable)}"] += len(ids)
+            return dict.fromkeys(ids)
+        except (RunStopped, RetryError, errors.APIError) as exc:
+            reason, message = self._reason(exc, attempts[0])
+            return {row_id: _failed(row_id, batch_id, reason, message, attempts[0]) for row_id in ids}
         share = Reply(text="", input_tokens=reply.input_tokens // len(rows), output_tokens=reply.output_tokens // len(rows))
-        return {
-            row_id: _answer(row_id, text, themes, json.dumps({"themes": themes}, ensure_ascii=False), share)
-            if isinstance(themes := parsed[row_id], list) else None
-            for row_id, text in rows
-        }
+        answers: dict[str, Answer | RowFailure | None] = {}
+        for row_id, text in rows:
+            themes = parsed[row_id]
+            if isinstance(themes, InvalidAnswer):
+                self.rejected_items[rejection_kind(themes)] += 1
+                answers[row_id] = None
+            else:
+                answers[row_id] = _answer(row_id, text, themes, json.dumps({"themes": themes}, ensure_ascii=False), share)
+        return answers
 
 
-def _failed(row_id: str, batch_id: int, reason: str, attempts: int, retryable: bool) -> RowFailure:
-    return RowFailure(source_id=row_id, batch_id=batch_id, error=reason[:1000], attempts=attempts,
-                      retryable=retryable)
+def _failed(row_id: str, batch_id: int, reason: Reason, message: str, attempts: int) -> RowFailure:
+    return RowFailure(source_id=row_id, batch_id=batch_id, reason=reason, error=message[:1000], attempts=attempts)
 
 
 def _answer(row_id: str, text: str, themes: list[str], raw: str, reply: Reply) -> Answer:

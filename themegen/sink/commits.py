@@ -8,20 +8,30 @@ not enforce it, so we do, with a configurable lower budget (smaller commits also
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
 
 SPANNER_MAX_MUTATIONS_PER_COMMIT = 80_000
-T = TypeVar("T")
+
+# (table, columns or None for deletes, mutations per item, items)
+Group = tuple[str, tuple[str, ...] | None, int, Sequence]
 
 
-def rows_per_commit(mutations_per_row: int, budget: int = SPANNER_MAX_MUTATIONS_PER_COMMIT) -> int:
-    if not 0 < budget <= SPANNER_MAX_MUTATIONS_PER_COMMIT:
-        raise ValueError(f"mutation budget must be in 1..{SPANNER_MAX_MUTATIONS_PER_COMMIT}, got {budget}")
-    if mutations_per_row > budget:
-        raise ValueError(f"one row needs {mutations_per_row} mutations, more than the budget {budget}")
-    return budget // mutations_per_row
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def pack_commits(groups: list[Group], budget: int) -> Iterator[list[tuple]]:
+    """Commits of (table, columns, items) parts, each part's items × mutations within `budget`,
+    groups kept in order (upserts before the deletes that follow them)."""
+    commit: list[tuple] = []
+    room = budget
+    for table, columns, per_item, items in groups:
+        if per_item > budget:
+            raise ValueError(f"one {table} row needs {per_item} mutations, more than the budget {budget}")
+        start = 0
+        while start < len(items):
+            take = min(len(items) - start, room // per_item)
+            if take == 0:
+                yield commit
+                commit, room = [], budget
+                continue
+            commit.append((table, columns, items[start:start + take]))
+            room -= take * per_item
+            start += take
+    if commit:
+        yield commit

@@ -1,15 +1,18 @@
-"""Default Spanner DDL for the themes and failures tables (printed by `themegen ddl`)."""
+"""Default Spanner DDL for the themes and failures tables (printed by `themegen ddl`), and the
+ALTER statements that bring tables made by earlier versions up to date."""
 
 from __future__ import annotations
 
 
 def themes_ddl(table: str = "Themes") -> str:
+    # A row is done when Model, PromptVersion, PromptFingerprint and InputHash match the current run.
     return (
         f"CREATE TABLE {table} (\n"
         "  SourceId STRING(MAX) NOT NULL,\n"
         "  Themes ARRAY<STRING(MAX)> NOT NULL,\n"
         "  Model STRING(MAX),\n"
         "  PromptVersion STRING(MAX),\n"
+        "  PromptFingerprint STRING(64),\n"
         "  InputHash STRING(64),\n"
         "  GeneratedAt TIMESTAMP OPTIONS (allow_commit_timestamp=true),\n"
         ") PRIMARY KEY (SourceId)"
@@ -22,12 +25,22 @@ def failures_ddl(table: str = "ThemeFailures") -> str:
         f"CREATE TABLE {table} (\n"
         "  SourceId STRING(MAX) NOT NULL,\n"
         "  BatchId INT64 NOT NULL,\n"
+        "  Reason STRING(64),\n"
         "  Error STRING(MAX) NOT NULL,\n"
         "  Attempts INT64 NOT NULL,\n"
         "  FailedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp=true),\n"
         "  FlowRunId STRING(64),\n"
         ") PRIMARY KEY (SourceId)"
     )
+
+
+# Columns added after the first release: table -> (column, type). check_tables names the ALTER.
+ADDED_COLUMNS = {"themes": ("PromptFingerprint", "STRING(64)"), "failures": ("Reason", "STRING(64)")}
+
+
+def upgrade_ddl(table: str, kind: str) -> str:
+    column, column_type = ADDED_COLUMNS[kind]
+    return f"ALTER TABLE {table} ADD COLUMN {column} {column_type}"
 
 
 def all_ddl(themes_table: str = "Themes", failures_table: str = "ThemeFailures") -> list[str]:

@@ -1,115 +1,158 @@
-"""Cloud Spanner sink: idempotent insert_or_update of themes and failures, commit by commit."""
+"""Cloud Spanner sink: what a batch's rows already hold, and idempotent writes of a batch's outcome.
+
+Spanner is half of the run's record of what is done (the row cache is the other half): a row is
+done when its Themes row matches the current model, prompt and input hash. Each batch reads that
+for its ids (`stored`) and writes its own outcome (`write`) before it ends.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
+
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from themegen.gcp import credentials
 from themegen.models import RowFailure, ThemeRecord
 from themegen.settings import Settings
-from themegen.sink.commits import chunked, rows_per_commit
+from themegen.sink.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT, pack_commits
+from themegen.sink.ddl import ADDED_COLUMNS, upgrade_ddl
 
-THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "InputHash", "GeneratedAt")
-FAILURE_COLUMNS = ("SourceId", "BatchId", "Error", "Attempts", "FailedAt", "FlowRunId")
-# A successful row also deletes its old failure row: one extra mutation per key.
-MUTATIONS_PER_THEME_ROW = len(THEME_COLUMNS) + 1
-MUTATIONS_PER_FAILURE_ROW = len(FAILURE_COLUMNS)
-# insert_or_update is idempotent, so any commit may be retried; the client itself retries only
-# ABORTED/UNAVAILABLE/RESOURCE_EXHAUSTED and raises DEADLINE_EXCEEDED and INTERNAL at once.
+THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "PromptFingerprint", "InputHash", "GeneratedAt")
+FAILURE_COLUMNS = ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt", "FlowRunId")
 READ_KEYS_PER_CALL = 2_000
+# Errors worth another attempt within the write deadline; api_core's RetryError is the client's own
+# retry running out (what a dead endpoint gives after 30 s of UNAVAILABLE).
+_TRANSIENT = (gexc.Aborted, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
+              gexc.ResourceExhausted, gexc.RetryError)
 
 
 class SinkConfigError(RuntimeError):
     """The Spanner database/tables in settings are missing; the message names the settings."""
 
 
-_TRANSIENT = (gexc.Aborted, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
-              gexc.ResourceExhausted)
+class SinkUnavailable(RuntimeError):
+    """Spanner did not answer within the deadline; the message names it and what to do."""
+
+
+@dataclass
+class Stored:
+    """What Spanner holds for a batch's ids."""
+
+    themes: dict[str, tuple] = field(default_factory=dict)  # id -> (Model, PromptVersion, PromptFingerprint, InputHash)
+    failures: dict[str, tuple] = field(default_factory=dict)  # id -> (Reason, Error)
+
+
+@dataclass
+class Writes:
+    """A batch's outcome as mutations: upserts, and deletes of rows they make stale."""
+
+    themes: list[ThemeRecord] = field(default_factory=list)
+    failures: list[RowFailure] = field(default_factory=list)
+    delete_themes: list[str] = field(default_factory=list)
+    delete_failures: list[str] = field(default_factory=list)
 
 
 class SpannerSink:
     def __init__(self, settings: Settings, mutation_budget: int | None = None) -> None:
         self.settings = settings
         self.budget = mutation_budget or settings.spanner_mutations_per_commit
+        if not 0 < self.budget <= SPANNER_MAX_MUTATIONS_PER_COMMIT:
+            raise ValueError(f"mutation budget must be in 1..{SPANNER_MAX_MUTATIONS_PER_COMMIT}, got {self.budget}")
         client = spanner.Client(project=settings.gcp_project, credentials=credentials(settings))
         self.database = client.instance(settings.spanner_instance).database(settings.spanner_database)
         self.commits = 0
 
-    @retry(
-        retry=retry_if_exception_type(_TRANSIENT),
-        stop=stop_after_attempt(6),
-        wait=wait_exponential_jitter(initial=0.5, max=20),
-        reraise=True,
-    )
-    def _commit(self, table: str, columns: tuple[str, ...], values: list[tuple], delete_keys: list[str]) -> None:
-        with self.database.batch() as batch:
-            batch.insert_or_update(table=table, columns=columns, values=values)
-            if delete_keys:
-                keyset = spanner.KeySet(keys=[[k] for k in delete_keys])
-                batch.delete(self.settings.spanner_failures_table, keyset)
+    def _where(self) -> str:
+        s = self.settings
+        endpoint = os.environ.get("SPANNER_EMULATOR_HOST")
+        return (f"Spanner {s.spanner_instance}/{s.spanner_database} "
+                f"({'emulator at ' + endpoint if endpoint else 'project ' + s.gcp_project})")
+
+    def _within_deadline(self, call, *args):
+        """Run `call`, retrying transient errors until THEMEGEN_SPANNER_DEADLINE_S, then one clear error."""
+        deadline = self.settings.spanner_deadline_s
+        try:
+            for attempt in Retrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_delay(deadline),
+                                    wait=wait_exponential_jitter(initial=0.5, max=10)):
+                with attempt:
+                    return call(*args)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            detail = getattr(last, "message", None) or str(last).splitlines()[0]
+            raise SinkUnavailable(
+                f"{self._where()} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
+                "Check that it is up and reachable (locally: `themegen stack up`), or raise "
+                "THEMEGEN_SPANNER_DEADLINE_S; answered rows are in the row cache, so a retry of this flow run "
+                "writes them without calling Gemini"
+            ) from None
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    def stored(self, source_ids: list[str]) -> Stored:
+        return self._within_deadline(self._read, source_ids)
+
+    def _read(self, source_ids: list[str]) -> Stored:
+        s, found = self.settings, Stored()
+        for start in range(0, len(source_ids), READ_KEYS_PER_CALL):
+            keys = spanner.KeySet(keys=[[k] for k in source_ids[start:start + READ_KEYS_PER_CALL]])
+            # Single-use snapshots: the emulator aborts concurrent multi-use read-only transactions
+            # ("Transaction not found"), and the two tables need no common read timestamp.
+            with self.database.snapshot() as snapshot:
+                rows = snapshot.read(s.spanner_table, THEME_COLUMNS[:1] + THEME_COLUMNS[2:6], keys)
+                found.themes.update({r[0]: tuple(r[1:]) for r in rows})
+            with self.database.snapshot() as snapshot:
+                rows = snapshot.read(s.spanner_failures_table, ("SourceId", "Reason", "Error"), keys)
+                found.failures.update({r[0]: tuple(r[1:]) for r in rows})
+        return found
+
+    def write(self, writes: Writes, flow_run_id: str | None) -> None:
+        """Upserts and deletes in commits inside the mutation budget (idempotent, so any may be retried)."""
+        s, ts = self.settings, spanner.COMMIT_TIMESTAMP
+        groups = [
+            (s.spanner_table, THEME_COLUMNS, len(THEME_COLUMNS),
+             [(r.source_id, r.themes, r.model, r.prompt_version, r.prompt_fingerprint, r.input_hash, ts)
+              for r in writes.themes]),
+            (s.spanner_failures_table, FAILURE_COLUMNS, len(FAILURE_COLUMNS),
+             [(f.source_id, f.batch_id, f.reason.value, f.error, f.attempts, ts, flow_run_id)
+              for f in writes.failures]),
+            (s.spanner_table, None, 1, writes.delete_themes),
+            (s.spanner_failures_table, None, 1, writes.delete_failures),
+        ]
+        for commit in pack_commits(groups, self.budget):
+            self._within_deadline(self._commit, commit)
+
+    def _commit(self, commit: list[tuple]) -> None:
+        # timeout_secs bounds the client's own retry of one commit, so the deadline above holds.
+        with self.database.batch(timeout_secs=min(30, self.settings.spanner_deadline_s)) as batch:
+            for table, columns, values in commit:
+                if columns is None:
+                    batch.delete(table, spanner.KeySet(keys=[[k] for k in values]))
+                else:
+                    batch.insert_or_update(table=table, columns=columns, values=values)
         self.commits += 1
 
-    def _stored(self, source_ids: list[str]) -> dict[str, tuple]:
-        """What Spanner already holds for these ids: (Themes, Model, PromptVersion, InputHash)."""
-        stored: dict[str, tuple] = {}
-        for chunk in chunked(source_ids, READ_KEYS_PER_CALL):
-            with self.database.snapshot() as snapshot:
-                rows = snapshot.read(self.settings.spanner_table, THEME_COLUMNS[:5],
-                                     spanner.KeySet(keys=[[k] for k in chunk]))
-                stored.update({r[0]: tuple(r[1:5]) for r in rows})
-        return stored
-
-    def changed(self, records: list[ThemeRecord]) -> list[ThemeRecord]:
-        """Records whose stored row differs, so a rerun rewrites nothing that is already identical."""
-        stored = self._stored([r.source_id for r in records])
-        return [r for r in records
-                if stored.get(r.source_id) != (r.themes, r.model, r.prompt_version, r.input_hash)]
-
-    def failed_source_ids(self) -> list[str]:
-        with self.database.snapshot() as snapshot:
-            return [r[0] for r in snapshot.read(self.settings.spanner_failures_table, ["SourceId"], spanner.KeySet(all_=True))]
-
     def check_tables(self) -> None:
-        """Fail before any LLM call when the database or a table is missing, naming the setting."""
+        """Fail before any LLM call when the database, a table or a column is missing, naming the fix."""
         s = self.settings
+        tables = ((s.spanner_table, THEME_COLUMNS, "themes"), (s.spanner_failures_table, FAILURE_COLUMNS, "failures"))
         try:
             with self.database.snapshot(multi_use=True) as snapshot:
-                for table, columns in ((s.spanner_table, THEME_COLUMNS), (s.spanner_failures_table, FAILURE_COLUMNS)):
+                for table, columns, kind in tables:
                     # qualified names: a column may share its table's name (Themes.Themes)
                     names = ", ".join(f"t.{c}" for c in columns)
-                    list(snapshot.execute_sql(f"SELECT {names} FROM {table} AS t LIMIT 0"))
+                    try:
+                        list(snapshot.execute_sql(f"SELECT {names} FROM {table} AS t LIMIT 0"))
+                    except gexc.InvalidArgument as exc:
+                        if ADDED_COLUMNS[kind][0] in exc.message:
+                            raise SinkConfigError(
+                                f"Spanner table {table} was made by an earlier version: apply "
+                                f"`{upgrade_ddl(table, kind)}` (gcloud spanner databases ddl update)"
+                            ) from None
+                        raise
         except (gexc.NotFound, gexc.InvalidArgument) as exc:
             raise SinkConfigError(
-                f"Spanner {s.spanner_instance}/{s.spanner_database} is not ready: {exc.message}. Check "
-                "THEMEGEN_SPANNER_INSTANCE / _DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
+                f"{self._where()} is not ready: {exc.message}. Check THEMEGEN_SPANNER_INSTANCE / _DATABASE / "
+                "_TABLE / _FAILURES_TABLE and apply `themegen ddl`"
             ) from None
-
-    @property
-    def theme_rows_per_commit(self) -> int:
-        """Theme rows one commit holds within the mutation budget."""
-        return rows_per_commit(MUTATIONS_PER_THEME_ROW, self.budget)
-
-    def write_themes(self, records: list[ThemeRecord]) -> int:
-        for chunk in chunked(records, self.theme_rows_per_commit):
-            values = [
-                (r.source_id, r.themes, r.model, r.prompt_version, r.input_hash, spanner.COMMIT_TIMESTAMP)
-                for r in chunk
-            ]
-            self._commit(self.settings.spanner_table, THEME_COLUMNS, values, [r.source_id for r in chunk])
-        return len(records)
-
-    def write_failures(self, failures: list[RowFailure], flow_run_id: str | None) -> int:
-        size = rows_per_commit(MUTATIONS_PER_FAILURE_ROW, self.budget)
-        for chunk in chunked(failures, size):
-            values = [
-                (f.source_id, f.batch_id, f.error, f.attempts, spanner.COMMIT_TIMESTAMP, flow_run_id)
-                for f in chunk
-            ]
-            self._commit(self.settings.spanner_failures_table, FAILURE_COLUMNS, values, [])
-        return len(failures)
-
-    def write_changed(self, records: list[ThemeRecord]) -> int:
-        """Write the records whose stored row differs; returns how many were written."""
-        return self.write_themes(self.changed(records)) if records else 0

@@ -29,43 +29,49 @@ class SourceConfigError(RuntimeError):
     """The source table/columns in settings do not match BigQuery; the message names the setting."""
 
 
-def snapshot_sql(settings: Settings, snapshot_table: str, only_ids: bool = False, sharded: bool = False) -> str:
+# Rows whose id is NULL or empty go to this batch id: counted and reported, never read or sent.
+NO_ID_BATCH = -1
+
+
+def snapshot_sql(settings: Settings, snapshot_table: str, sharded: bool = False) -> str:
     """CTAS that numbers the filtered source rows by id and assigns batch ids (pure).
 
     Duplicate ids are kept once (the first by text) and counted in `dup_count`, so the report can
-    name them; `only_ids` restricts the run to the ids in the @only_ids array (reruns of failures);
-    `sharded` keeps only shard @shard of @shard_count (by a hash of the id, so shards are disjoint,
-    cover every row and stay the same across runs). @row_limit applies after sharding: the first N
-    rows by id of this shard.
+    name them; rows without an id (NULL or empty) land in batch NO_ID_BATCH, so they neither collapse
+    into one "duplicate" nor shift the other batches; `sharded` keeps only shard @shard of @shard_count (by a hash of the id, so
+    shards are disjoint, cover every row and stay the same across runs). @row_limit applies after
+    sharding: the first N rows by id of this shard. The user's filter (validated as one boolean
+    expression, themegen/source/filter.py) sits in its own parentheses, ANDed with ours.
     """
     id_col, columns = settings.bq_id_column, settings.bq_text_columns
     texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(columns))
     text_names = ", ".join(f"text_{i}" for i in range(len(columns)))
-    where = settings.bq_where or "TRUE"
-    if only_ids:
-        where = f"({where}) AND CAST({id_col} AS STRING) IN UNNEST(@only_ids)"
+    conditions = [f"({settings.bq_where})" if settings.bq_where else "TRUE"]
     if sharded:
         # MOD before ABS: ABS of the smallest INT64 fingerprint would overflow.
-        where = f"({where}) AND ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard"
+        conditions.append(f"ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard")
+    no_id = f"({id_col} IS NULL OR TRIM(CAST({id_col} AS STRING)) = '')"
     return f"""
 CREATE TABLE IF NOT EXISTS `{snapshot_table}`
 CLUSTER BY batch_id
 OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {SNAPSHOT_DAYS * 24} HOUR),
          description = "themegen run snapshot of {settings.source_table}")
 AS
-SELECT CAST(FLOOR((rn - 1) / @batch_size) AS INT64) AS batch_id, source_id, dup_count, {text_names}
+SELECT IF(no_id, {NO_ID_BATCH}, CAST(FLOOR((rn - 1) / @batch_size) AS INT64)) AS batch_id,
+       source_id, dup_count, {text_names}
 FROM (
-  SELECT ROW_NUMBER() OVER (ORDER BY sort_key, {text_names}) AS rn, source_id, dup_count, {text_names}
+  SELECT ROW_NUMBER() OVER (PARTITION BY no_id ORDER BY sort_key, {text_names}) AS rn,
+         no_id, source_id, dup_count, {text_names}
   FROM (
-    SELECT {id_col} AS sort_key, CAST({id_col} AS STRING) AS source_id, {texts},
+    SELECT {id_col} AS sort_key, {no_id} AS no_id, CAST({id_col} AS STRING) AS source_id, {texts},
            ROW_NUMBER() OVER (PARTITION BY {id_col} ORDER BY {", ".join(columns)}) AS dup_rank,
            COUNT(*) OVER (PARTITION BY {id_col}) AS dup_count
     FROM `{settings.source_table}`
-    WHERE {where}
+    WHERE {" AND ".join(conditions)}
   )
-  WHERE dup_rank = 1
+  WHERE dup_rank = 1 OR no_id
 )
-WHERE rn <= @row_limit
+WHERE rn <= @row_limit OR no_id
 """
 
 
@@ -109,7 +115,7 @@ class BigQuerySource:
                 )
 
     def plan(self, run_key: str, batch_size: int, row_limit: int | None = None,
-             only_ids: list[str] | None = None, shard: int | None = None, shard_count: int = 1) -> BatchPlan:
+             shard: int | None = None, shard_count: int = 1) -> BatchPlan:
         """Snapshot the source once (shard `shard` of `shard_count` when shard is set) and describe its batches."""
         if shard is not None and not 0 <= shard < shard_count:
             raise ValueError(f"shard={shard} is outside 0..{shard_count - 1} (shard_count={shard_count})")
@@ -117,30 +123,31 @@ class BigQuerySource:
         snapshot = f"{self.settings.staging_dataset}.themegen_snapshot_{run_key}"
         params = [
             bigquery.ScalarQueryParameter("batch_size", "INT64", batch_size),
-            bigquery.ScalarQueryParameter("row_limit", "INT64", row_limit or 2**62),
+            bigquery.ScalarQueryParameter("row_limit", "INT64", 2**62 if row_limit is None else row_limit),
         ]
-        if only_ids is not None:
-            params.append(bigquery.ArrayQueryParameter("only_ids", "STRING", only_ids))
         if shard is not None:
             params += [bigquery.ScalarQueryParameter("shard", "INT64", shard),
                        bigquery.ScalarQueryParameter("shard_count", "INT64", shard_count)]
         job = self.client.query(
-            snapshot_sql(self.settings, snapshot, only_ids=only_ids is not None, sharded=shard is not None),
+            snapshot_sql(self.settings, snapshot, sharded=shard is not None),
             job_config=bigquery.QueryJobConfig(query_parameters=params),
         )
         job.result()
         duplicates = [r["source_id"] for r in self.client.query(
-            f"SELECT source_id FROM `{snapshot}` WHERE dup_count > 1 ORDER BY source_id LIMIT 1000"
+            f"SELECT source_id FROM `{snapshot}` WHERE dup_count > 1 AND batch_id != {NO_ID_BATCH} "
+            "ORDER BY source_id LIMIT 1000"
         ).result()]
         summary = self.client.query(
             f"SELECT batch_id, COUNT(*) AS n, MIN(source_id) AS lo, MAX(source_id) AS hi "
             f"FROM `{snapshot}` GROUP BY batch_id ORDER BY batch_id"
         ).result()
-        batches = [
-            BatchDescriptor(batch_id=r["batch_id"], snapshot_table=snapshot, row_count=r["n"],
-                            first_id=r["lo"], last_id=r["hi"])
-            for r in summary
-        ]
+        batches, without_id = [], 0
+        for r in summary:
+            if r["batch_id"] == NO_ID_BATCH:
+                without_id = r["n"]
+            else:
+                batches.append(BatchDescriptor(batch_id=r["batch_id"], snapshot_table=snapshot, row_count=r["n"],
+                                               first_id=r["lo"], last_id=r["hi"]))
         return BatchPlan(
             snapshot_table=snapshot,
             rows_total=sum(b.row_count for b in batches),
@@ -148,9 +155,12 @@ class BigQuerySource:
             batch_size=batch_size,
             bytes_processed=job.total_bytes_processed or 0,
             duplicate_ids=duplicates,
+            rows_without_id=without_id,
         )
 
+    @cached_property
     def _read_client(self) -> bigquery_storage_v1.BigQueryReadClient:
+        """One Storage Read client (one gRPC channel) for every batch of the run; close() closes it."""
         s = self.settings
         if s.bq_storage_endpoint and s.gcp_credentials == "anonymous":
             # Emulators speak plaintext gRPC; anonymous credentials imply an emulator endpoint.
@@ -164,7 +174,7 @@ class BigQuerySource:
         project, dataset, table = batch.snapshot_table.split(".")
         n_texts = len(self.settings.bq_text_columns)
         fields = ["source_id", *(f"text_{i}" for i in range(n_texts))]
-        client = self._read_client()
+        client = self._read_client
         session = client.create_read_session(
             parent=f"projects/{self.settings.gcp_project}",
             read_session=bqs_types.ReadSession(
@@ -184,3 +194,7 @@ class BigQuerySource:
             for k, sid in enumerate(columns["source_id"])
         ]
         return sorted(rows, key=lambda r: r.id)
+
+    def close(self) -> None:
+        if "_read_client" in self.__dict__:
+            self._read_client.transport.close()
