@@ -151,12 +151,13 @@ def _print_summary(summary, state_name: str, message: str | None) -> None:
 
 @app.command()
 def setup() -> None:
-    """One-time Prefect setup for PREFECT_API_URL: work pools, concurrency limits, variable, block types.
+    """One-time Prefect setup for PREFECT_API_URL: work pools, concurrency limits, variable, block types,
+    the automation that marks runs whose process died Crashed.
 
     Safe to run again: it only creates what is missing and updates what differs from the settings.
     """
     load_stack_env()
-    from themegen.setup import SetupError, setup as run_setup
+    from deployments.setup import SetupError, setup as run_setup
 
     try:
         items = asyncio.run(run_setup())
@@ -176,7 +177,7 @@ def limits_apply() -> None:
     Safe to run again: it prints what it created, updated or found already as configured.
     """
     load_stack_env()
-    from themegen.setup import apply_limits
+    from deployments.setup import apply_limits
 
     for item in asyncio.run(apply_limits()):
         typer.echo(str(item))

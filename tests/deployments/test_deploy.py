@@ -6,8 +6,8 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+from deployments.setup import setup
 from tests.flows.helpers import is_empty, source_rows
-from themegen.setup import setup
 
 
 def test_the_local_deployment_runs_on_a_worker(stack, deployed_run):

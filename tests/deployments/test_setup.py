@@ -1,5 +1,6 @@
 """`themegen limits apply` (and the limits part of `themegen setup`) against the stack's Prefect server:
-creates, then finds everything unchanged, then updates what the settings changed."""
+creates, then finds everything unchanged, then updates what the settings changed; the same for the
+automations setup applies."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.exceptions import ObjectNotFound
 from typer.testing import CliRunner
 
+from deployments.setup import AUTOMATION_FILES, SetupError, apply_automation, apply_limits, load_automation
 from themegen.cli import app
 from themegen.limiter.shared import limit_specs
 from themegen.settings import Settings
-from themegen.setup import apply_limits
 
 RPM_NAME, TPM_NAME = "test-apply-rpm", "test-apply-tpm"
 
@@ -84,3 +85,28 @@ def test_the_cli_prints_each_limit(limit_names, monkeypatch):
     assert f"created  global concurrency limit '{RPM_NAME}' = {limit}, slot decay {decay:g}/s (1200 RPM" in first.output
     again = CliRunner().invoke(app, ["limits", "apply"])
     assert f"found  global concurrency limit '{RPM_NAME}'" in again.output
+
+
+@pytest.fixture
+async def automation_name(stack):
+    name = "test-apply-automation"
+    yield name
+    async with get_client() as client:
+        for found in await client.read_automations_by_name(name):
+            await client.delete_automation(found.id)
+
+
+async def test_an_automation_is_created_then_found_then_put_back(automation_name):
+    wanted = load_automation(AUTOMATION_FILES[0]).model_copy(update={"name": automation_name})
+    async with get_client() as client:
+        assert (await apply_automation(client, wanted)).status == "created"
+        assert (await apply_automation(client, wanted)).status == "found"
+        [current] = await client.read_automations_by_name(automation_name)
+        await client.pause_automation(current.id)  # as if switched off in the UI
+        assert (await apply_automation(client, wanted)).status == "updated"
+        [current] = await client.read_automations_by_name(automation_name)
+        assert current.enabled and current.trigger == wanted.trigger
+
+        await client.create_automation(wanted)  # a second one of the name: setup cannot tell which
+        with pytest.raises(SetupError, match="2 automations are named"):
+            await apply_automation(client, wanted)

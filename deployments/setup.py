@@ -3,19 +3,25 @@
 
 Creates what is missing, updates what differs from the settings and leaves the rest alone, so running
 it again changes nothing. `prefect deploy --all` needs the work pools (it refuses unknown pools) and
-the image variable (a missing variable would deploy an empty image name).
+the image variable (a missing variable would deploy an empty image name); the zombie-run automation
+marks runs whose process died Crashed. It lives here, not in the themegen library, because it knows
+the deployment's pieces: our block types and the automation files next to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+import yaml
 
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, VariableCreate, WorkPoolCreate
 from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
+from prefect.events.schemas.automations import AutomationCore
 from prefect.exceptions import ObjectNotFound
 from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
 from prefect_gcp import GcpCredentials, GcsBucket
@@ -32,6 +38,9 @@ IMAGE_VARIABLE = "themegen_image"
 IMAGE_PLACEHOLDER = "asia-northeast1-docker.pkg.dev/PROJECT/themegen/themegen:latest"
 # Block types our deployments use: ours, and prefect-gcp's at the installed version's schema.
 BLOCK_TYPES: tuple[type[Block], ...] = (ThemegenConfig, GcpCredentials, GcsBucket, Secret)
+# Automations setup keeps as the files say (matched by name). notify-on-failure.yaml is not one: it
+# needs the id of a notification block the user creates first.
+AUTOMATION_FILES = (Path(__file__).with_name("zombie-flow-runs.yaml"),)
 
 Status = Literal["created", "updated", "found"]
 
@@ -58,6 +67,7 @@ async def setup(settings: Settings | None = None) -> list[SetupItem]:
         items += await _limits(client, settings)
         items.append(await _variable(client, IMAGE_VARIABLE, IMAGE_PLACEHOLDER))
         items += [await _block_type(client, block) for block in BLOCK_TYPES]
+        items += [await apply_automation(client, load_automation(path)) for path in AUTOMATION_FILES]
     return items
 
 
@@ -142,3 +152,26 @@ async def _block_type(client: PrefectClient, block: type[Block]) -> SetupItem:
     except ObjectNotFound:
         await block.aregister_type_and_schema(client=client)
         return SetupItem(what, "created")
+
+
+def load_automation(path: Path) -> AutomationCore:
+    """An automation file as `prefect automation create --from-file` reads it."""
+    return AutomationCore.model_validate(yaml.safe_load(path.read_text()))
+
+
+async def apply_automation(client: PrefectClient, wanted: AutomationCore) -> SetupItem:
+    """Create the automation, or make the one of that name match it (an edit in the UI is undone)."""
+    what = f"automation {wanted.name!r}"
+    found = await client.read_automations_by_name(wanted.name)
+    if not found:
+        await client.create_automation(wanted)
+        return SetupItem(what, "created")
+    if len(found) > 1:
+        raise SetupError(f"{len(found)} automations are named {wanted.name!r}: delete all but one "
+                         f"(prefect automation delete --id ID) and run setup again")
+    [current] = found
+    # Compared as AutomationCore: the server adds an id, and sets (expect, after) have no order.
+    if AutomationCore.model_validate(current.model_dump()) == wanted:
+        return SetupItem(what, "found")
+    await client.update_automation(current.id, wanted)
+    return SetupItem(what, "updated")

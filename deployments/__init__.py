@@ -1,0 +1,1 @@
+"""What deploying needs besides prefect.yaml: `themegen setup` (setup.py) and the automation files."""
