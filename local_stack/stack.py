@@ -37,6 +37,11 @@ SIM_API_KEY = "simulated-local-key"  # the simulator rejects any other key, like
 GEMINI_LABEL = "Gemini: SIMULATOR (not the real model)"
 ENV_FILE = "stack.env"
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Prefect settings of every flow run, as prefect.yaml gives deployed runs: heartbeats for the
+# zombie-run automation (deployments/zombie-flow-runs.yaml; 30 s is Prefect's minimum), and API
+# calls that wait out a ~2-minute Prefect outage (7 retries back off 2+4+...+128 = 254 s; the default
+# 5 gives up after ~62 s and the run's final state is lost).
+PREFECT_RUN_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "PREFECT_CLIENT_MAX_RETRIES": "7"}
 
 
 class StackConfig(BaseModel):
@@ -256,6 +261,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
     }
     if config.start_prefect:
         env["PREFECT_API_URL"] = f"http://{HOST}:{config.prefect_port}/api"
+    env.update(PREFECT_RUN_ENV)
     return env
 
 
