@@ -37,6 +37,7 @@ def test_every_deployment_is_registered(deployed_run):
         }
         sharded = client.read_deployment_by_name("generate-themes-sharded/generate-themes-sharded")
         cloud_run = client.read_deployment_by_name("generate-themes/generate-themes-cloud-run")
+        local = client.read_deployment_by_name("generate-themes/generate-themes-local")
     assert pools == {
         "generate-themes-local": "themegen-local",
         "generate-themes-rerun-failed": "themegen-local",
@@ -47,6 +48,10 @@ def test_every_deployment_is_registered(deployed_run):
     assert cloud_run.job_variables["image"].startswith("asia-northeast1-docker.pkg.dev/")
     assert (cloud_run.job_variables["cpu"], cloud_run.job_variables["memory"]) == ("2000m", "4Gi")
     assert [s.active for s in cloud_run.schedules] == [False]
+    # Heartbeats for the zombie-run automation, and API retries that outlast a short outage.
+    for deployment in (local, sharded, cloud_run):
+        env = deployment.job_variables["env"]
+        assert (env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"], env["PREFECT_CLIENT_MAX_RETRIES"]) == ("30", "7")
 
 
 async def test_setup_again_changes_nothing(deployed_run):
