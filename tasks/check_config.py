@@ -19,7 +19,7 @@ from themegen.source.bigquery import BigQuerySource
 async def check_config(settings: Settings) -> None:
     await asyncio.gather(
         asyncio.to_thread(BigQuerySource(settings).check_source),
-        asyncio.to_thread(SpannerSink(settings).check_tables),
+        SpannerSink(settings).check_tables(),
         GeminiGenerator(settings).check_access(),
         # A missing shared limit would otherwise fail the first request of every batch.
         check_shared_limits(settings),

@@ -151,7 +151,7 @@ async def settle_batch(rows: list[SourceRow], batch_id: int, edges: Edges,
     started = time.monotonic()
     out = _Outcome(BatchResult(batch_id=batch_id, rows=len(rows)))
     fingerprint = prompt_fingerprint()
-    stored = await asyncio.to_thread(edges.sink.stored, [r.id for r in rows])
+    stored = await edges.sink.stored([r.id for r in rows])
     pending = _not_done(rows, stored, edges.settings, fingerprint, out)
     pending_ids = {p.id for p in pending}
     done_ids = [r.id for r in rows if r.id not in pending_ids and r.id in stored.themes]
@@ -165,7 +165,7 @@ async def settle_batch(rows: list[SourceRow], batch_id: int, edges: Edges,
             out.fail(row.id, Reason.NOT_SENT, "not answered yet: a rerun sends it to Gemini")
     try:
         writes = _writes(out, stored, done_ids)
-        await asyncio.to_thread(edges.sink.write, writes, edges.flow_run_id)
+        await edges.sink.write(writes, edges.flow_run_id)
         out.result.written = len(writes.themes)
     except Exception as exc:  # noqa: BLE001 - whatever Spanner raised, the answers are safe in the cache
         out.result.write_error = f"{type(exc).__name__}: {exc}"

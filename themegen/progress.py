@@ -38,12 +38,16 @@ class RunProgress:
         self.rows_done += rows
         self.batches_done += 1
         self._notify()
+        if self._lock.locked():
+            return  # the update under way (maybe retrying through an outage) catches up with this one
         async with self._lock:
-            percent = int(100 * self.rows_done / self.rows_total) if self.rows_total else 100
-            if self._artifact_id is not None and percent > self._published:
+            while self._artifact_id is not None and (percent := self._percent()) > self._published:
                 self._published = percent  # a failed update is not retried: the next one supersedes it
                 await best_effort("progress update", lambda: aupdate_progress_artifact(
                     self._artifact_id, progress=float(percent)))
+
+    def _percent(self) -> int:
+        return int(100 * self.rows_done / self.rows_total) if self.rows_total else 100
 
     def _notify(self) -> None:
         for listener in _listeners:

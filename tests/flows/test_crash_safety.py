@@ -48,7 +48,9 @@ async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfin
     sent_before_kill = stack.sim("stats")["requests"]
     cached = cached_answers(stack)
     assert 0 < cached < len(wanted)
-    assert theme_ids(stack) == set(), "the killed run never reached its upsert step"
+    written_before = theme_ids(stack)
+    # Batches that finished before the kill wrote their own rows; the rest of the answers are cached.
+    assert 0 < len(written_before) <= cached and written_before <= set(wanted)
 
     summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
 
@@ -56,6 +58,7 @@ async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfin
     unfinished = len(wanted) - cached
     in_flight = sent_before_kill - cached
     assert rerun_calls == summary.llm_calls == unfinished <= unfinished + in_flight
-    assert summary.rows_skipped_cached == cached
+    assert summary.rows_already_done == len(written_before)
+    assert summary.rows_skipped_cached == cached - len(written_before)
     assert theme_ids(stack) == set(wanted)
     assert len(stack.read_table("SELECT t.SourceId FROM Themes AS t")) == len(wanted)  # once each (PK)

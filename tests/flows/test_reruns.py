@@ -33,7 +33,8 @@ async def test_rerun_of_a_finished_run_makes_zero_calls_and_rewrites_nothing(sta
 
     assert stack.sim("stats")["requests"] == calls == first.llm_calls > 0
     assert second.llm_calls == 0 and second.themes_written == 0
-    assert second.rows_skipped_cached == second.rows_succeeded == first.rows_succeeded
+    assert second.rows_already_done == second.rows_succeeded == first.rows_succeeded
+    assert second.rows_skipped_cached == 0  # Spanner says they are done: not even the cache is read
     assert stack.read_table("SELECT t.SourceId, t.GeneratedAt FROM Themes AS t ORDER BY t.SourceId") == written
 
 

@@ -7,12 +7,15 @@ for its ids (`stored`) and writes its own outcome (`write`) before it ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from themegen.gcp import credentials
 from themegen.models import RowFailure, ThemeRecord
@@ -23,10 +26,36 @@ from themegen.sink.ddl import ADDED_COLUMNS, upgrade_ddl
 THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "PromptFingerprint", "InputHash", "GeneratedAt")
 FAILURE_COLUMNS = ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt", "FlowRunId")
 READ_KEYS_PER_CALL = 2_000
-# Errors worth another attempt within the write deadline; api_core's RetryError is the client's own
-# retry running out (what a dead endpoint gives after 30 s of UNAVAILABLE).
+# Errors worth another attempt within the deadline; api_core's RetryError is the client's own retry
+# running out, TimeoutError our deadline cutting a call short.
 _TRANSIENT = (gexc.Aborted, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
-              gexc.ResourceExhausted, gexc.RetryError)
+              gexc.ResourceExhausted, gexc.RetryError, TimeoutError)
+
+
+async def _in_daemon_thread(call, *args):
+    """Run a blocking client call off the event loop in a daemon thread. Why not asyncio.to_thread:
+    the client retries UNAVAILABLE commits for up to an hour on its own, and a pool thread still
+    waiting on a dead Spanner would hold the process at exit; a daemon thread is left behind (its
+    writes are idempotent, so a late success is harmless)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(outcome: BaseException | tuple) -> None:
+        if not future.done():
+            future.set_exception(outcome) if isinstance(outcome, BaseException) else future.set_result(outcome[0])
+
+    def run() -> None:
+        try:
+            outcome = (call(*args),)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            outcome = exc
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:
+            pass  # the loop is gone: nobody waits for this call any more
+
+    threading.Thread(target=run, daemon=True, name="spanner-call").start()
+    return await future
 
 
 class SinkConfigError(RuntimeError):
@@ -71,17 +100,18 @@ class SpannerSink:
         return (f"Spanner {s.spanner_instance}/{s.spanner_database} "
                 f"({'emulator at ' + endpoint if endpoint else 'project ' + s.gcp_project})")
 
-    def _within_deadline(self, call, *args):
+    async def _within_deadline(self, call, *args):
         """Run `call`, retrying transient errors until THEMEGEN_SPANNER_DEADLINE_S, then one clear error."""
         deadline = self.settings.spanner_deadline_s
+        ends = time.monotonic() + deadline
         try:
-            for attempt in Retrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_delay(deadline),
-                                    wait=wait_exponential_jitter(initial=0.5, max=10)):
+            async for attempt in AsyncRetrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_delay(deadline),
+                                               wait=wait_exponential_jitter(initial=0.5, max=10)):
                 with attempt:
-                    return call(*args)
+                    return await asyncio.wait_for(_in_daemon_thread(call, *args), max(1.0, ends - time.monotonic()))
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            detail = getattr(last, "message", None) or str(last).splitlines()[0]
+            detail = (getattr(last, "message", None) or str(last) or "no answer within the deadline").splitlines()[0]
             raise SinkUnavailable(
                 f"{self._where()} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
                 "Check that it is up and reachable (locally: `themegen stack up`), or raise "
@@ -90,8 +120,8 @@ class SpannerSink:
             ) from None
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
-    def stored(self, source_ids: list[str]) -> Stored:
-        return self._within_deadline(self._read, source_ids)
+    async def stored(self, source_ids: list[str]) -> Stored:
+        return await self._within_deadline(self._read, source_ids)
 
     def _read(self, source_ids: list[str]) -> Stored:
         s, found = self.settings, Stored()
@@ -107,7 +137,7 @@ class SpannerSink:
                 found.failures.update({r[0]: tuple(r[1:]) for r in rows})
         return found
 
-    def write(self, writes: Writes, flow_run_id: str | None) -> None:
+    async def write(self, writes: Writes, flow_run_id: str | None) -> None:
         """Upserts and deletes in commits inside the mutation budget (idempotent, so any may be retried)."""
         s, ts = self.settings, spanner.COMMIT_TIMESTAMP
         groups = [
@@ -121,11 +151,10 @@ class SpannerSink:
             (s.spanner_failures_table, None, 1, writes.delete_failures),
         ]
         for commit in pack_commits(groups, self.budget):
-            self._within_deadline(self._commit, commit)
+            await self._within_deadline(self._commit, commit)
 
     def _commit(self, commit: list[tuple]) -> None:
-        # timeout_secs bounds the client's own retry of one commit, so the deadline above holds.
-        with self.database.batch(timeout_secs=min(30, self.settings.spanner_deadline_s)) as batch:
+        with self.database.batch() as batch:
             for table, columns, values in commit:
                 if columns is None:
                     batch.delete(table, spanner.KeySet(keys=[[k] for k in values]))
@@ -133,13 +162,17 @@ class SpannerSink:
                     batch.insert_or_update(table=table, columns=columns, values=values)
         self.commits += 1
 
-    def check_tables(self) -> None:
+    async def check_tables(self) -> None:
         """Fail before any LLM call when the database, a table or a column is missing, naming the fix."""
+        await self._within_deadline(self._check_tables)
+
+    def _check_tables(self) -> None:
         s = self.settings
         tables = ((s.spanner_table, THEME_COLUMNS, "themes"), (s.spanner_failures_table, FAILURE_COLUMNS, "failures"))
         try:
             with self.database.snapshot(multi_use=True) as snapshot:
                 for table, columns, kind in tables:
+                    list(snapshot.execute_sql(f"SELECT 1 FROM {table} LIMIT 0"))  # the table exists
                     # qualified names: a column may share its table's name (Themes.Themes)
                     names = ", ".join(f"t.{c}" for c in columns)
                     try:

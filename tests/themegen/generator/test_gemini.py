@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -10,8 +11,8 @@ import pytest
 
 from local_stack.gemini_sim import SimConfig, derive_themes, running_simulator
 from themegen.generator.gemini import Answer, GeminiGenerator, GeneratorConfigError
-from themegen.generator.stop import DailyQuotaStop
-from themegen.models import RowFailure
+from themegen.generator.stop import RunStop
+from themegen.models import Reason, RowFailure
 from themegen.settings import Settings
 
 TEXT = "The parcel arrived late and the box was damaged; support never answered my refund request."
@@ -42,7 +43,7 @@ async def test_invalid_answer_gets_one_repair_retry_then_a_recorded_reason(mode)
         counts = await stats(url)
     assert isinstance(outcome, RowFailure)
     assert outcome.error.startswith("InvalidAnswer after a repair retry") and outcome.attempts == 2
-    assert (outcome.batch_id, outcome.retryable) == (4, False)
+    assert (outcome.batch_id, outcome.reason, outcome.retryable) == (4, Reason.INVALID_ANSWER, False)
     assert counts["requests"] == 2
 
 
@@ -54,13 +55,15 @@ async def test_repair_retry_can_succeed():
     assert counts["requests"] == 2
 
 
-@pytest.mark.parametrize("reason", ["SAFETY", "RECITATION", "MAX_TOKENS"])
-async def test_blocked_or_truncated_answers_are_recorded_with_the_finish_reason(reason):
+@pytest.mark.parametrize("reason, kind, requests", [("SAFETY", Reason.BLOCKED, 1), ("RECITATION", Reason.BLOCKED, 1),
+                                                     ("MAX_TOKENS", Reason.INVALID_ANSWER, 2)])
+async def test_declined_or_truncated_answers_are_recorded_with_the_finish_reason(reason, kind, requests):
+    """A declined answer would be declined again: no repair retry. A truncated one gets one."""
     async with running_simulator(SimConfig(finish_reason_rate=1.0, finish_reason=reason)) as url:
         outcome = await GeminiGenerator(settings_for(url)).answer("r1", TEXT, 0)
         counts = await stats(url)
-    assert isinstance(outcome, RowFailure) and f"finishReason {reason}" in outcome.error
-    assert counts["requests"] == 2
+    assert isinstance(outcome, RowFailure) and f"finishReason {reason}" in outcome.error and outcome.reason == kind
+    assert counts["requests"] == requests
 
 
 async def test_server_errors_are_retried_up_to_max_attempts_then_marked_retryable():
@@ -111,7 +114,7 @@ async def test_a_packed_answer_that_is_not_json_leaves_every_row_for_a_single_re
 
 async def test_a_per_day_quota_stops_every_later_request_of_the_run():
     async with running_simulator(SimConfig(rpd=2)) as url:
-        stop = DailyQuotaStop()
+        stop = RunStop()
         generator = GeminiGenerator(settings_for(url), stop)
         first = [await generator.answer(f"r{i}", TEXT, 0) for i in range(3)]
         later = await GeminiGenerator(settings_for(url), stop).answer_pack(PACK, 1)
@@ -120,4 +123,19 @@ async def test_a_per_day_quota_stops_every_later_request_of_the_run():
     assert counts["requests"] == 3 and counts["http_429"] == 1  # refused once, never retried, then silence
     assert stop.tripped and "per-day quota" in stop.reason
     failures = [first[2], *later.values()]
-    assert all(isinstance(f, RowFailure) and f.retryable and "per-day quota" in f.error for f in failures)
+    assert all(isinstance(f, RowFailure) and f.reason == Reason.NOT_SENT and "per-day quota" in f.error
+               for f in failures)
+
+
+async def test_requests_waiting_in_the_limiter_when_the_stop_trips_are_never_sent():
+    """At a low RPM many requests queue in the limiter; the per-day refusal must hold them all back."""
+    async with running_simulator(SimConfig(rpd=1)) as url:
+        stop = RunStop()
+        generator = GeminiGenerator(settings_for(url, rpm=120), stop)  # one request per 0.5 s
+        outcomes = await asyncio.gather(*(generator.answer(f"r{i}", TEXT, 0) for i in range(12)))
+        counts = await stats(url)
+    assert counts["requests"] - counts["http_429"] == 1 and counts["http_429"] >= 1
+    # only requests already on the wire when the first per-day 429 came back may have followed it
+    assert counts["requests"] <= 2 + 1
+    assert sum(isinstance(o, RowFailure) and o.reason == Reason.NOT_SENT for o in outcomes) == 11
+    assert "requests were in flight" in stop.reason

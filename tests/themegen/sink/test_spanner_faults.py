@@ -15,10 +15,10 @@ from grpc_status.rpc_status import _Status
 
 from themegen.models import ThemeRecord
 from themegen.settings import Settings
-from themegen.sink.spanner import SpannerSink
+from themegen.sink.spanner import SinkUnavailable, SpannerSink, Writes
 
-RECORDS = [ThemeRecord(source_id=f"s{i}", themes=list("abcdef"), model="m", prompt_version="v1",
-                       input_hash="0" * 64) for i in range(10)]
+WRITES = Writes(themes=[ThemeRecord(source_id=f"s{i}", themes=list("abcdef"), model="m", prompt_version="v1",
+                                    prompt_fingerprint="fp", input_hash="0" * 64) for i in range(10)])
 
 
 @pytest.fixture
@@ -42,21 +42,31 @@ def commits(servicer: SpannerServicer) -> int:
     return sum(isinstance(r, CommitRequest) for r in servicer.requests)
 
 
-def sink() -> SpannerSink:
-    return SpannerSink(Settings(gcp_project="mock-project", gcp_credentials="anonymous"))
+def sink(**overrides) -> SpannerSink:
+    return SpannerSink(Settings(gcp_project="mock-project", gcp_credentials="anonymous", **overrides))
 
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,
                                   grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED])
-def test_transient_commit_errors_are_retried_until_the_write_lands(mock_spanner, code):
+async def test_transient_commit_errors_are_retried_until_the_write_lands(mock_spanner, code):
     mock_spanner.mock_spanner.add_error("Commit", status(code))
     writer = sink()
-    assert writer.write_themes(RECORDS) == len(RECORDS)
+    await writer.write(WRITES, flow_run_id=None)
     assert writer.commits == 1 and commits(mock_spanner) >= 2
 
 
-def test_permanent_commit_errors_surface_at_once(mock_spanner):
+async def test_permanent_commit_errors_surface_at_once(mock_spanner):
     mock_spanner.mock_spanner.add_error("Commit", status(grpc.StatusCode.PERMISSION_DENIED))
     with pytest.raises(gexc.PermissionDenied):
-        sink().write_themes(RECORDS)
+        await sink().write(WRITES, flow_run_id=None)
     assert commits(mock_spanner) == 1
+
+
+async def test_a_spanner_that_stays_down_ends_in_one_error_naming_it_after_the_deadline(mock_spanner):
+    for _ in range(200):
+        mock_spanner.mock_spanner.add_error("Commit", status(grpc.StatusCode.UNAVAILABLE))
+    with pytest.raises(SinkUnavailable) as raised:
+        await sink(spanner_deadline_s=2).write(WRITES, flow_run_id=None)
+    message = str(raised.value)
+    assert "Spanner themegen/themegen" in message and "emulator at 127.0.0.1" in message
+    assert "THEMEGEN_SPANNER_DEADLINE_S" in message and "without calling Gemini" in message
