@@ -1,40 +1,70 @@
-from themegen.models import BatchPlan, BatchResult, LlmUsage, RowFailure, ThemeRecord, UpsertResult
-from themegen.report import markdown, percentile, rerun_batch_ids, summarize, summary_table
+from themegen.models import BatchPlan, BatchResult, LatencyHistogram, LlmUsage, Reason, RowFailure, UpsertResult
+from themegen.report import failure_table, markdown, summarize, summary_table
+from themegen.tally import EXAMPLES_PER_REASON, RunTally
 
 
-def result(batch_id: int, ok: int = 0, failures: list[RowFailure] = (), error: str | None = None,
-           rows: int = 10) -> BatchResult:
-    records = [ThemeRecord(source_id=f"{batch_id}-{i}", themes=list("abcdef"), model="m", prompt_version="v1",
-                           input_hash="h") for i in range(ok)]
-    return BatchResult(batch_id=batch_id, rows=rows, records=records, failures=list(failures), error=error,
-                       usage=LlmUsage(calls=ok, input_tokens=10 * ok, latencies_ms=[100] * ok), cached=1)
+def failure(batch_id: int, i: int, reason: Reason) -> RowFailure:
+    return RowFailure(source_id=f"{batch_id}-{i}", batch_id=batch_id, reason=reason, error="boom", attempts=2)
 
 
-def failure(batch_id: int, retryable: bool) -> RowFailure:
-    return RowFailure(source_id=f"{batch_id}-x", batch_id=batch_id, error="boom", attempts=2, retryable=retryable)
+def usage(calls: int) -> LlmUsage:
+    u = LlmUsage(calls=calls, input_tokens=10 * calls)
+    for _ in range(calls):
+        u.latency.add(80)
+    return u
 
 
-def test_percentiles_are_nearest_rank():
-    values = list(range(1, 101))
-    assert (percentile(values, 50), percentile(values, 95), percentile(values, 100)) == (50, 95, 100)
-    assert percentile([7], 95) == 7 and percentile([], 50) is None
+def test_latency_percentiles_come_from_fixed_buckets():
+    h = LatencyHistogram()
+    for ms in [5] * 50 + [400] * 45 + [4_000] * 5:
+        h.add(ms)
+    assert (h.percentile(50), h.percentile(95), h.percentile(100)) == (10, 500, 5_000)
+    assert LatencyHistogram().percentile(50) is None
 
 
-def test_only_batches_with_transient_or_batch_failures_are_rerun():
-    results = [result(0, 10), result(1, 9, [failure(1, retryable=False)]), result(2, 9, [failure(2, True)]),
-               result(3, error="Crashed: BigQuery unavailable")]
-    assert rerun_batch_ids(results) == [2, 3]
+def test_the_tally_counts_by_reason_keeps_a_few_examples_and_knows_what_to_rerun():
+    tally = RunTally()
+    tally.add(BatchResult(batch_id=0, rows=10, answered=10, written=10, usage=usage(10)))
+    tally.add(BatchResult(batch_id=1, rows=10, answered=9, written=9, failures=[failure(1, 0, Reason.INVALID_ANSWER)]))
+    tally.add(BatchResult(batch_id=2, rows=20, answered=10, written=10,
+                          failures=[failure(2, i, Reason.TRANSIENT) for i in range(10)]))
+    tally.add(BatchResult(batch_id=3, rows=10, error="Crashed: BigQuery unavailable"))
+    tally.add(BatchResult(batch_id=4, rows=10, cached=4, answered=6, not_written=10, write_error="SinkUnavailable"))
+    assert tally.failed == {Reason.INVALID_ANSWER: 1, Reason.TRANSIENT: 10, Reason.BATCH_ERROR: 10}
+    assert len(tally.examples[Reason.TRANSIENT]) == EXAMPLES_PER_REASON
+    assert tally.rerun_batches == {2, 3, 4} and tally.unwritten_batches == {3: True, 4: False}
+    assert (tally.rows_succeeded, tally.rows_failed, tally.usage.calls) == (29, 21, 10)
+
+    tally.settled_later(BatchResult(batch_id=4, rows=10, cached=10, written=10))
+    assert (tally.not_written, tally.written, tally.rows_succeeded) == (0, 39, 39)
 
 
-def test_summary_and_report_name_failures_batches_and_rerun_parameters():
-    results = [result(0, 10), result(2, 9, [failure(2, True)]), result(3, error="Crashed: BigQuery unavailable")]
-    plan = BatchPlan(snapshot_table="p.d.t", rows_total=30, batches=[], batch_size=10, duplicate_ids=["dup-1"])
-    report = summarize(plan, results, UpsertResult(themes_written=19, failures_written=1, commits=1), 12.5, "fr")
+def test_summary_and_report_group_failures_by_reason_with_what_to_do():
+    tally = RunTally()
+    tally.add(BatchResult(batch_id=0, rows=10, done_before=3, answered=7, written=7, usage=usage(7)))
+    tally.add(BatchResult(batch_id=2, rows=10, answered=8, written=8,
+                          failures=[failure(2, 0, Reason.TRANSIENT), failure(2, 1, Reason.BLOCKED)]))
+    tally.add(BatchResult(batch_id=3, rows=10, error="Crashed: BigQuery unavailable"))
+    plan = BatchPlan(snapshot_table="p.d.t", rows_total=30, batches=[], batch_size=10, duplicate_ids=["dup-1"],
+                     rows_without_id=2)
+    report = summarize(plan, tally, UpsertResult(), 12.5, "fr")
     s = report.summary
-    assert (s.rows_total, s.rows_succeeded, s.rows_failed, s.rows_skipped_cached) == (30, 19, 11, 3)
-    assert (s.llm_calls, s.input_tokens, s.themes_written) == (19, 190, 19)
+    assert (s.rows_total, s.rows_succeeded, s.rows_failed, s.rows_already_done, s.rows_without_id) == (30, 18, 12, 3, 2)
+    assert (s.llm_calls, s.input_tokens, s.themes_written) == (7, 70, 15)
+    reasons = {r["reason"]: r for r in failure_table(report)}
+    assert reasons["batch_error"]["rows"] == 10 and reasons["transient"]["rerun fixes it"]
+    assert not reasons["blocked"]["rerun fixes it"] and "retry_failed" in reasons["blocked"]["what to do"]
     text = markdown(report)
-    assert "Batch ids: `[2, 3]`" in text and '{"only_failed": true}' in text
-    assert '{"batch_ids": [2, 3], "batch_size": 10}' in text  # ids count batches of the run's size
-    assert "2-x" in text and "dup-1" in text
-    assert {"metric": "LLM latency p95 (ms)", "value": 100} in summary_table(report)
+    assert '{"batch_ids": [2, 3], "batch_size": 10}' in text and '{"retry_failed": true}' in text
+    assert "2-0 (batch 2)" in text and "dup-1" in text and "SELECT * FROM ThemeFailures" in text
+    assert {"metric": "LLM latency p95 (ms, bucket bound)", "value": 100} in summary_table(report)
+
+
+def test_the_report_stays_bounded_for_a_huge_run():
+    tally = RunTally()
+    for b in range(5_000):
+        tally.add(BatchResult(batch_id=b, rows=2_000, answered=1_900, written=1_900,
+                              failures=[failure(b, i, Reason.TRANSIENT) for i in range(100)]))
+    text = markdown(summarize(BatchPlan(snapshot_table="t", rows_total=10_000_000, batches=[], batch_size=2_000),
+                              tally, UpsertResult(), 1.0, None))
+    assert tally.rows_failed == 500_000 and len(text) < 20_000
