@@ -23,6 +23,10 @@ def start_prefect(state_dir: Path, port: int, database_url: str | None = None) -
         # Without these a server on --port N tells its UI to call 127.0.0.1:4200 (the default port).
         "PREFECT_SERVER_UI_API_URL": f"http://{HOST}:{port}/api",
         "PREFECT_UI_URL": f"http://{HOST}:{port}",
+        # Concurrency-slot leases on disk, not in the server's memory: after a server restart (an
+        # outage, a crash) the slots a running batch held are still released, instead of holding
+        # the `gemini` tag limit full for good.
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
     }
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from .answers import answer_text, extract_rows, prompt_texts, wants_items
 from .config import SimConfig
-from .quota import Violation, rpm_violation
+from .quota import RPD_QUOTA_ID, Violation, rpm_violation
 from .state import SIMULATOR, Simulator
 from .tokens import approx_tokens
 
@@ -131,6 +131,8 @@ def _admission_error(sim: Simulator, model: str, input_tokens: int) -> web.Respo
     now = time.monotonic()
     violation = sim.quota.check(now, input_tokens, config)
     if violation is not None:
+        if violation.quota_id == RPD_QUOTA_ID and sim.stats.in_progress_at_day_refusal is None:
+            sim.stats.in_progress_at_day_refusal = sim.stats.in_progress
         return _quota_error(sim, model, violation)
     sim.quota.record(now, input_tokens)
     return None
@@ -141,6 +143,7 @@ async def _generate_content(request: web.Request) -> web.Response:
     model = request.match_info["model"]
     body = await _read_json(request)
     sim.stats.requests += 1
+    sim.stats.after_day_refusal += sim.stats.in_progress_at_day_refusal is not None
     if (rejected := _bad_api_key(sim, request)) is not None:
         return rejected
     if body is None:
@@ -154,7 +157,15 @@ async def _generate_content(request: web.Request) -> web.Response:
     rejection = _admission_error(sim, model, input_tokens)
     if rejection is not None:
         return rejection
+    sim.stats.in_progress += 1
+    try:
+        return await _answer(sim, model, body, rows, input_tokens)
+    finally:
+        sim.stats.in_progress -= 1
 
+
+async def _answer(sim: Simulator, model: str, body: dict[str, Any], rows: list, input_tokens: int) -> web.Response:
+    """An admitted request: latency, injected faults, then the answer."""
     config = sim.config
     if config.latency_s or config.latency_jitter_s:
         jitter = sim.rng.uniform(-config.latency_jitter_s, config.latency_jitter_s)

@@ -21,6 +21,11 @@ class Stats:
     http_503: int = 0
     invalid_outputs: int = 0  # 200s whose text deliberately breaks the themes contract
     non_stop_finishes: int = 0  # 200s with a finishReason other than STOP
+    # Requests that arrived after the first per-day refusal had been sent: a client that stops on
+    # it sends none, except what was already on its way.
+    after_day_refusal: int = 0
+    in_progress_at_day_refusal: int | None = None  # admitted requests still "generating" at that moment
+    in_progress: int = 0
     rows_answered: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
