@@ -34,8 +34,8 @@ async def upsert_themes(plan: BatchPlan, tally: RunTally, settings: Settings, fl
                 result.error = f"batch {batch.batch_id} could not be read again: {type(exc).__name__}: {exc}"
                 break
             settled = await settle_batch(rows, batch.batch_id, edges, generator=None)
-            if settled.write_error:
-                result.error = settled.write_error
+            if settled.error or settled.write_error:
+                result.error = settled.error or settled.write_error
                 break
             result.themes_written += settled.written
             tally.settled_later(settled)

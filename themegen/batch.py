@@ -151,7 +151,12 @@ async def settle_batch(rows: list[SourceRow], batch_id: int, edges: Edges,
     started = time.monotonic()
     out = _Outcome(BatchResult(batch_id=batch_id, rows=len(rows)))
     fingerprint = prompt_fingerprint()
-    stored = await edges.sink.stored([r.id for r in rows])
+    try:
+        stored = await edges.sink.stored([r.id for r in rows])
+    except Exception as exc:  # noqa: BLE001 - without the record of what is done, nothing is sent
+        out.result.error = f"{type(exc).__name__}: {exc}"
+        edges.stop.trip(f"Spanner could not be read ({exc})", "when Spanner answers again")
+        return out.result
     pending = _not_done(rows, stored, edges.settings, fingerprint, out)
     pending_ids = {p.id for p in pending}
     done_ids = [r.id for r in rows if r.id not in pending_ids and r.id in stored.themes]
