@@ -85,11 +85,12 @@ async def generate_themes(
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
     summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id)
 
-    if reason := tally.stop_reason or upsert.error:
-        return Failed(message=reason, data=summary)
+    unwritten = f" The final upsert could not finish: {upsert.error}" if upsert.error else ""
+    if tally.stop_reason:
+        return Failed(message=tally.stop_reason + unwritten, data=summary)
     if failed := sorted(tally.rerun_batches):
-        how = (f"or run with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}" if len(failed) <= MAX_BATCH_IDS_SHOWN
-               else "or run it again")
+        how = (f"or run with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}"
+               if len(failed) <= MAX_BATCH_IDS_SHOWN else "or run it again")
         return Failed(message=f"{len(failed)} batches have unfinished rows (see the report's failures by reason); "
-                              f"retry this flow run {how}: only unfinished rows are sent", data=summary)
+                              f"retry this flow run {how}: only unfinished rows are sent.{unwritten}", data=summary)
     return summary

@@ -79,3 +79,12 @@ def test_shards_split_the_rows_disjointly_and_completely(stack):
 def test_a_shard_outside_the_count_is_refused():
     with pytest.raises(ValueError, match="shard=3 is outside 0..2"):
         BigQuerySource(Settings()).plan("bad", 10, shard=3, shard_count=3)
+
+
+def test_a_filter_with_an_or_stays_inside_its_shard(stack):
+    """The filter is ANDed in its own parentheses: an OR in it can never widen a shard."""
+    source = BigQuerySource(Settings(bq_where="lang = 'ja' OR lang = 'en'"))
+    wanted = sorted(all_ids(source, source.plan("ja-or-en", 100).batches))
+    shards = [set(all_ids(source, source.plan(f"ja-or-en-{k}", 100, shard=k, shard_count=2).batches))
+              for k in range(2)]
+    assert not shards[0] & shards[1] and sorted(shards[0] | shards[1]) == wanted and len(wanted) < 300

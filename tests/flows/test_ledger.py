@@ -1,0 +1,104 @@
+"""Spanner and the row cache are the record of what is done: reruns pay only for what is not.
+The simulator's request counter and Spanner's tables are the witnesses."""
+
+from __future__ import annotations
+
+import pytest
+
+import tasks.generate_batch as generate_step
+from flows.generate_themes import generate_themes
+from local_stack.bigquery import bigquery_client
+from tests.flows.helpers import batch_rows, is_empty, nonempty, source_rows, theme_ids
+from themegen import prompt
+from themegen.source.bigquery import BigQuerySource
+
+ROWS, BATCH = 60, 20
+
+
+async def test_null_and_empty_ids_are_skipped_alone_and_their_batch_mates_get_themes(stack, monkeypatch):
+    stack.clear_outputs()
+    client = bigquery_client(stack.config.project, stack.env["THEMEGEN_BQ_API_ENDPOINT"])
+    table = f"{stack.config.project}.{stack.config.dataset}"
+    client.query(f"""CREATE OR REPLACE TABLE `{table}.nullable_ids` AS
+        SELECT id, text FROM `{table}.{stack.config.table}` WHERE id <= 'fb-000030'
+        UNION ALL SELECT CAST(NULL AS STRING) AS id, 'no id, but a text about late parcels' AS text
+        UNION ALL SELECT CAST(NULL AS STRING) AS id, 'another row without an id' AS text
+        UNION ALL SELECT '  ' AS id, 'a blank id' AS text""").result()
+    monkeypatch.setenv("THEMEGEN_BQ_TABLE", "nullable_ids")
+    rows = {i: t for i, t in source_rows(stack).items() if i <= "fb-000030"}
+
+    summary = await generate_themes(batch_size=100)  # one batch: the id-less rows would sit in it
+
+    assert theme_ids(stack) == set(nonempty(rows, sorted(rows)))
+    assert summary.rows_without_id == 3 and summary.rows_total == len(rows)
+    assert None not in stack.sim("stats")["row_requests"]
+
+
+async def test_a_rerun_of_a_finished_run_with_permanent_failures_pays_nothing_unless_asked(stack, monkeypatch):
+    stack.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
+    rows = source_rows(stack)
+    bad = nonempty(rows, sorted(rows)[:ROWS])[:3]
+    stack.sim("config", {"fail_ids": bad})  # invalid answers, also after the repair retry
+
+    first = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+    paid = stack.sim("stats")["requests"]
+    second = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+
+    assert stack.sim("stats")["requests"] == paid == first.llm_calls  # not one call more
+    assert second.llm_calls == 0 and second.rows_failed == first.rows_failed
+    failures = dict(stack.read_table("SELECT SourceId, Reason FROM ThemeFailures"))
+    assert all(failures[i] == "invalid_answer" for i in bad)
+
+    await generate_themes(rows_limit=ROWS, batch_size=BATCH, retry_failed=True)
+    assert stack.sim("stats")["requests"] == paid + 2 * len(bad)  # asked for: each sent again, with its repair
+
+
+async def test_only_failed_after_a_batch_level_failure_reaches_every_row_of_it(stack, monkeypatch):
+    stack.clear_outputs()
+    rows = source_rows(stack)
+    read_batch = BigQuerySource.read_batch
+
+    def failing_read(self, batch):
+        if batch.batch_id == 1:
+            raise ConnectionResetError("BigQuery Storage read stream reset")
+        return read_batch(self, batch)
+
+    monkeypatch.setattr(BigQuerySource, "read_batch", failing_read)
+    monkeypatch.setattr(generate_step, "generate_batch", generate_step.generate_batch.with_options(retries=0))
+    state = await generate_themes(rows_limit=ROWS, batch_size=BATCH, return_state=True)
+    assert state.is_failed() and "batch_ids" in state.message
+    assert set(nonempty(rows, batch_rows(rows, BATCH, 1))).isdisjoint(theme_ids(stack))
+    monkeypatch.setattr(BigQuerySource, "read_batch", read_batch)
+    stack.sim("reset", {})
+
+    summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH, only_failed=True)
+
+    assert stack.sim("stats")["requests"] == summary.llm_calls == len(nonempty(rows, batch_rows(rows, BATCH, 1)))
+    assert theme_ids(stack) == set(nonempty(rows, sorted(rows)[:ROWS]))
+
+
+async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_regenerates_none(stack, monkeypatch):
+    stack.clear_outputs()
+    rows = source_rows(stack)
+    wanted = nonempty(rows, sorted(rows)[:ROWS])
+    await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+    unchanged = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+    assert unchanged.llm_calls == 0 and stack.sim("stats")["requests"] == len(wanted)
+
+    monkeypatch.setattr(prompt, "SYSTEM_INSTRUCTION", prompt.SYSTEM_INSTRUCTION + " Prefer concrete nouns.")
+    edited = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+
+    assert edited.llm_calls == edited.themes_written == len(wanted)
+    assert stack.sim("stats")["requests"] == 2 * len(wanted)
+    fingerprints = {r[0] for r in stack.read_table("SELECT t.PromptFingerprint FROM Themes AS t")}
+    assert fingerprints == {prompt.prompt_fingerprint()}
+
+
+@pytest.mark.parametrize("where", ["1=1) OR (1=1", "(lang = 'en'", "lang = 'en') OR TRUE OR (1=1"])
+async def test_a_filter_that_could_escape_its_parentheses_is_refused_before_any_call(stack, monkeypatch, where):
+    stack.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_BQ_WHERE", where)
+    state = await generate_themes(rows_limit=20, shard=0, shard_count=2, return_state=True)
+    assert state.is_failed() and "THEMEGEN_BQ_WHERE" in state.message
+    assert stack.sim("stats")["requests"] == 0 and not is_empty(where)
