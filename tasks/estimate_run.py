@@ -6,6 +6,7 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from themegen.best_effort import best_effort
 from themegen.estimate import Estimate, estimate, format_estimate
 from themegen.settings import Settings
 
@@ -15,6 +16,6 @@ async def estimate_run(settings: Settings, rows_limit: int | None = None) -> Est
     result = await estimate(settings, rows_limit=rows_limit)
     text = format_estimate(result)
     print(text)
-    await acreate_markdown_artifact(key="themegen-estimate", markdown=f"```\n{text}\n```",
-                                    description="estimate before running")
+    await best_effort("estimate artifact", lambda: acreate_markdown_artifact(
+        key="themegen-estimate", markdown=f"```\n{text}\n```", description="estimate before running"))
     return result
