@@ -89,7 +89,8 @@ async def _from_cache(pending: list[Pending], edges: Edges, fingerprint: str, ou
         hit = hits.get(row.key)
         if hit is not None and hit.failure_reason is not None:
             if not edges.settings.retry_failed:
-                out.fail(row.id, hit.failure_reason, f"{hit.failure} (recorded earlier; retry_failed=true sends it again)")
+                # The recorded message as it was, so Spanner's failure row is not rewritten on every rerun.
+                out.fail(row.id, hit.failure_reason, hit.failure or hit.failure_reason.value)
                 continue
         elif hit is not None:
             try:
