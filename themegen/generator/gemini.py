@@ -88,10 +88,9 @@ class GeminiGenerator:
         (Blocked when the model declined), RunStopped once the run has stopped sending."""
         contents = user_content(rows)
         async with self.in_flight:
-            await self.limiter.acquire(len(contents))
-            # Checked after the waits, right before the wire: a request that queued in the limiter
-            # while the stop tripped must not go out.
-            if self.stop.tripped:
+            # The stop is checked at the head of the limiter's queue and again right before the
+            # wire: a request that queued while the stop tripped never goes out.
+            if not await self.limiter.acquire(len(contents), self.stop) or self.stop.tripped:
                 raise RunStopped(self.stop.reason)
             self.usage.calls += 1
             self.stop.in_flight += 1

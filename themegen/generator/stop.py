@@ -13,7 +13,7 @@ from __future__ import annotations
 
 AFTER_STOP = (
     "Everything answered so far is kept in the row cache (and in Spanner where it could be written): "
-    "{fix}, then retry this flow run or start the same run again; only unfinished rows are sent to Gemini"
+    "{fix}, retry this flow run or start the same run again; only unfinished rows are sent to Gemini."
 )
 
 

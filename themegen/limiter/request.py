@@ -36,6 +36,7 @@ import asyncio
 import threading
 import time
 import weakref
+from typing import Protocol
 
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
@@ -92,6 +93,13 @@ class _Pace:
             self.tokens.pace = self.target_tpm * rpm / self.target_rpm / 60
 
 
+class Stop(Protocol):
+    """Anything that says whether the run has stopped sending (generator/stop.py's RunStop)."""
+
+    @property
+    def tripped(self) -> bool: ...
+
+
 class RequestLimiter:
     """One per (event loop, settings); `request_limiter` makes it. See the module docstring."""
 
@@ -102,12 +110,18 @@ class RequestLimiter:
         self._shared_tokens = by_unit.get("TPM")
         self._turn = asyncio.Lock()
 
-    async def acquire(self, input_chars: int) -> None:
-        """Wait until one request of about `input_chars` characters of prompt may be sent."""
+    async def acquire(self, input_chars: int, stop: Stop | None = None) -> bool:
+        """Wait until one request of about `input_chars` characters of prompt may be sent; False,
+        without taking a place in the quota, once `stop` has tripped."""
         # Tokens are estimated at the head of each queue, not on arrival: the first max_in_flight
         # requests of a run arrive before any answer, and at one token per character they wasted
         # 9% of an 80-s run's token budget in a measured run.
         async with self._turn:
+            # Checked at the head of the queue: after a run-wide stop the requests queued behind it
+            # leave at once instead of each waiting its paced turn (measured: 2,400 queued requests
+            # at 1,500 RPM kept a stopped run alive for 100 s).
+            if stop is not None and stop.tripped:
+                return False
             if self._pace.tokens:
                 await self._pace.tokens.take(self._pace.estimate(input_chars))
             await self._pace.throttle.acquire()
@@ -115,6 +129,7 @@ class RequestLimiter:
             await self._shared_tokens.acquire(self._pace.estimate(input_chars))
         if self._shared_requests:
             await self._shared_requests.acquire()
+        return True
 
     def observe(self, input_chars: int, input_tokens: int) -> None:
         """An answered request's real promptTokenCount, for the chars -> tokens estimate."""

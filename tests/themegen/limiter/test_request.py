@@ -161,3 +161,18 @@ def test_a_shard_paces_at_its_share_of_the_quota(monkeypatch):
     times = [t for t, _ in run_virtual(monkeypatch, _simulated_run(settings, RPM, 100, clock), clock)]
     assert most_in_any_window(times) <= RPM / 2  # two such shards together stay within the quota
     assert max(times) - min(times) >= 60 * 2 * (1 - settings.quota_headroom) - 1
+
+
+async def test_requests_queued_behind_a_run_stop_leave_at_once_without_a_place_in_the_quota():
+    class Stop:
+        tripped = False
+
+    stop = Stop()
+    limiter = request_limiter(Settings(rpm=120))  # one request per 0.5 s
+    queued = [asyncio.create_task(limiter.acquire(100, stop)) for _ in range(40)]  # 20 s of pacing
+    await asyncio.sleep(0.6)
+    stop.tripped = True
+    started = asyncio.get_running_loop().time()
+    results = await asyncio.gather(*queued)
+    assert asyncio.get_running_loop().time() - started < 1.5
+    assert results.count(True) <= 4 and results.count(False) >= 36
