@@ -245,7 +245,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_GCP_PROJECT": config.project,
         "THEMEGEN_GCP_CREDENTIALS": "anonymous",
         "THEMEGEN_BQ_API_ENDPOINT": f"http://{HOST}:{config.bigquery_rest_port}",
-        "THEMEGEN_BQ_STORAGE_ENDPOINT": f"{HOST}:{config.bigquery_grpc_port}",
+        "THEMEGEN_BQ_STORAGE_ENDPOINT": f"http://{HOST}:{config.bigquery_grpc_port}",  # plaintext gRPC
         "THEMEGEN_BQ_DATASET": config.dataset,
         "THEMEGEN_BQ_TABLE": config.table,
         "THEMEGEN_SPANNER_INSTANCE": config.spanner_instance,

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         None, description="dataset for the run's snapshot table (default: the source dataset)"
     )
     bq_api_endpoint: str | None = Field(None, description="BigQuery REST endpoint override (emulator)")
-    bq_storage_endpoint: str | None = Field(None, description="BigQuery Storage Read gRPC host:port override")
+    bq_storage_endpoint: str | None = Field(None, description="BigQuery Storage Read gRPC host:port override; http://host:port for plaintext (an emulator)")
 
     # --- Spanner sink --------------------------------------------------------------------------
     spanner_instance: str = "themegen"

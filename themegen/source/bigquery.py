@@ -23,6 +23,7 @@ from themegen.models import BatchDescriptor, BatchPlan, SourceRow
 from themegen.settings import Settings
 
 SNAPSHOT_DAYS = 7
+PLAINTEXT = "http://"  # scheme of a Storage Read endpoint without TLS (THEMEGEN_BQ_STORAGE_ENDPOINT)
 
 
 class SourceConfigError(RuntimeError):
@@ -161,12 +162,12 @@ class BigQuerySource:
     @cached_property
     def _read_client(self) -> bigquery_storage_v1.BigQueryReadClient:
         """One Storage Read client (one gRPC channel) for every batch of the run; close() closes it."""
-        s = self.settings
-        if s.bq_storage_endpoint and s.gcp_credentials == "anonymous":
-            # Emulators speak plaintext gRPC; anonymous credentials imply an emulator endpoint.
-            channel = grpc.insecure_channel(s.bq_storage_endpoint)
+        s, endpoint = self.settings, self.settings.bq_storage_endpoint
+        if endpoint and endpoint.startswith(PLAINTEXT):
+            # The endpoint itself says it speaks plaintext gRPC (as BIGQUERY_EMULATOR_HOST's http:// does).
+            channel = grpc.insecure_channel(endpoint.removeprefix(PLAINTEXT))
             return bigquery_storage_v1.BigQueryReadClient(transport=BigQueryReadGrpcTransport(channel=channel))
-        options = ClientOptions(api_endpoint=s.bq_storage_endpoint) if s.bq_storage_endpoint else None
+        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
         return bigquery_storage_v1.BigQueryReadClient(credentials=credentials(s), client_options=options)
 
     def read_batch(self, batch: BatchDescriptor) -> list[SourceRow]:
