@@ -36,7 +36,8 @@ async def create_batches(
     if row_limit is not None and row_limit < 1:
         raise ValueError(f"rows_limit={row_limit}: give a number of rows of at least 1, or leave it empty for every row")
     source = BigQuerySource(settings)
-    plan = await asyncio.to_thread(source.plan, run_key, settings.rows_per_batch, row_limit, shard, shard_count)
+    plan = await asyncio.to_thread(source.plan, run_key, settings.rows_per_batch, row_limit, shard, shard_count,
+                                    settings.max_batches_per_run)
     if batch_ids is not None:
         wanted = set(batch_ids)
         unknown = wanted - {b.batch_id for b in plan.batches}

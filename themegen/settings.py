@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         description=f"rows per batch task; default {REQUESTS_PER_BATCH} requests' worth ({REQUESTS_PER_BATCH} x rows_per_request)",
     )
     max_parallel_batches: int = Field(50, ge=1)
+    max_batches_per_run: int = Field(
+        2_000, ge=1, description="batch task runs one flow run may have: larger tables get larger batches "
+        "(each task run costs the Prefect server tens of milliseconds and the report a line)",
+    )
     rpm: int = Field(1000, ge=1, description="Gemini requests per minute this run may use")
     shared_rate_limit: str | None = Field(
         None,

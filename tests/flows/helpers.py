@@ -6,6 +6,9 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
+from themegen.settings import Settings
+from themegen.source.bigquery import BigQuerySource
+
 
 def source_rows(stack) -> dict[str, str | None]:
     client = bigquery.Client(
@@ -21,10 +24,12 @@ def is_empty(text: str | None) -> bool:
     return text is None or not text.strip()
 
 
-def batch_rows(rows: dict[str, str | None], batch_size: int, batch_id: int) -> list[str]:
-    """Ids of one batch: batches are consecutive runs of the ids in sorted order."""
-    ids = sorted(rows)
-    return ids[batch_id * batch_size : (batch_id + 1) * batch_size]
+def batch_rows(batch_size: int, batch_id: int, rows_limit: int | None = None) -> list[str]:
+    """Ids of one batch as a run with these parameters cuts them (a fingerprint of the id decides)."""
+    source = BigQuerySource(Settings())
+    plan = source.plan(f"helper_{source.settings.bq_table}_{batch_size}_{rows_limit}", batch_size, rows_limit)
+    [batch] = [b for b in plan.batches if b.batch_id == batch_id]
+    return sorted(r.id for r in source.read_batch(batch))
 
 
 def nonempty(rows: dict[str, str | None], ids: list[str]) -> list[str]:

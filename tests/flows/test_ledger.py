@@ -68,13 +68,13 @@ async def test_only_failed_after_a_batch_level_failure_reaches_every_row_of_it(s
     monkeypatch.setattr(generate_step, "generate_batch", generate_step.generate_batch.with_options(retries=0))
     state = await generate_themes(rows_limit=ROWS, batch_size=BATCH, return_state=True)
     assert state.is_failed() and "batch_ids" in state.message
-    assert set(nonempty(rows, batch_rows(rows, BATCH, 1))).isdisjoint(theme_ids(stack))
+    assert set(nonempty(rows, batch_rows(BATCH, 1, ROWS))).isdisjoint(theme_ids(stack))
     monkeypatch.setattr(BigQuerySource, "read_batch", read_batch)
     stack.sim("reset", {})
 
     summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH, only_failed=True)
 
-    assert stack.sim("stats")["requests"] == summary.llm_calls == len(nonempty(rows, batch_rows(rows, BATCH, 1)))
+    assert stack.sim("stats")["requests"] == summary.llm_calls == len(nonempty(rows, batch_rows(BATCH, 1, ROWS)))
     assert theme_ids(stack) == set(nonempty(rows, sorted(rows)[:ROWS]))
 
 

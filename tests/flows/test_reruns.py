@@ -16,9 +16,9 @@ ROWS, BATCH = 200, 20
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
-def fail_batches(stack, rows, batch_ids: list[int]) -> list[str]:
+def fail_batches(stack, rows, batch_ids: list[int], rows_limit: int = ROWS) -> list[str]:
     """Make every row of these batches answer HTTP 500; returns the rows that will be called."""
-    doomed = [i for b in batch_ids for i in nonempty(rows, batch_rows(rows, BATCH, b))]
+    doomed = [i for b in batch_ids for i in nonempty(rows, batch_rows(BATCH, b, rows_limit))]
     stack.sim("config", {"error_ids": doomed})
     return doomed
 
@@ -67,7 +67,7 @@ async def test_ui_retry_of_a_failed_flow_run_skips_finished_rows(stack, monkeypa
     stack.clear_outputs()
     monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
     rows = source_rows(stack)
-    doomed = fail_batches(stack, rows, [2])
+    doomed = fail_batches(stack, rows, [2], rows_limit=100)
     deployment_id = await (await generate_themes.ato_deployment(name="ui-retry-test")).aapply()
     async with get_client() as client:
         flow_run = await client.create_flow_run_from_deployment(

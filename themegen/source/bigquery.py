@@ -32,48 +32,69 @@ class SourceConfigError(RuntimeError):
 
 # Rows whose id is NULL or empty go to this batch id: counted and reported, never read or sent.
 NO_ID_BATCH = -1
+# The snapshot's description carries its batch layout, so a retry of the run (which reuses the
+# snapshot) cuts the same batches even if the source has gained rows since.
+LAYOUT_TAG = "themegen-layout:"
 
 
-def snapshot_sql(settings: Settings, snapshot_table: str, sharded: bool = False) -> str:
-    """CTAS that numbers the filtered source rows by id and assigns batch ids (pure).
+def batch_layout(rows: int, batch_size: int, max_batches: int) -> tuple[int, int]:
+    """(batch count, rows per batch) for `rows` rows (pure): batches of `batch_size`, grown so a run
+    never has more than `max_batches` task runs (each costs the Prefect server tens of ms)."""
+    size = max(batch_size, -(-rows // max_batches))
+    return max(1, -(-rows // size)), size
 
-    Duplicate ids are kept once (the first by text) and counted in `dup_count`, so the report can
-    name them; rows without an id (NULL or empty) land in batch NO_ID_BATCH, so they neither collapse
-    into one "duplicate" nor shift the other batches; `sharded` keeps only shard @shard of @shard_count (by a hash of the id, so
-    shards are disjoint, cover every row and stay the same across runs). @row_limit applies after
-    sharding: the first N rows by id of this shard. The user's filter (validated as one boolean
-    expression, themegen/source/filter.py) sits in its own parentheses, ANDed with ours.
+
+def snapshot_sql(settings: Settings, snapshot_table: str, batch_count: int, batch_size: int,
+                 sharded: bool = False, limited: bool = False) -> str:
+    """CTAS of the run's rows, each with its batch id (pure).
+
+    No global sort: a row's batch is a fingerprint of its id modulo the batch count, so batches are
+    deterministic, about equal in size, and the table is clustered on them (a batch read, and a
+    batch_ids rerun, read only their own blocks through the Storage Read API). Duplicate ids are
+    kept once (the first by text) and counted in `dup_count`; rows without an id (NULL or empty)
+    land in batch NO_ID_BATCH, never read or sent; `sharded` keeps shard @shard of @shard_count (a
+    different fingerprint of the id, so shards are disjoint and each still spreads over every
+    batch); `limited` keeps the first @row_limit rows by id (a trial run: a top-N, not a sort of the
+    table). The user's filter (one boolean expression, themegen/source/filter.py) sits in its own
+    parentheses, ANDed with ours. The snapshot stores the id and the text columns only: the batch
+    reads need them, and 7 days of them cost less than re-scanning the source for every batch.
     """
     id_col, columns = settings.bq_id_column, settings.bq_text_columns
     texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(columns))
     text_names = ", ".join(f"text_{i}" for i in range(len(columns)))
+    no_id = f"({id_col} IS NULL OR TRIM(CAST({id_col} AS STRING)) = '')"
     conditions = [f"({settings.bq_where})" if settings.bq_where else "TRUE"]
     if sharded:
         # MOD before ABS: ABS of the smallest INT64 fingerprint would overflow.
         conditions.append(f"ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard")
-    no_id = f"({id_col} IS NULL OR TRIM(CAST({id_col} AS STRING)) = '')"
+    if limited:
+        conditions.append(f"NOT {no_id}")
     return f"""
 CREATE TABLE IF NOT EXISTS `{snapshot_table}`
 CLUSTER BY batch_id
 OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {SNAPSHOT_DAYS * 24} HOUR),
-         description = "themegen run snapshot of {settings.source_table}")
+         description = "themegen run snapshot of {settings.source_table}; {LAYOUT_TAG}{batch_count}x{batch_size}")
 AS
-SELECT IF(no_id, {NO_ID_BATCH}, CAST(FLOOR((rn - 1) / @batch_size) AS INT64)) AS batch_id,
+SELECT IF(no_id, {NO_ID_BATCH}, ABS(MOD(FARM_FINGERPRINT(CONCAT('batch/', source_id)), {batch_count}))) AS batch_id,
        source_id, dup_count, {text_names}
 FROM (
-  SELECT ROW_NUMBER() OVER (PARTITION BY no_id ORDER BY sort_key, {text_names}) AS rn,
-         no_id, source_id, dup_count, {text_names}
-  FROM (
-    SELECT {id_col} AS sort_key, {no_id} AS no_id, CAST({id_col} AS STRING) AS source_id, {texts},
-           ROW_NUMBER() OVER (PARTITION BY {id_col} ORDER BY {", ".join(columns)}) AS dup_rank,
-           COUNT(*) OVER (PARTITION BY {id_col}) AS dup_count
-    FROM `{settings.source_table}`
-    WHERE {" AND ".join(conditions)}
-  )
-  WHERE dup_rank = 1 OR no_id
+  SELECT {no_id} AS no_id, {id_col} AS sort_key, CAST({id_col} AS STRING) AS source_id, {texts},
+         COUNT(*) OVER (PARTITION BY {id_col}) AS dup_count
+  FROM `{settings.source_table}`
+  WHERE {" AND ".join(conditions)}
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY {id_col} ORDER BY {", ".join(columns)}) = 1 OR {no_id}
+  {"ORDER BY sort_key LIMIT @row_limit" if limited else ""}
 )
-WHERE rn <= @row_limit OR no_id
 """
+
+
+def count_sql(settings: Settings, sharded: bool = False) -> str:
+    """Distinct ids the snapshot will hold (pure): it sizes the batches. Scans the id and filter columns."""
+    id_col = settings.bq_id_column
+    conditions = [f"({settings.bq_where})" if settings.bq_where else "TRUE"]
+    if sharded:
+        conditions.append(f"ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard")
+    return f"SELECT COUNT(DISTINCT {id_col}) AS n FROM `{settings.source_table}` WHERE {' AND '.join(conditions)}"
 
 
 def combine_text(parts: list[str | None]) -> str | None:
@@ -116,24 +137,32 @@ class BigQuerySource:
                 )
 
     def plan(self, run_key: str, batch_size: int, row_limit: int | None = None,
-             shard: int | None = None, shard_count: int = 1) -> BatchPlan:
-        """Snapshot the source once (shard `shard` of `shard_count` when shard is set) and describe its batches."""
+             shard: int | None = None, shard_count: int = 1, max_batches: int = 2_000) -> BatchPlan:
+        """Snapshot the source once (shard `shard` of `shard_count` when shard is set) and describe its
+        batches. A retry of the same run (same run_key) reuses the snapshot and its layout."""
         if shard is not None and not 0 <= shard < shard_count:
             raise ValueError(f"shard={shard} is outside 0..{shard_count - 1} (shard_count={shard_count})")
         self.check_source()
         snapshot = f"{self.settings.staging_dataset}.themegen_snapshot_{run_key}"
-        params = [
-            bigquery.ScalarQueryParameter("batch_size", "INT64", batch_size),
-            bigquery.ScalarQueryParameter("row_limit", "INT64", 2**62 if row_limit is None else row_limit),
-        ]
+        params = []
         if shard is not None:
             params += [bigquery.ScalarQueryParameter("shard", "INT64", shard),
                        bigquery.ScalarQueryParameter("shard_count", "INT64", shard_count)]
-        job = self.client.query(
-            snapshot_sql(self.settings, snapshot, sharded=shard is not None),
-            job_config=bigquery.QueryJobConfig(query_parameters=params),
-        )
-        job.result()
+        scanned = 0
+        layout = self._layout(snapshot)
+        if layout is None:
+            count = self.client.query(count_sql(self.settings, sharded=shard is not None),
+                                      job_config=bigquery.QueryJobConfig(query_parameters=params))
+            rows = next(iter(count.result()))["n"]
+            layout = batch_layout(rows if row_limit is None else min(rows, row_limit), batch_size, max_batches)
+            if row_limit is not None:
+                params.append(bigquery.ScalarQueryParameter("row_limit", "INT64", row_limit))
+            job = self.client.query(
+                snapshot_sql(self.settings, snapshot, *layout, sharded=shard is not None, limited=row_limit is not None),
+                job_config=bigquery.QueryJobConfig(query_parameters=params),
+            )
+            job.result()
+            scanned = (count.total_bytes_processed or 0) + (job.total_bytes_processed or 0)
         duplicates = [r["source_id"] for r in self.client.query(
             f"SELECT source_id FROM `{snapshot}` WHERE dup_count > 1 AND batch_id != {NO_ID_BATCH} "
             "ORDER BY source_id LIMIT 1000"
@@ -153,11 +182,20 @@ class BigQuerySource:
             snapshot_table=snapshot,
             rows_total=sum(b.row_count for b in batches),
             batches=batches,
-            batch_size=batch_size,
-            bytes_processed=job.total_bytes_processed or 0,
+            batch_size=layout[1],
+            bytes_processed=scanned,
             duplicate_ids=duplicates,
             rows_without_id=without_id,
         )
+
+    def _layout(self, snapshot: str) -> tuple[int, int] | None:
+        """(batch count, batch size) of an existing snapshot, from its description; None if there is none."""
+        try:
+            description = self.client.get_table(snapshot).description or ""
+        except gexc.NotFound:
+            return None
+        count, _, size = description.partition(LAYOUT_TAG)[2].partition("x")
+        return int(count), int(size)
 
     @cached_property
     def _read_client(self) -> bigquery_storage_v1.BigQueryReadClient:
