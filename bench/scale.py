@@ -1,0 +1,83 @@
+"""Benchmark: does a run's memory and speed stay flat as the table grows?
+
+For each size in --sizes (against the stack in THEMEGEN_STATE_DIR, started if it does not answer):
+re-seeds the BigQuery sample table with that many rows (`themegen seed`), empties Spanner and the
+row cache, sets the Gemini SIMULATOR to zero latency and no quota, then runs `themegen run --json`
+as a child process and records
+  - peak_rss_mb: the flow process's peak resident memory (wait4's ru_maxrss of that child alone),
+  - rows_per_second: rows / the flow's own wall_seconds,
+  - report_seconds: the publish-report task run's duration, read from the Prefect API.
+Prints one JSON object per size, then, as the last line, {"runs": [...]}. Compare sizes within one
+invocation: the machine is shared, so absolute numbers move between runs.
+
+    python -m bench.scale --sizes 30000,300000 --rows-per-request 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if not __package__:  # `python bench/scale.py` as well as `python -m bench.scale`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
+from themegen.settings import Settings  # noqa: E402
+
+
+def run_measured(extra: list[str], env: dict[str, str]) -> tuple[dict, float]:
+    """The run's summary and its process's peak RSS in MiB (Linux reports ru_maxrss in KiB)."""
+    process = subprocess.Popen(run_command(extra), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env=env)
+    stdout = process.stdout.read()
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0  # reaped by wait4 above
+    return last_json_line(stdout), usage.ru_maxrss / 1024
+
+
+async def report_seconds(flow_run_id: str) -> float | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    durations = [t.total_run_time.total_seconds() for t in task_runs if t.name.startswith("publish-report")]
+    return round(max(durations), 3) if durations else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="30000,300000", help="comma-separated row counts")
+    parser.add_argument("--rows-per-request", type=int, default=10)
+    args = parser.parse_args()
+    ensure_stack()
+    settings = Settings()
+    sim("config", SIM_DEFAULTS | {"rpm": None})
+    env = os.environ | {"THEMEGEN_STATE_DIR": str(STATE_DIR), "THEMEGEN_RPM": "10000000",
+                        "THEMEGEN_ROWS_PER_REQUEST": str(args.rows_per_request)}
+    runs = []
+    try:
+        for rows in (int(size) for size in args.sizes.split(",")):
+            subprocess.run([sys.executable, "-m", "themegen.cli", "seed", "--rows", str(rows)], check=True, env=env,
+                           stdout=subprocess.DEVNULL)
+            clear(settings)
+            summary, peak = run_measured([], env)
+            run = {"rows": rows, "peak_rss_mb": round(peak, 1),
+                   "rows_per_second": round(summary["rows_total"] / summary["wall_seconds"], 1),
+                   "report_seconds": asyncio.run(report_seconds(summary["flow_run_id"])),
+                   "wall_seconds": summary["wall_seconds"], "llm_calls": summary["llm_calls"],
+                   "rows_succeeded": summary["rows_succeeded"], "simulated": True}
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    finally:
+        sim("config", SIM_DEFAULTS)
+    print(json.dumps({"runs": runs}))
+
+
+if __name__ == "__main__":
+    main()
