@@ -57,6 +57,7 @@ async def test_a_rerun_of_a_finished_run_with_permanent_failures_pays_nothing_un
 async def test_only_failed_after_a_batch_level_failure_reaches_every_row_of_it(stack, monkeypatch):
     stack.clear_outputs()
     rows = source_rows(stack)
+    batch_one = nonempty(rows, batch_rows(BATCH, 1, ROWS))
     read_batch = BigQuerySource.read_batch
 
     def failing_read(self, batch):
@@ -68,13 +69,13 @@ async def test_only_failed_after_a_batch_level_failure_reaches_every_row_of_it(s
     monkeypatch.setattr(generate_step, "generate_batch", generate_step.generate_batch.with_options(retries=0))
     state = await generate_themes(rows_limit=ROWS, batch_size=BATCH, return_state=True)
     assert state.is_failed() and "batch_ids" in state.message
-    assert set(nonempty(rows, batch_rows(BATCH, 1, ROWS))).isdisjoint(theme_ids(stack))
+    assert set(batch_one).isdisjoint(theme_ids(stack))
     monkeypatch.setattr(BigQuerySource, "read_batch", read_batch)
     stack.sim("reset", {})
 
     summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH, only_failed=True)
 
-    assert stack.sim("stats")["requests"] == summary.llm_calls == len(nonempty(rows, batch_rows(BATCH, 1, ROWS)))
+    assert stack.sim("stats")["requests"] == summary.llm_calls == len(batch_one)
     assert theme_ids(stack) == set(nonempty(rows, sorted(rows)[:ROWS]))
 
 

@@ -22,7 +22,7 @@ def test_every_row_lands_in_exactly_one_batch(stack, batch_size):
     count = -(-300 // batch_size)
     assert {b.batch_id for b in plan.batches} <= set(range(count)) and plan.batch_size == batch_size
     # a fingerprint spreads the ids: no batch is far above its share
-    assert max(b.row_count for b in plan.batches) <= 3 * batch_size
+    assert max(b.row_count for b in plan.batches) <= 2 * batch_size + 10
 
 
 def test_batches_grow_so_a_run_has_at_most_max_batches():
@@ -102,7 +102,7 @@ def test_several_text_columns_are_joined_and_all_null_is_none():
 def test_shards_split_the_rows_disjointly_and_completely(stack):
     source = BigQuerySource(Settings())
     shards = [all_ids(source, source.plan(f"shard{k}", 50, shard=k, shard_count=3).batches) for k in range(3)]
-    assert sorted(i for ids in shards for i in ids) == all_ids(source, source.plan("unsharded", 100).batches)
+    assert sorted(i for ids in shards for i in ids) == sorted(all_ids(source, source.plan("unsharded", 100).batches))
     assert all(len(ids) > 50 for ids in shards)  # a hash spreads 300 ids over every shard
 
 
