@@ -24,7 +24,7 @@ from themegen.generator.client import shared_client
 from themegen.models import SourceRow
 from themegen.prompt import SYSTEM_INSTRUCTION, InvalidInput, prepare_text, user_content
 from themegen.settings import Settings
-from themegen.source.bigquery import BigQuerySource, combine_text
+from themegen.source.bigquery import BigQuerySource, combine_text, count_sql
 
 # Output tokens per answered row. The answer's shape is fixed by the response schema:
 # {"themes": [six strings]}. Its JSON frame ('{"themes": [', ']}', six pairs of quotes and five
@@ -91,12 +91,6 @@ class Estimate(BaseModel):
 
 def _where(settings: Settings) -> str:
     return f"({settings.bq_where or 'TRUE'})"
-
-
-def count_sql(settings: Settings) -> str:
-    # Distinct ids, like the run's snapshot (duplicates are processed once); reads only the id column.
-    return (f"SELECT COUNT(DISTINCT {settings.bq_id_column}) AS n FROM `{settings.source_table}` "
-            f"WHERE {_where(settings)}")
 
 
 def sample_sql(settings: Settings, sample_rows: int) -> str:
