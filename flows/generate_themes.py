@@ -53,6 +53,7 @@ async def generate_themes(
     estimate_only: bool = False,
     shard: int | None = None,
     shard_count: int = 1,
+    concurrent_shards: int | None = None,
 ) -> RunSummary | Estimate:
     """Parameters left as None take their value from the ThemegenConfig block named by
     config_block (editable in the UI), else from the THEMEGEN_* settings.
@@ -65,11 +66,13 @@ async def generate_themes(
     estimate_only: count rows and tokens on a sample and return the estimate; no generation.
     shard, shard_count: only the rows whose id hashes to shard `shard` of `shard_count` (one child
         run of generate_themes_sharded); rows_limit and batch_ids then apply within the shard.
+    concurrent_shards: shards running at the same time, which split the quota (default shard_count).
     """
     started = time.monotonic()
     settings = await resolve_settings(
         config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model,
-        rows_per_request=rows_per_request, quota_share=shard_count if shard is not None else None,
+        rows_per_request=rows_per_request,
+        quota_share=(concurrent_shards or shard_count) if shard is not None else None,
         retry_failed=retry_failed or None,
     )
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None

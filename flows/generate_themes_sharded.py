@@ -1,9 +1,14 @@
-"""generate_themes_sharded: one generate-themes deployment run per shard of the source, at once.
+"""generate_themes_sharded: one generate-themes deployment run per shard of the source.
 
 Each child run takes the rows whose id hashes to its shard (`shard`, `shard_count` parameters), so the
 children are disjoint and together cover the source; they may run on different workers or machines.
-Run them with `THEMEGEN_SHARED_RATE_LIMIT=gemini-rpm` in the workers' environment: without it every
-child paces itself to the whole quota and together they exceed it.
+Two uses:
+- shards given: that many children side by side, each pacing at its share of the quota. Run them with
+  `THEMEGEN_SHARED_RATE_LIMIT=gemini-rpm` in the workers' environment, so together they stay within it.
+- shards left empty: a job too long for one run (THEMEGEN_RUN_TIMEOUT_S, the Cloud Run job's timeout)
+  is split into as many children as it needs, run one after another at the full quota, each fitting
+  the timeout (`themegen estimate` shows the number). The parent waits for them all, so it belongs on
+  a long-lived worker (the process pool), not on Cloud Run itself.
 
 The children's numbers come from their `themegen-summary` table artifacts (read through the Prefect
 API by flow run id), not from their return values, which are not persisted.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 
 from prefect import flow
@@ -23,6 +29,11 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.deployments import run_deployment
 from prefect.states import Failed
+
+from blocks.themegen_config import resolve_settings
+from themegen.estimate import child_runs
+from themegen.settings import Settings
+from themegen.source.bigquery import BigQuerySource, count_sql
 
 SUMMARY_KEY = "themegen-summary"
 REPORT_KEY = "themegen-sharded-report"
@@ -66,27 +77,51 @@ def report_markdown(children: list[FlowRun], summaries: dict[str, dict[str, obje
     return "\n".join(lines)
 
 
+def runs_needed(settings: Settings, rows_limit: int | None) -> int:
+    """Child runs a job needs so each fits settings.run_timeout_s at the quota (blocking: one count)."""
+    source = BigQuerySource(settings)
+    rows = next(iter(source.client.query(count_sql(settings)).result()))["n"]
+    rows = rows if rows_limit is None else min(rows, rows_limit)
+    minutes = math.ceil(rows / settings.rows_per_request) / settings.rpm
+    return child_runs(minutes, settings.run_timeout_s)
+
+
 @flow(name="generate-themes-sharded", log_prints=True)
 async def generate_themes_sharded(
-    shards: int = 3,
+    shards: int | None = None,
+    at_once: int | None = None,
     deployment: str = "generate-themes/generate-themes-local",
     rows_limit: int | None = None,
     batch_size: int | None = None,
+    config_block: str | None = None,
 ) -> dict[str, float]:
     """Start `shards` runs of `deployment` (shard k of shards each), wait for all, report the totals.
 
+    shards: None = as many as THEMEGEN_RUN_TIMEOUT_S needs at the quota, run one after another.
+    at_once: children running at the same time (each paces at 1/at_once of the quota); default every
+        shard when shards is given, one when it is computed.
     rows_limit applies within each shard: every child takes the first rows_limit rows by id of its
     own shard (up to shards x rows_limit rows in all).
     """
+    if shards is None:
+        settings = await resolve_settings(config_block, batch_size=batch_size)
+        shards = await asyncio.to_thread(runs_needed, settings, rows_limit)
+        at_once = at_once or 1
+        print(f"{shards} child runs, {at_once} at a time, each within {settings.run_timeout_s:g} s")
     if shards < 1:
         raise ValueError(f"shards={shards}: need at least 1")
+    at_once = min(at_once or shards, shards)
     started = time.monotonic()
-    children: list[FlowRun] = await asyncio.gather(*(
-        run_deployment(deployment, timeout=None, parameters={
-            "rows_limit": rows_limit, "batch_size": batch_size, "shard": k, "shard_count": shards,
-        })
-        for k in range(shards)
-    ))
+    gate = asyncio.Semaphore(at_once)
+
+    async def child(k: int) -> FlowRun:
+        async with gate:
+            return await run_deployment(deployment, timeout=None, parameters={
+                "rows_limit": rows_limit, "batch_size": batch_size, "shard": k, "shard_count": shards,
+                "concurrent_shards": at_once, "config_block": config_block,
+            })
+
+    children: list[FlowRun] = await asyncio.gather(*(child(k) for k in range(shards)))
     summaries = await child_summaries([str(child.id) for child in children])
     totals = combine(summaries)
     wall_seconds = time.monotonic() - started

@@ -85,6 +85,8 @@ class Estimate(BaseModel):
     rpm: int
     tpm: int | None
     minutes: float = Field(description="lower bound at the quota: max(calls / rpm, input tokens / tpm)")
+    child_runs: int = Field(1, description="flow runs of at most run_timeout_s the job splits into")
+    run_timeout_s: float = 3_600
     bq_bytes_processed: int = 0
     notes: list[str] = Field(default_factory=list)
 
@@ -207,9 +209,21 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
         sample_sent=len(prompts), token_method=method, token_method_note=method_note,
         input_tokens_per_row=per_row_in, output_tokens_per_row=output_tokens_per_row, calls=calls,
         input_tokens=input_tokens, output_tokens=output_tokens, usd=usd, costs=costs, rpm=settings.rpm, tpm=tpm,
-        minutes=max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0), bq_bytes_processed=billed,
-        notes=notes,
+        minutes=(minutes := max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0)),
+        child_runs=child_runs(minutes, settings.run_timeout_s), run_timeout_s=settings.run_timeout_s,
+        bq_bytes_processed=billed, notes=notes,
     )
+
+
+# A child run is planned to take at most this share of its timeout: the quota-bound time is a lower
+# bound (retries, start-up and the final upsert come on top).
+RUN_TIME_SHARE = 0.8
+
+
+def child_runs(minutes: float, run_timeout_s: float) -> int:
+    """Flow runs, one after another at the full quota, that a job of `minutes` needs so each fits
+    its timeout (pure). Running them side by side would not help: they share one quota."""
+    return max(1, math.ceil(minutes * 60 / (RUN_TIME_SHARE * run_timeout_s)))
 
 
 def _usd(value: float | None) -> str:
@@ -231,6 +245,10 @@ def format_estimate(e: Estimate) -> str:
         f"  output tokens       {e.output_tokens:,}  ({e.output_tokens_per_row:g} per row, fixed: six short themes "
         "as JSON)",
         f"  time at quota       {e.minutes:,.1f} min or more  ({quota})",
+        f"  flow runs           {e.child_runs:,}" + (
+            f"  (one after another, ~{e.minutes / e.child_runs:,.0f} min each: each fits the "
+            f"{e.run_timeout_s / 60:,.0f}-min run timeout; run generate-themes-sharded)" if e.child_runs > 1
+            else f"  (fits the {e.run_timeout_s / 60:,.0f}-min run timeout)"),
         "",
         f"  {'model':<24}USD (standard online price)",
         *(f"  {c.model:<24}{_usd(c.usd)}{mark if base_model(c.model) == base_model(e.model) else ''}"

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         description=f"rows per batch task; default {REQUESTS_PER_BATCH} requests' worth ({REQUESTS_PER_BATCH} x rows_per_request)",
     )
     max_parallel_batches: int = Field(50, ge=1)
+    run_timeout_s: float = Field(
+        3_600, gt=0, description="the longest one flow run may take (the Cloud Run job's timeout in prefect.yaml): "
+        "generate-themes-sharded splits a longer job into child runs that each fit",
+    )
     max_batches_per_run: int = Field(
         2_000, ge=1, description="batch task runs one flow run may have: larger tables get larger batches "
         "(each task run costs the Prefect server tens of milliseconds and the report a line)",

@@ -13,7 +13,7 @@ from local_stack.sample_data import generate_rows
 from tests.conftest import SEED_ROWS
 from tests.flows.helpers import source_rows
 from themegen.cost import cost_usd
-from themegen.estimate import approx_tokens, estimate, format_estimate
+from themegen.estimate import approx_tokens, child_runs, estimate, format_estimate
 from themegen.settings import Settings
 
 SAMPLE = 100  # a third of the 300 seeded rows, so scaling the sample up is really exercised
@@ -91,3 +91,10 @@ async def test_vertex_counts_the_system_instruction_with_each_row(sim, monkeypat
                          [("abcd", 1), ("abcde", 2), ("配送遅延", 4), ("配送 late", 4), ("", 1)])
 def test_approx_tokens(text, tokens):
     assert approx_tokens(text) == tokens
+
+
+@pytest.mark.parametrize(("minutes", "timeout_s", "runs"), [(0.0, 3_600, 1), (48, 3_600, 1), (48.1, 3_600, 2),
+                                                            (10_000, 3_600, 209), (0.25, 6, 4)])
+def test_a_job_longer_than_a_run_is_split_into_runs_that_each_fit(minutes, timeout_s, runs):
+    assert child_runs(minutes, timeout_s) == runs
+    assert minutes * 60 / runs <= 0.8 * timeout_s
