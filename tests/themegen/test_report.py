@@ -68,3 +68,21 @@ def test_the_report_stays_bounded_for_a_huge_run():
     text = markdown(summarize(BatchPlan(snapshot_table="t", rows_total=10_000_000, batches=[], batch_size=2_000),
                               tally, UpsertResult(), 1.0, None))
     assert tally.rows_failed == 500_000 and len(text) < 20_000
+
+
+def test_the_tally_does_not_grow_with_the_rows_of_its_batches():
+    """Counters, a fixed histogram and a few examples: 100 times the rows, the same size."""
+    def tally_of(rows_per_batch: int) -> RunTally:
+        tally = RunTally()
+        for b in range(200):
+            usage = LlmUsage(calls=rows_per_batch)
+            for ms in range(0, 3 * rows_per_batch, 3):
+                usage.latency.add(ms)
+            tally.add(BatchResult(batch_id=b, rows=rows_per_batch, answered=rows_per_batch - 10,
+                                  written=rows_per_batch - 10, usage=usage,
+                                  failures=[failure(b, i, Reason.TRANSIENT) for i in range(10)]))
+        return tally
+
+    small, large = tally_of(100), tally_of(10_000)
+    assert large.rows == 100 * small.rows and large.usage.calls == 100 * small.usage.calls
+    assert abs(len(large.model_dump_json()) - len(small.model_dump_json())) < 200  # digits of larger counts
