@@ -1,5 +1,6 @@
 """Step 2 (mapped): settle one batch (themegen/batch.py): read its rows, skip what is done, answer
-the rest from the row cache or Gemini, write the batch's outcome to Spanner."""
+the rest from the row cache or Gemini, write the batch's outcome to Spanner. A batch holds a slot of
+the `gemini` tag limit from its first Gemini request to its end (themegen/limiter/batch_slot.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import logging
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.context import TaskRunContext
 from prefect.utilities.annotations import quote
 
 from themegen.batch import settle_batch
 from themegen.edges import Edges, open_edges
 from themegen.generator.client import close_clients
-from themegen.generator.gemini import GeminiGenerator
-from themegen.limiter import GEMINI_TAG
-from themegen.models import BatchDescriptor, BatchResult
+from themegen.generator.gemini import Answer, GeminiGenerator, Row
+from themegen.generator.stop import RunStop
+from themegen.limiter import BatchSlot
+from themegen.models import BatchDescriptor, BatchResult, RowFailure
 from themegen.progress import RunProgress
 from themegen.settings import Settings
 from themegen.tally import RunTally
@@ -23,9 +27,26 @@ from themegen.tally import RunTally
 log = logging.getLogger(__name__)
 
 
+class SlotGenerator(GeminiGenerator):
+    """The batch's generator: takes the batch's slot of the `gemini` limit before its requests."""
+
+    def __init__(self, settings: Settings, stop: RunStop, slot: BatchSlot) -> None:
+        super().__init__(settings, stop)
+        self.slot = slot
+
+    async def answer(self, row_id: str, text: str, batch_id: int) -> Answer | RowFailure:
+        await self.slot.take()
+        return await super().answer(row_id, text, batch_id)
+
+    async def answer_pack(self, rows: list[Row], batch_id: int) -> dict[str, Answer | RowFailure | None]:
+        await self.slot.take()
+        return await super().answer_pack(rows, batch_id)
+
+
+# No "gemini" tag: Prefect would take the tag limit's slot for every task run, Gemini or not, one
+# request at a time per process (themegen/limiter/batch_slot.py); the batch takes it itself.
 @task(
     name="generate-batch",
-    tags=[GEMINI_TAG],
     task_run_name="batch-{batch.batch_id}",
     cache_policy=NO_CACHE,
     retries=1,
@@ -33,21 +54,31 @@ log = logging.getLogger(__name__)
 )
 async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
     rows = await asyncio.to_thread(run.source.read_batch, batch)
-    result = await settle_batch(rows, batch.batch_id, run, GeminiGenerator(run.settings, run.stop))
+    slot = BatchSlot(_holder(), stopped=lambda: run.stop.tripped)
+    try:
+        result = await settle_batch(rows, batch.batch_id, run, SlotGenerator(run.settings, run.stop, slot))
+    finally:
+        await slot.release()
     # Handed over before the task ends: if the Prefect API cannot take this task's final state,
     # the flow still counts what the batch did (its rows are already in Spanner).
     run.finished[batch.batch_id] = result
     return result
 
 
+def _holder() -> ConcurrencyLeaseHolder | None:
+    """This task run, as the slot's holder (`prefect concurrency-limit inspect gemini` lists it)."""
+    context = TaskRunContext.get()
+    return ConcurrencyLeaseHolder(type="task_run", id=context.task_run.id) if context else None
+
+
 def batches_at_once(settings: Settings) -> int:
     """Batch tasks one process runs at once (pure): its share of max_parallel_batches.
 
     max_parallel_batches is also the "gemini" tag limit all flow runs share (`limits apply`), and
-    each running batch holds a slot of it. A shard opening all of them would be refused slots the
-    other shards hold, and Prefect queues a process's slot requests behind a refused one. Fewer
-    batches per process is no cure on its own: every batch's task start and end leave the request
-    pipe idle (README, "Throughput").
+    each batch sending to Gemini holds a slot of it. A shard opening all of them would be refused
+    slots the other shards hold, and its refused batches would sit waiting for one. Fewer batches
+    per process is no cure on its own: every batch's task start and end leave the request pipe idle
+    (README, "Throughput").
     """
     return max(1, settings.max_parallel_batches // settings.quota_share)
 
@@ -59,7 +90,8 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
     Why not `generate_batch.map()`: the thread-pool runner gives every task run its own thread and
     event loop, so each batch opens a fresh HTTP session and ~100 connections and 50 threads fight
     for the GIL; on one loop the rows of all batches share one client and its keep-alive
-    connections. Each batch is still its own task run, with the "gemini" tag and its limit.
+    connections. Each batch is still its own task run, and holds a slot of the "gemini" tag limit
+    while it sends to Gemini.
 
     A batch whose task failed is counted with its error, so the run goes on, the report names it,
     and the final upsert writes what its rows got. Once the run has stopped (per-day quota, Spanner

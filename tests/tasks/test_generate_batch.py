@@ -1,8 +1,13 @@
-"""How many batch tasks one process runs at once (the flow-level behaviour is in tests/flows)."""
+"""How many batch tasks one process runs at once, and when a batch takes its slot of the `gemini`
+limit (the flow-level behaviour is in tests/flows)."""
 
 from __future__ import annotations
 
-from tasks.generate_batch import batches_at_once
+from local_stack.gemini_sim import running_simulator
+from tasks.generate_batch import SlotGenerator, batches_at_once
+from tests.themegen.generator.test_gemini import settings_for
+from tests.themegen.test_batch import ROWS, MemorySink, edges, requests
+from themegen.batch import settle_batch
 from themegen.settings import Settings
 
 
@@ -19,3 +24,30 @@ def test_shards_together_stay_within_the_tag_limit():
 
 def test_a_shard_always_runs_at_least_one_batch():
     assert batches_at_once(Settings(max_parallel_batches=2, quota_share=4)) == 1
+
+
+class CountingSlot:
+    """A BatchSlot stand-in: how often the batch asked, and how many requests the simulator had
+    counted when it first did."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.takes = 0
+        self.requests_at_first_take: int | None = None
+
+    async def take(self) -> None:
+        if self.requests_at_first_take is None:
+            self.requests_at_first_take = await requests(self.url)
+        self.takes += 1
+
+
+async def test_a_batch_takes_its_slot_before_its_first_request_and_a_done_batch_none(tmp_path):
+    sink = MemorySink()
+    async with running_simulator() as url:
+        e = edges(settings_for(url, rows_per_request=5), tmp_path, sink)
+        first = CountingSlot(url)
+        await settle_batch(ROWS, 0, e, SlotGenerator(e.settings, e.stop, first))
+        again = CountingSlot(url)
+        await settle_batch(ROWS, 0, e, SlotGenerator(e.settings, e.stop, again))
+    assert first.requests_at_first_take == 0 and first.takes == 3  # packs of 5, 5 and 1 row
+    assert again.takes == 0  # every row done: no slot, no call
