@@ -18,7 +18,7 @@ from themegen.edges import Edges, open_edges
 from themegen.generator.client import close_clients
 from themegen.generator.gemini import Answer, GeminiGenerator, Row
 from themegen.generator.stop import RunStop
-from themegen.limiter import BatchSlot
+from themegen.limiter import BatchSlot, slot_pool
 from themegen.models import BatchDescriptor, BatchResult, RowFailure
 from themegen.progress import RunProgress
 from themegen.settings import Settings
@@ -54,11 +54,11 @@ class SlotGenerator(GeminiGenerator):
 )
 async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
     rows = await asyncio.to_thread(run.source.read_batch, batch)
-    slot = BatchSlot(_holder(), stopped=lambda: run.stop.tripped)
+    slot = BatchSlot(holder=_holder(), stopped=lambda: run.stop.tripped)
     try:
         result = await settle_batch(rows, batch.batch_id, run, SlotGenerator(run.settings, run.stop, slot))
     finally:
-        await slot.release()
+        slot.release()
     # Handed over before the task ends: if the Prefect API cannot take this task's final state,
     # the flow still counts what the batch did (its rows are already in Spanner).
     run.finished[batch.batch_id] = result
@@ -66,9 +66,10 @@ async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
 
 
 def _holder() -> ConcurrencyLeaseHolder | None:
-    """This task run, as the slot's holder (`prefect concurrency-limit inspect gemini` lists it)."""
+    """This flow run, as the holder of the slots it takes (a slot passes from batch to batch)."""
     context = TaskRunContext.get()
-    return ConcurrencyLeaseHolder(type="task_run", id=context.task_run.id) if context else None
+    flow_run_id = context.task_run.flow_run_id if context else None
+    return ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id) if flow_run_id else None
 
 
 def batches_at_once(settings: Settings) -> int:
@@ -117,6 +118,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
             await asyncio.gather(*(one(b) for b in batches))
         finally:
             tally.stop_reason = run.stop.reason
+            await slot_pool().close()  # the slots kept for a next batch: there is none
             await close_clients()
     return tally
 

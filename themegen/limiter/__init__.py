@@ -3,9 +3,9 @@
 `BatchSlot`, a batch's slot of the `gemini` tag limit (the cap on batches sending at once, across
 all flow runs and workers: `themegen limits apply`)."""
 
-from themegen.limiter.batch_slot import GEMINI_LIMIT, GEMINI_TAG, BatchSlot, BatchSlotError
+from themegen.limiter.batch_slot import GEMINI_LIMIT, GEMINI_TAG, BatchSlot, BatchSlotError, SlotPool, slot_pool
 from themegen.limiter.request import RequestLimiter, request_limiter
 from themegen.limiter.throttle import in_flight_gate
 
-__all__ = ["GEMINI_LIMIT", "GEMINI_TAG", "BatchSlot", "BatchSlotError", "RequestLimiter", "in_flight_gate",
-           "request_limiter"]
+__all__ = ["GEMINI_LIMIT", "GEMINI_TAG", "BatchSlot", "BatchSlotError", "RequestLimiter", "SlotPool",
+           "in_flight_gate", "request_limiter", "slot_pool"]

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from uuid import UUID
 
@@ -36,98 +38,108 @@ log = logging.getLogger(__name__)
 GEMINI_TAG = "gemini"
 GEMINI_LIMIT = f"tag:{GEMINI_TAG}"
 
-LEASE_S = 60.0  # a dead process's slot comes back after this (Prefect's own tag leases: 60 s)
-RENEW_EVERY_S = 40.0  # a batch still running renews its lease this often
+LEASE_S = 60.0  # a dead process's slots come back after this (Prefect's own tag leases: 60 s)
+RENEW_EVERY_S = 40.0  # a held lease is renewed this often
+KEEP_S = 2.0  # a slot a batch gave back waits this long for the process's next batch before it goes
 MAX_RETRY_AFTER_S = 5.0  # a refused slot is asked for again after the server's Retry-After, at most this
 NO_LIMIT_TTL_S = 5.0  # "no such limit" is believed this long before the server is asked again
-
-_no_limit_until = 0.0  # monotonic time until which the limit is known not to exist (per process)
 
 
 class BatchSlotError(RuntimeError):
     """The server refused the slot for good (not "full"); the message says what to run."""
 
 
-class BatchSlot:
-    """One batch's slot of `GEMINI_LIMIT`. `await slot.take()` before each Gemini request: the first
-    call takes the slot (waiting while the limit is full), concurrent and later ones return at once.
-    `await slot.release()` when the batch ends (a no-op when nothing was taken).
+class _Lease:
+    """One slot of the limit this process holds on the server, renewed until given back."""
 
-    `stopped()` true ends a wait for a slot without one: the request that asked then meets the
-    run's stop and is not sent.
-    """
+    def __init__(self, lease_id: UUID, renew: Callable[[_Lease], object]) -> None:
+        self.id = lease_id
+        self.lost = False  # the server no longer knows it (expired): never handed on
+        self.renewal: asyncio.Task[None] = asyncio.create_task(renew(self))  # type: ignore[arg-type]
+        self.drop: asyncio.TimerHandle | None = None  # while idle: when it goes back to the server
 
-    def __init__(self, holder: ConcurrencyLeaseHolder | None = None, limit: str = GEMINI_LIMIT,
-                 stopped: Callable[[], bool] = lambda: False) -> None:
+
+class SlotPool:
+    """The slots of `limit` one event loop holds. A batch gets one from `take()` and returns it with
+    `give_back()`; a returned slot is handed to the loop's next batch that asks within KEEP_S, and
+    otherwise given back to the server. Batches come and go every few seconds, so most batches of a
+    run make no server call for their slot; at most the loop's running batches plus the slots kept
+    for KEEP_S are held. `close()` gives back every idle slot at once (the end of a run)."""
+
+    def __init__(self, limit: str = GEMINI_LIMIT) -> None:
         self.limit = limit
-        self.holder = holder
-        self.stopped = stopped
-        self.lease_id: UUID | None = None
-        self.waited_s = 0.0  # time spent waiting for the slot (full limit, server retries)
-        self._taking: asyncio.Future[None] | None = None
-        self._renewal: asyncio.Task[None] | None = None
+        self._idle: list[_Lease] = []
+        self._releases: set[asyncio.Task[None]] = set()
+        self._returned = asyncio.Event()  # set when a batch gives a slot back: wakes those refused
+        self._no_limit_until = 0.0  # monotonic time until which the limit is known not to exist
+        self.calls = {"take": 0, "refused": 0, "release": 0, "handed_on": 0}  # server calls and hand-overs
 
-    async def take(self) -> None:
-        if self._taking is None:
-            self._taking = asyncio.ensure_future(self._take())
-        # shield: one cancelled request must not cancel the take the batch's other requests await.
-        await asyncio.shield(self._taking)
-
-    async def _take(self) -> None:
-        global _no_limit_until
-        if time.monotonic() < _no_limit_until:
-            return
-        started = time.monotonic()
-        async with get_client() as client:
-            while not self.stopped():
-                try:
-                    response = await client.increment_concurrency_slots_with_lease(
-                        names=[self.limit], slots=1, mode="concurrency", lease_duration=LEASE_S, holder=self.holder
-                    )
-                except httpx.HTTPStatusError as exc:
-                    if exc.response.status_code != 423:  # 422: a limit of 0 slots
-                        raise self._error(exc) from None
-                    # Full: the server says when a slot is likely free again.
-                    await asyncio.sleep(min(float(exc.response.headers.get("Retry-After", 1.0)), MAX_RETRY_AFTER_S))
-                    continue
-                body = response.json()
-                if not body["limits"]:  # no such limit (or inactive): nothing to hold, as Prefect does
-                    _no_limit_until = time.monotonic() + NO_LIMIT_TTL_S
-                else:
-                    self.lease_id = UUID(body["lease_id"])
-                    self._renewal = asyncio.create_task(self._renew(self.lease_id))
-                break
-        self.waited_s = time.monotonic() - started
-
-    async def _renew(self, lease_id: UUID) -> None:
-        """Keep the lease while the batch runs. A renewal that fails (server away) is tried again at
-        the next turn; a lease the server no longer knows (expired) is not: the batch goes on."""
+    async def take(self, holder: ConcurrencyLeaseHolder | None = None,
+                   stopped: Callable[[], bool] = lambda: False) -> _Lease | None:
+        """A slot (waiting while the limit is full), or None: no such limit, or the run stopped."""
         while True:
-            await asyncio.sleep(RENEW_EVERY_S)
-            try:
-                async with get_client() as client:
-                    await client.renew_concurrency_lease(lease_id=lease_id, lease_duration=LEASE_S)
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code == 410:
-                    log.warning("the %s slot's lease %s expired while its batch ran: the limit may be "
-                                "exceeded until the batch ends", self.limit, lease_id)
-                    return
-                log.warning("could not renew the %s slot's lease %s: %s", self.limit, lease_id, exc)
-            except httpx.HTTPError as exc:
-                log.warning("could not renew the %s slot's lease %s: %s", self.limit, lease_id, exc)
+            if self._idle:
+                lease = self._idle.pop()
+                if lease.drop is not None:
+                    lease.drop.cancel()
+                if lease.lost:
+                    continue
+                self.calls["handed_on"] += 1
+                return lease
+            if time.monotonic() < self._no_limit_until or stopped():
+                return None
+            lease = await self._ask(holder)
+            if lease is not False:
+                return lease
 
-    async def release(self) -> None:
-        if self._taking is not None and not self._taking.done():
-            self._taking.cancel()  # the batch ended (or failed) while waiting for its slot
-            with contextlib.suppress(BaseException):
-                await self._taking
-        if self._renewal is not None:
-            self._renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewal
-        if self.lease_id is None:
+    async def _ask(self, holder: ConcurrencyLeaseHolder | None) -> _Lease | None | bool:
+        """One request to the server: a lease, None (no such limit), False (full; waited)."""
+        self.calls["take"] += 1
+        async with get_client() as client:
+            try:
+                response = await client.increment_concurrency_slots_with_lease(
+                    names=[self.limit], slots=1, mode="concurrency", lease_duration=LEASE_S, holder=holder
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:  # 422: a limit of 0 slots
+                    raise self._error(exc) from None
+                # Full: ask again when the server says a slot is likely free, or as soon as a batch
+                # of this loop gives one back.
+                self.calls["refused"] += 1
+                retry_after = min(float(exc.response.headers.get("Retry-After", 1.0)), MAX_RETRY_AFTER_S)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._returned.wait(), retry_after)
+                return False
+        body = response.json()
+        if not body["limits"]:  # no such limit (or inactive): nothing to hold, as Prefect does
+            self._no_limit_until = time.monotonic() + NO_LIMIT_TTL_S
+            return None
+        return _Lease(UUID(body["lease_id"]), self._renew)
+
+    def give_back(self, lease: _Lease) -> None:
+        """Keep the slot KEEP_S for the loop's next batch, then give it back to the server."""
+        if lease.lost:  # nothing to give back: the server dropped it
             return
-        lease_id, self.lease_id = self.lease_id, None
+        self._idle.append(lease)
+        lease.drop = asyncio.get_running_loop().call_later(KEEP_S, self._drop, lease)
+        self._returned.set()
+        self._returned.clear()
+
+    def _drop(self, lease: _Lease) -> None:
+        if lease in self._idle:
+            self._idle.remove(lease)
+            self._release(lease)
+
+    def _release(self, lease: _Lease) -> None:
+        lease.renewal.cancel()
+        if lease.lost:
+            return
+        task = asyncio.create_task(self._release_now(lease.id))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release_now(self, lease_id: UUID) -> None:
+        self.calls["release"] += 1
         # A release that fails (server unreachable) only keeps the slot until the lease expires.
         try:
             async with get_client() as client:
@@ -136,9 +148,87 @@ class BatchSlot:
             log.warning("could not give back the %s slot (lease %s; it expires within %.0f s): %s",
                         self.limit, lease_id, LEASE_S, exc)
 
+    async def close(self) -> None:
+        """Give back every idle slot now and wait for the releases under way."""
+        idle, self._idle = self._idle, []
+        for lease in idle:
+            if lease.drop is not None:
+                lease.drop.cancel()
+            self._release(lease)
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
+
+    async def _renew(self, lease: _Lease) -> None:
+        """Keep the lease while it is held. A renewal that fails (server away) is tried again at the
+        next turn; a lease the server no longer knows (expired) is not, and is not handed on."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                async with get_client() as client:
+                    await client.renew_concurrency_lease(lease_id=lease.id, lease_duration=LEASE_S)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code == 410:
+                    lease.lost = True
+                    log.warning("the %s slot's lease %s expired while held: the limit may be exceeded "
+                                "until its batch ends", self.limit, lease.id)
+                    return
+                log.warning("could not renew the %s slot's lease %s: %s", self.limit, lease.id, exc)
+            except httpx.HTTPError as exc:
+                log.warning("could not renew the %s slot's lease %s: %s", self.limit, lease.id, exc)
+
     def _error(self, exc: httpx.HTTPStatusError) -> BatchSlotError:
         return BatchSlotError(
             f"cannot take a slot of the Prefect concurrency limit {self.limit!r} (the {GEMINI_TAG!r} tag "
             f"limit, THEMEGEN_MAX_PARALLEL_BATCHES): HTTP {exc.response.status_code} {exc.response.text[:200]}. "
             f"Run `themegen limits apply` against this Prefect server."
         )
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SlotPool]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def slot_pool(limit: str = GEMINI_LIMIT) -> SlotPool:
+    """The running event loop's pool of `limit` slots (one per loop: its batches share it)."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        pools = _pools.setdefault(loop, {})
+        if limit not in pools:
+            pools[limit] = SlotPool(limit)
+        return pools[limit]
+
+
+class BatchSlot:
+    """One batch's slot of the loop's pool. `await slot.take()` before each Gemini request: the first
+    call gets the slot (waiting while the limit is full), concurrent and later ones return at once.
+    `slot.release()` when the batch ends (nothing when nothing was taken).
+
+    `stopped()` true ends a wait for a slot without one: the request that asked then meets the
+    run's stop and is not sent.
+    """
+
+    def __init__(self, pool: SlotPool | None = None, holder: ConcurrencyLeaseHolder | None = None,
+                 stopped: Callable[[], bool] = lambda: False) -> None:
+        self.pool = pool or slot_pool()
+        self.holder = holder
+        self.stopped = stopped
+        self.lease: _Lease | None = None
+        self._taking: asyncio.Future[None] | None = None
+
+    async def take(self) -> None:
+        if self._taking is None:
+            self._taking = asyncio.ensure_future(self._take())
+        # shield: one cancelled request must not cancel the take the batch's other requests await.
+        await asyncio.shield(self._taking)
+
+    async def _take(self) -> None:
+        self.lease = await self.pool.take(self.holder, self.stopped)
+
+    def release(self) -> None:
+        if self._taking is not None and not self._taking.done():
+            # The batch ended (or failed) while waiting for its slot. A slot granted in the very
+            # request this cancels is lost to the pool and comes back when its lease expires.
+            self._taking.cancel()
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            self.pool.give_back(lease)

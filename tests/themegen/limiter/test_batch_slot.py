@@ -1,7 +1,8 @@
 """A batch's slot of the `gemini` tag limit against the stack's Prefect server: taken once however
-many requests ask, given back at the batch's end, waited for while the limit is full (across
-independent holders, as processes are), never taken when nothing is sent, not waited for once the
-run has stopped, renewed while a batch runs; a missing limit holds nothing."""
+many requests ask, handed to the loop's next batch or given back to the server KEEP_S after its
+batch ends, waited for while the limit is full (across pools, as processes are), never taken when
+nothing is sent, not waited for once the run has stopped, renewed while held; a missing limit holds
+nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.exceptions import ObjectNotFound
 
 from themegen.limiter import batch_slot
-from themegen.limiter.batch_slot import GEMINI_LIMIT, BatchSlot
+from themegen.limiter.batch_slot import GEMINI_LIMIT, BatchSlot, SlotPool
 
 LIMIT = "tag:test-batch-slot"
+KEEP_S = 0.5
 
 
 async def _tag_limit(limit: int) -> None:
@@ -29,8 +31,8 @@ async def _active_slots() -> int:
 
 
 @pytest.fixture
-async def tag_limit(stack):
-    batch_slot._no_limit_until = 0.0  # another test's "no such limit" must not carry over
+async def tag_limit(stack, monkeypatch):
+    monkeypatch.setattr(batch_slot, "KEEP_S", KEEP_S)
     yield _tag_limit
     async with get_client() as client:
         with contextlib.suppress(ObjectNotFound):
@@ -41,72 +43,105 @@ def test_the_limit_is_prefects_name_for_the_gemini_tag_limit():
     assert GEMINI_LIMIT == "tag:gemini"
 
 
-async def test_one_slot_per_batch_however_many_requests_ask_and_back_at_its_end(tag_limit):
+async def test_one_slot_per_batch_however_many_requests_ask_and_back_after_keep_s(tag_limit):
     await tag_limit(5)
-    slot = BatchSlot(limit=LIMIT)
+    pool = SlotPool(LIMIT)
+    slot = BatchSlot(pool)
     await asyncio.gather(*(slot.take() for _ in range(20)))
     await slot.take()
-    assert slot.lease_id is not None and await _active_slots() == 1
-    await slot.release()
+    assert slot.lease is not None and await _active_slots() == 1
+    slot.release()
+    slot.release()  # twice is harmless
+    assert await _active_slots() == 1  # kept for the loop's next batch
+    await asyncio.sleep(KEEP_S + 0.5)
     assert await _active_slots() == 0
-    await slot.release()  # twice is harmless
-    assert await _active_slots() == 0
+    assert pool.calls == {"take": 1, "refused": 0, "release": 1, "handed_on": 0}
+
+
+async def test_the_next_batch_gets_the_slot_without_a_server_call_and_close_gives_it_back(tag_limit):
+    await tag_limit(5)
+    pool = SlotPool(LIMIT)
+    for _ in range(5):
+        slot = BatchSlot(pool)
+        await slot.take()
+        slot.release()
+    assert pool.calls == {"take": 1, "refused": 0, "release": 0, "handed_on": 4}
+    assert await _active_slots() == 1
+    await pool.close()
+    assert await _active_slots() == 0 and pool.calls["release"] == 1
 
 
 async def test_a_batch_that_sends_nothing_takes_nothing(tag_limit, monkeypatch):
     await tag_limit(5)
     calls = []
-    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease",
-                        lambda *a, **k: calls.append(a))
-    slot = BatchSlot(limit=LIMIT)
-    await slot.release()
+    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease", lambda *a, **k: calls.append(a))
+    BatchSlot(SlotPool(LIMIT)).release()
     assert calls == [] and await _active_slots() == 0
 
 
-async def test_a_full_limit_makes_the_next_batch_wait_until_a_slot_comes_back(tag_limit):
+async def test_a_full_limit_makes_another_process_wait_until_a_slot_comes_back(tag_limit):
     await tag_limit(1)
-    first, second = BatchSlot(limit=LIMIT), BatchSlot(limit=LIMIT)
+    first, second = BatchSlot(SlotPool(LIMIT)), BatchSlot(SlotPool(LIMIT))  # two processes' pools
     await first.take()
     waiting = asyncio.create_task(second.take())
     await asyncio.sleep(1.5)
     assert not waiting.done() and await _active_slots() == 1
-    await first.release()
-    await asyncio.wait_for(waiting, timeout=15)
-    assert second.lease_id is not None and await _active_slots() == 1
-    await second.release()
+    first.release()
+    await asyncio.wait_for(waiting, timeout=20)  # after KEEP_S, the first pool gives it back
+    assert second.lease is not None and await _active_slots() == 1
+    second.release()
+    await second.pool.close()
     assert await _active_slots() == 0
+
+
+async def test_a_refused_batch_gets_a_slot_its_own_process_gives_back_at_once(tag_limit, monkeypatch):
+    await tag_limit(1)
+    monkeypatch.setattr(batch_slot, "MAX_RETRY_AFTER_S", 30.0)
+    pool = SlotPool(LIMIT)
+    first, second = BatchSlot(pool), BatchSlot(pool)
+    await first.take()
+    waiting = asyncio.create_task(second.take())
+    await asyncio.sleep(0.5)
+    first.release()
+    await asyncio.wait_for(waiting, timeout=2)  # not after the server's Retry-After
+    assert pool.calls["handed_on"] == 1 and await _active_slots() == 1
+    second.release()
+    await pool.close()
 
 
 async def test_a_stopped_run_stops_waiting_without_a_slot(tag_limit):
     await tag_limit(1)
-    holder = BatchSlot(limit=LIMIT)
+    holder = BatchSlot(SlotPool(LIMIT))
     await holder.take()
     stopped = False
-    waiter = BatchSlot(limit=LIMIT, stopped=lambda: stopped)
+    waiter = BatchSlot(SlotPool(LIMIT), stopped=lambda: stopped)
     waiting = asyncio.create_task(waiter.take())
     await asyncio.sleep(0.5)
     stopped = True
     await asyncio.wait_for(waiting, timeout=15)
-    assert waiter.lease_id is None
-    await waiter.release()
-    await holder.release()
+    assert waiter.lease is None
+    waiter.release()
+    holder.release()
+    await holder.pool.close()
     assert await _active_slots() == 0
 
 
 async def test_a_batch_that_ends_while_waiting_leaves_no_slot_behind(tag_limit):
     await tag_limit(1)
-    holder, waiter = BatchSlot(limit=LIMIT), BatchSlot(limit=LIMIT)
+    holder, waiter = BatchSlot(SlotPool(LIMIT)), BatchSlot(SlotPool(LIMIT))
     await holder.take()
     waiting = asyncio.create_task(waiter.take())
     await asyncio.sleep(0.5)
-    await waiter.release()
+    waiter.release()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    await holder.release()
+    holder.release()
+    await holder.pool.close()
+    await waiter.pool.close()
     assert await _active_slots() == 0
 
 
-async def test_a_long_batch_renews_its_lease(tag_limit, monkeypatch):
+async def test_a_held_slot_is_renewed_until_it_goes_back(tag_limit, monkeypatch):
     await tag_limit(1)
     monkeypatch.setattr(batch_slot, "RENEW_EVERY_S", 0.2)
     renewed = []
@@ -117,23 +152,30 @@ async def test_a_long_batch_renews_its_lease(tag_limit, monkeypatch):
         return await renew(self, lease_id=lease_id, lease_duration=lease_duration)
 
     monkeypatch.setattr(PrefectClient, "renew_concurrency_lease", spy)
-    slot = BatchSlot(limit=LIMIT)
+    pool = SlotPool(LIMIT)
+    slot = BatchSlot(pool)
     await slot.take()
+    lease_id = slot.lease.id
     await asyncio.sleep(1.0)
-    lease_id = slot.lease_id
-    await slot.release()
+    slot.release()
+    await pool.close()
     count = len(renewed)
     await asyncio.sleep(0.5)
     assert count >= 3 and set(renewed) == {lease_id}
-    assert len(renewed) == count  # not after the release
+    assert len(renewed) == count  # not after it went back
 
 
 async def test_no_limit_holds_nothing_and_is_not_asked_again_at_once(tag_limit, monkeypatch):
-    slot = BatchSlot(limit=LIMIT)  # the fixture has not created it
+    pool = SlotPool(LIMIT)  # the fixture has not created the limit
+    slot = BatchSlot(pool)
     await slot.take()
-    assert slot.lease_id is None
+    assert slot.lease is None
     calls = []
-    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease",
-                        lambda *a, **k: calls.append(a))
-    await BatchSlot(limit=LIMIT).take()
+    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease", lambda *a, **k: calls.append(a))
+    await BatchSlot(pool).take()
     assert calls == []
+
+
+async def test_one_pool_per_event_loop():
+    assert batch_slot.slot_pool() is batch_slot.slot_pool()
+    assert batch_slot.slot_pool().limit == GEMINI_LIMIT
