@@ -48,6 +48,7 @@ RENEW_EVERY_S = 40.0  # a held lease is renewed this often
 KEEP_S = 2.0  # a slot a batch gave back waits this long for the process's next batch before it goes
 MAX_RETRY_AFTER_S = 5.0  # a refused slot is asked for again after the server's Retry-After, at most this
 NO_LIMIT_TTL_S = 5.0  # "no such limit" is believed this long before the server is asked again
+CLOSE_WAIT_S = 10.0  # the end of a run waits this long at most for its slots to go back
 
 
 class BatchSlotError(RuntimeError):
@@ -154,14 +155,17 @@ class SlotPool:
                         self.limit, lease_id, LEASE_S, exc)
 
     async def close(self) -> None:
-        """Give back every idle slot now and wait for the releases under way."""
+        """Give back every idle slot now and wait for the releases under way, CLOSE_WAIT_S at most:
+        with the server away, the client would retry for minutes, and the leases expire anyway."""
         idle, self._idle = self._idle, []
         for lease in idle:
             if lease.drop is not None:
                 lease.drop.cancel()
             self._release(lease)
         if self._releases:
-            await asyncio.gather(*self._releases, return_exceptions=True)
+            _, pending = await asyncio.wait(set(self._releases), timeout=CLOSE_WAIT_S)
+            for task in pending:
+                task.cancel()
 
     async def _renew(self, lease: _Lease) -> None:
         """Keep the lease while it is held. A renewal that fails (server away) is tried again at the

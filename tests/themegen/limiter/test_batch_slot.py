@@ -179,3 +179,25 @@ async def test_no_limit_holds_nothing_and_is_not_asked_again_at_once(tag_limit, 
 async def test_one_pool_per_event_loop():
     assert batch_slot.slot_pool() is batch_slot.slot_pool()
     assert batch_slot.slot_pool().limit == GEMINI_LIMIT
+
+
+async def test_closing_waits_only_so_long_for_a_server_that_does_not_answer(tag_limit, monkeypatch):
+    await tag_limit(1)
+    monkeypatch.setattr(batch_slot, "CLOSE_WAIT_S", 0.5)
+    pool = SlotPool(LIMIT)
+    slot = BatchSlot(pool)
+    await slot.take()
+    lease_id = slot.lease.id
+    slot.release()
+    hung = asyncio.Event()
+
+    async def never(self, lease_id):
+        await hung.wait()
+
+    monkeypatch.setattr(PrefectClient, "release_concurrency_slots_with_lease", never)
+    started = asyncio.get_running_loop().time()
+    await pool.close()
+    assert asyncio.get_running_loop().time() - started < 2
+    monkeypatch.undo()
+    async with get_client() as client:
+        await client.release_concurrency_slots_with_lease(lease_id)
