@@ -1,7 +1,7 @@
 """Benchmark: does a run's memory and speed stay flat as the table grows?
 
 For each size in --sizes (against the stack in THEMEGEN_STATE_DIR, started if it does not answer):
-re-seeds the BigQuery sample table with that many rows (`themegen seed`), empties Spanner and the
+re-seeds the BigQuery sample table with that many rows, empties Spanner and the
 row cache, sets the Gemini SIMULATOR to zero latency and no quota, then runs `themegen run --json`
 as a child process and records
   - peak_rss_mb: the flow process's peak resident memory (wait4's ru_maxrss of that child alone),
@@ -27,7 +27,15 @@ if not __package__:  # `python bench/scale.py` as well as `python -m bench.scale
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
+from local_stack.bigquery import bigquery_client, seed_table  # noqa: E402
+from local_stack.sample_data import generate_rows  # noqa: E402
 from themegen.settings import Settings  # noqa: E402
+
+
+def seed(settings: Settings, rows: int) -> None:
+    """Replace the source table with `rows` sample rows, on the BigQuery emulator stack.env points at."""
+    client = bigquery_client(settings.gcp_project, settings.bq_api_endpoint)
+    seed_table(client, settings.source_table, generate_rows(rows))
 
 
 def run_measured(extra: list[str], env: dict[str, str]) -> tuple[dict, float]:
@@ -63,8 +71,7 @@ def main() -> None:
     runs = []
     try:
         for rows in (int(size) for size in args.sizes.split(",")):
-            subprocess.run([sys.executable, "-m", "themegen.cli", "seed", "--rows", str(rows)], check=True, env=env,
-                           stdout=subprocess.DEVNULL)
+            seed(settings, rows)
             clear(settings)
             summary, peak = run_measured([], env)
             run = {"rows": rows, "peak_rss_mb": round(peak, 1),
