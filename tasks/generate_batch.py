@@ -53,9 +53,10 @@ class SlotGenerator(GeminiGenerator):
     retry_delay_seconds=10,
 )
 async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
-    rows = await asyncio.to_thread(run.source.read_batch, batch)
+    # Made first: while the batch may still ask, its process keeps an idle slot for it.
     slot = BatchSlot(holder=_holder(), stopped=lambda: run.stop.tripped)
     try:
+        rows = await asyncio.to_thread(run.source.read_batch, batch)
         result = await settle_batch(rows, batch.batch_id, run, SlotGenerator(run.settings, run.stop, slot))
     finally:
         slot.release()

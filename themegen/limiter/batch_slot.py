@@ -13,12 +13,14 @@ every other task run of the process waits in the queue behind it: a fully cached
 So the task carries no tag, and the batches take slots of the same limit (`tag:gemini`, which
 `themegen limits apply` creates) on their first Gemini request:
 - a batch that sends nothing (every row done or cached: a rerun) takes no slot and makes no call;
-- a process keeps the slot a finished batch gives back for KEEP_S and hands it to its next batch
-  that asks, so most batches make no server call (a zero-latency 30,000-row run: 55 slot requests
-  for 300 batches), and renews its held leases from its event loop, not from a thread per slot;
+- a process keeps the slot a finished batch gives back for its batches that have started and may
+  still ask (and KEEP_S for none), so most batches make no server call (a zero-latency 30,000-row
+  run: 50 slot requests for 300 batches), and renews its held leases from its event loop, not from
+  a thread per slot;
 - batches refused a slot (full) wait each on its own, and wake when their process gives one back.
 The limit still caps the batches sending to Gemini at once across every process: a slot is held
-from a batch's first request to its end, and at most KEEP_S longer, idle, by its process.
+from a batch's first request to its end, then idle by its process while one of its batches may
+still ask for it, or KEEP_S at most; a process never holds more slots than it runs batches.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ GEMINI_LIMIT = f"tag:{GEMINI_TAG}"
 
 LEASE_S = 60.0  # a dead process's slots come back after this (Prefect's own tag leases: 60 s)
 RENEW_EVERY_S = 40.0  # a held lease is renewed this often
-KEEP_S = 2.0  # a slot a batch gave back waits this long for the process's next batch before it goes
+KEEP_S = 2.0  # an idle slot no started batch may ask for waits this long for one before it goes
 MAX_RETRY_AFTER_S = 5.0  # a refused slot is asked for again after the server's Retry-After, at most this
 NO_LIMIT_TTL_S = 5.0  # "no such limit" is believed this long before the server is asked again
 CLOSE_WAIT_S = 10.0  # the end of a run waits this long at most for its slots to go back
@@ -66,19 +68,39 @@ class _Lease:
 
 
 class SlotPool:
-    """The slots of `limit` one event loop holds. A batch gets one from `take()` and returns it with
-    `give_back()`; a returned slot is handed to the loop's next batch that asks within KEEP_S, and
-    otherwise given back to the server. Batches come and go every few seconds, so most batches of a
-    run make no server call for their slot; at most the loop's running batches plus the slots kept
-    for KEEP_S are held. `close()` gives back every idle slot at once (the end of a run)."""
+    """The slots of `limit` one event loop holds. A batch `claim()`s when it starts, gets a slot from
+    `take()` and returns it with `give_back()`. A returned slot stays with the loop while a batch
+    that claimed may still ask for one (it has not taken one and not ended), otherwise KEEP_S, and
+    then goes back to the server. Batches come and go every few seconds, so most batches of a run
+    make no server call for their slot, and the loop holds no more slots than batches it runs (plus
+    those waiting out KEEP_S). `close()` gives back every idle slot at once (the end of a run)."""
 
     def __init__(self, limit: str = GEMINI_LIMIT) -> None:
         self.limit = limit
         self._idle: list[_Lease] = []
+        self._claims = 0  # started batches that have neither taken a slot nor ended
         self._releases: set[asyncio.Task[None]] = set()
         self._returned = asyncio.Event()  # set when a batch gives a slot back: wakes those refused
         self._no_limit_until = 0.0  # monotonic time until which the limit is known not to exist
         self.calls = {"take": 0, "refused": 0, "release": 0, "handed_on": 0}  # server calls and hand-overs
+
+    def claim(self) -> None:
+        self._claims += 1
+        self._keep()
+
+    def unclaim(self) -> None:
+        self._claims -= 1
+        self._keep()
+
+    def _keep(self) -> None:
+        """An idle slot per claim stays; the others go back to the server after KEEP_S."""
+        for i, lease in enumerate(self._idle):
+            if i < self._claims:
+                if lease.drop is not None:
+                    lease.drop.cancel()
+                    lease.drop = None
+            elif lease.drop is None:
+                lease.drop = asyncio.get_running_loop().call_later(KEEP_S, self._drop, lease)
 
     async def take(self, holder: ConcurrencyLeaseHolder | None = None,
                    stopped: Callable[[], bool] = lambda: False) -> _Lease | None:
@@ -88,6 +110,7 @@ class SlotPool:
                 lease = self._idle.pop()
                 if lease.drop is not None:
                     lease.drop.cancel()
+                    lease.drop = None
                 if lease.lost:
                     continue
                 self.calls["handed_on"] += 1
@@ -123,11 +146,11 @@ class SlotPool:
         return _Lease(UUID(body["lease_id"]), self._renew)
 
     def give_back(self, lease: _Lease) -> None:
-        """Keep the slot KEEP_S for the loop's next batch, then give it back to the server."""
+        """Keep the slot for the loop's batches that may still ask (`_keep`), then give it back."""
         if lease.lost:  # nothing to give back: the server dropped it
             return
         self._idle.append(lease)
-        lease.drop = asyncio.get_running_loop().call_later(KEEP_S, self._drop, lease)
+        self._keep()
         self._returned.set()
         self._returned.clear()
 
@@ -135,6 +158,7 @@ class SlotPool:
         if lease in self._idle:
             self._idle.remove(lease)
             self._release(lease)
+            self._keep()
 
     def _release(self, lease: _Lease) -> None:
         lease.renewal.cancel()
@@ -208,9 +232,10 @@ def slot_pool(limit: str = GEMINI_LIMIT) -> SlotPool:
 
 
 class BatchSlot:
-    """One batch's slot of the loop's pool. `await slot.take()` before each Gemini request: the first
-    call gets the slot (waiting while the limit is full), concurrent and later ones return at once.
-    `slot.release()` when the batch ends (nothing when nothing was taken).
+    """One batch's slot of the loop's pool, made when the batch starts (it claims a slot of the pool's
+    idle ones). `await slot.take()` before each Gemini request: the first call gets the slot
+    (waiting while the limit is full), concurrent and later ones return at once. `slot.release()`
+    when the batch ends (it gives back its slot, or its claim).
 
     `stopped()` true ends a wait for a slot without one: the request that asked then meets the
     run's stop and is not sent.
@@ -223,17 +248,29 @@ class BatchSlot:
         self.stopped = stopped
         self.lease: _Lease | None = None
         self._taking: asyncio.Future[None] | None = None
+        self._claimed = True
+        self.pool.claim()
 
     async def take(self) -> None:
         if self._taking is None:
+            self._unclaim()
             self._taking = asyncio.ensure_future(self._take())
-        # shield: one cancelled request must not cancel the take the batch's other requests await.
-        await asyncio.shield(self._taking)
+        if not self._taking.done():
+            # shield: one cancelled request must not cancel the take the batch's other requests await.
+            await asyncio.shield(self._taking)
+        elif self._taking.exception() is not None:
+            raise self._taking.exception()
 
     async def _take(self) -> None:
         self.lease = await self.pool.take(self.holder, self.stopped)
 
+    def _unclaim(self) -> None:
+        if self._claimed:
+            self._claimed = False
+            self.pool.unclaim()
+
     def release(self) -> None:
+        self._unclaim()
         if self._taking is not None and not self._taking.done():
             # The batch ended (or failed) while waiting for its slot. A slot granted in the very
             # request this cancels is lost to the pool and comes back when its lease expires.

@@ -201,3 +201,36 @@ async def test_closing_waits_only_so_long_for_a_server_that_does_not_answer(tag_
     monkeypatch.undo()
     async with get_client() as client:
         await client.release_concurrency_slots_with_lease(lease_id)
+
+
+async def test_an_idle_slot_waits_for_a_started_batch_and_goes_when_it_ends_without_asking(tag_limit):
+    await tag_limit(5)
+    pool = SlotPool(LIMIT)
+    first = BatchSlot(pool)
+    await first.take()
+    reading = BatchSlot(pool)  # started, still reading its rows
+    first.release()
+    await asyncio.sleep(KEEP_S + 0.5)
+    assert await _active_slots() == 1  # kept for it
+    reading.release()  # every row was done: it never asked
+    await asyncio.sleep(KEEP_S + 0.5)
+    assert await _active_slots() == 0
+    assert pool.calls == {"take": 1, "refused": 0, "release": 1, "handed_on": 0}
+
+
+async def test_a_process_holds_no_more_slots_than_batches_it_runs(tag_limit):
+    await tag_limit(5)
+    pool = SlotPool(LIMIT)
+    batches = [BatchSlot(pool) for _ in range(3)]
+    await asyncio.gather(*(b.take() for b in batches))
+    for b in batches:
+        b.release()
+    nxt = [BatchSlot(pool) for _ in range(2)]  # two more start: one idle slot goes after KEEP_S
+    await asyncio.gather(*(b.take() for b in nxt))
+    await asyncio.sleep(KEEP_S + 0.5)
+    assert await _active_slots() == 2
+    assert pool.calls["take"] == 3 and pool.calls["handed_on"] == 2
+    for b in nxt:
+        b.release()
+    await pool.close()
+    assert await _active_slots() == 0
