@@ -82,6 +82,10 @@ class SlotPool:
         self._releases: set[asyncio.Task[None]] = set()
         self._returned = asyncio.Event()  # set when a batch gives a slot back: wakes those refused
         self._no_limit_until = 0.0  # monotonic time until which the limit is known not to exist
+        # Until the server has answered once, one request at a time: without the limit, the run's
+        # first batches would otherwise all ask at once only to learn that there is none.
+        self._answered = False
+        self._first = asyncio.Lock()
         self.calls = {"take": 0, "refused": 0, "release": 0, "handed_on": 0}  # server calls and hand-overs
 
     def claim(self) -> None:
@@ -117,7 +121,14 @@ class SlotPool:
                 return lease
             if time.monotonic() < self._no_limit_until or stopped():
                 return None
-            lease = await self._ask(holder)
+            if self._answered:
+                lease = await self._ask(holder)
+            else:
+                async with self._first:
+                    if self._answered:
+                        continue
+                    lease = await self._ask(holder)
+                    self._answered = True
             if lease is not False:
                 return lease
 

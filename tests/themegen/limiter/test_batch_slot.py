@@ -234,3 +234,18 @@ async def test_a_process_holds_no_more_slots_than_batches_it_runs(tag_limit):
         b.release()
     await pool.close()
     assert await _active_slots() == 0
+
+
+async def test_without_the_limit_the_first_batches_ask_once_between_them(tag_limit, monkeypatch):
+    pool = SlotPool(LIMIT)  # the fixture has not created the limit
+    asked = []
+    increment = PrefectClient.increment_concurrency_slots_with_lease
+
+    async def spy(self, **kwargs):
+        asked.append(kwargs["names"])
+        return await increment(self, **kwargs)
+
+    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease", spy)
+    slots = [BatchSlot(pool) for _ in range(10)]
+    await asyncio.gather(*(slot.take() for slot in slots))
+    assert len(asked) == 1 and all(slot.lease is None for slot in slots)
