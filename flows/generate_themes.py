@@ -5,7 +5,7 @@ Steps:
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
                      by default 100 requests' worth)
-2. generate_batch  - one task run per batch (tag "gemini"), max_parallel_batches at once (a shard its share):
+2. generate_batch  - one task run per batch, max_parallel_batches at once (a shard its share), holding a "gemini" slot while it sends:
                      skip rows Spanner already holds for this input/model/prompt, answer the rest from
                      the row cache or Gemini (each answer cached as it validates), and write the batch's
                      themes and failures to Spanner before the task ends; the flow keeps counters only.
