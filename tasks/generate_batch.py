@@ -73,16 +73,19 @@ def _holder() -> ConcurrencyLeaseHolder | None:
     return ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id) if flow_run_id else None
 
 
-def batches_at_once(settings: Settings) -> int:
-    """Batch tasks one process runs at once (pure): its share of max_parallel_batches.
+def batches_at_once(settings: Settings, batch_rows: int) -> int:
+    """Batch tasks one process runs at once (pure): its share of max_parallel_batches, and no more
+    than max_rows_in_flight rows in all (at least one batch).
 
     max_parallel_batches is also the "gemini" tag limit all flow runs share (`limits apply`), and
     each batch sending to Gemini holds a slot of it. A shard opening all of them would be refused
     slots the other shards hold, and its refused batches would sit waiting for one. Fewer batches
     per process is no cure on its own: every batch's task start and end leave the request pipe idle
-    (README, "Throughput").
+    (README, "Throughput"). The rows cap keeps the process's memory flat as batches grow with the
+    table (batch_layout): 50 batches of 5,000 rows would hold 250,000 rows at once.
     """
-    return max(1, settings.max_parallel_batches // settings.quota_share)
+    by_rows = settings.max_rows_in_flight // max(1, batch_rows)
+    return max(1, min(settings.max_parallel_batches // settings.quota_share, by_rows))
 
 
 async def generate_batches(batches: list[BatchDescriptor], settings: Settings, flow_run_id: str | None) -> RunTally:
@@ -99,7 +102,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
     and the final upsert writes what its rows got. Once the run has stopped (per-day quota, Spanner
     down) batches not yet started are not started.
     """
-    gate = asyncio.Semaphore(batches_at_once(settings))
+    gate = asyncio.Semaphore(batches_at_once(settings, max((b.row_count for b in batches), default=1)))
     tally = RunTally()
     progress = RunProgress(sum(b.row_count for b in batches))
     await progress.start()

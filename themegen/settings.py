@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         description=f"rows per batch task; default {REQUESTS_PER_BATCH} requests' worth ({REQUESTS_PER_BATCH} x rows_per_request)",
     )
     max_parallel_batches: int = Field(50, ge=1)
+    max_rows_in_flight: int = Field(
+        20_000, ge=1, description="rows one flow process holds at once (batches at once x rows per batch): its "
+        "memory follows this, not the table, whose batches grow with it (max_batches_per_run)",
+    )
     run_timeout_s: float = Field(
         3_600, gt=0, description="the longest one flow run may take (the Cloud Run job's timeout in prefect.yaml): "
         "generate-themes-sharded splits a longer job into child runs that each fit",

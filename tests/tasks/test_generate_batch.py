@@ -12,18 +12,26 @@ from themegen.settings import Settings
 
 
 def test_one_process_runs_all_parallel_batches():
-    assert batches_at_once(Settings(max_parallel_batches=50)) == 50
+    assert batches_at_once(Settings(max_parallel_batches=50), batch_rows=100) == 50
 
 
 def test_shards_together_stay_within_the_tag_limit():
     shards = 3
-    per_shard = batches_at_once(Settings(max_parallel_batches=50, quota_share=shards))
+    per_shard = batches_at_once(Settings(max_parallel_batches=50, quota_share=shards), batch_rows=100)
     assert per_shard == 16
     assert per_shard * shards <= 50
 
 
 def test_a_shard_always_runs_at_least_one_batch():
-    assert batches_at_once(Settings(max_parallel_batches=2, quota_share=4)) == 1
+    assert batches_at_once(Settings(max_parallel_batches=2, quota_share=4), batch_rows=100) == 1
+
+
+def test_rows_in_flight_stay_capped_as_batches_grow_with_the_table():
+    settings = Settings(max_parallel_batches=50, max_rows_in_flight=20_000)
+    # 10M rows in at most 2,000 batches: 5,000 rows each, so 4 at once instead of 50 (250,000 rows).
+    assert batches_at_once(settings, batch_rows=5_000) == 4
+    assert batches_at_once(settings, batch_rows=1_000) == 20
+    assert batches_at_once(settings, batch_rows=50_000) == 1  # never none
 
 
 class CountingSlot:
