@@ -6,11 +6,13 @@ cannot take the task's final state; the flow reads the tally, never a list of ro
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from themegen.models import BatchResult, LlmUsage, Reason
+from themegen.timeline import RunTimeline
 
 EXAMPLES_PER_REASON = 5
 
@@ -38,8 +40,14 @@ class RunTally(BaseModel):
         default_factory=dict, description="batches whose rows did not reach Spanner -> whether the batch failed whole")
     batches_done: int = 0
     stop_reason: str | None = None
+    timeline: RunTimeline = Field(default_factory=RunTimeline, description="rows and 429s over the run's time")
+    _started: float = PrivateAttr(default_factory=time.monotonic)  # the run's time 0: when its tally began
 
-    def add(self, result: BatchResult) -> None:
+    def add(self, result: BatchResult, at_s: float | None = None) -> None:
+        """Count a batch that ended at_s seconds into the run (default: now)."""
+        ended = time.monotonic() - self._started if at_s is None else at_s
+        if not result.not_started:  # took no time: its rows are counted as not sent, not settled
+            self.timeline.add(ended - result.seconds, ended, result.rows, result.usage.http_429)
         self.batches_done += 1
         self.rows += result.rows
         self.done_before += result.done_before
