@@ -17,10 +17,14 @@ from themegen.tally import RunTally
 ATTEMPTS = 4
 
 
+def environment(settings: Settings) -> str:
+    return settings.stack or "GCP"
+
+
 def environment_note(settings: Settings) -> str:
     """Say where the data came from and went to, so a simulated run never passes for a real one."""
     return " · ".join([
-        f"Environment: **{settings.stack or 'GCP'}**",
+        f"Environment: **{environment(settings)}**",
         f"BigQuery: {settings.bq_api_endpoint or 'Google API'} ({settings.source_table})",
         f"Gemini: {settings.gemini_base_url or settings.gemini_backend}, model {settings.model}",
         f"Spanner: {settings.spanner_instance}/{settings.spanner_database}",
@@ -38,6 +42,7 @@ async def publish_report(
 ) -> RunSummary:
     report = summarize(plan, tally, upsert, wall_seconds, flow_run_id)
     report.backend_note = environment_note(settings)
+    report.environment = environment(settings)
     report.rows_per_request = settings.rows_per_request
     report.failures_table = settings.spanner_failures_table
     report.cost_usd = cost_usd(settings.model, report.summary.input_tokens, report.summary.output_tokens,

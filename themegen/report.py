@@ -7,6 +7,7 @@ import json
 
 from pydantic import BaseModel, Field
 
+from themegen.chart import LATENCY_TITLE, THROUGHPUT_TITLE, latency_chart, markdown_image, throughput_chart
 from themegen.models import RERUN_FIXES, BatchPlan, Reason, RunSummary, UpsertResult
 from themegen.tally import RunTally
 
@@ -31,6 +32,7 @@ class RunReport(BaseModel):
     bytes_processed: int = 0
     snapshot_table: str = ""
     backend_note: str = ""
+    environment: str = Field("", description="where the run ran, named in each chart (a chart may be seen alone)")
     cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
     upsert_error: str | None = None
     rows_per_request: int = 1
@@ -127,6 +129,19 @@ def _ids(ids: list[int]) -> str:
     return shown + (f", … ({len(ids) - MAX_BATCH_IDS_SHOWN} more)" if len(ids) > MAX_BATCH_IDS_SHOWN else "")
 
 
+def charts(report: RunReport) -> list[str]:
+    """The run over time and its latencies as images (themegen/chart.py), or why there are none."""
+    tally = report.tally
+    throughput = throughput_chart(tally.timeline, report.environment)
+    latency = latency_chart(tally.usage.latency, report.environment)
+    return [
+        markdown_image(THROUGHPUT_TITLE, throughput) if throughput else "No batch took measurable time: no chart.",
+        "",
+        markdown_image(LATENCY_TITLE, latency) if latency else "No Gemini request was answered: no latency chart.",
+        "",
+    ]
+
+
 def markdown(report: RunReport) -> str:
     s, tally = report.summary, report.tally
     lines = [
@@ -140,6 +155,7 @@ def markdown(report: RunReport) -> str:
         lines += [f"**Stopped early:** {tally.stop_reason}", ""]
     if report.upsert_error:
         lines += [f"**Not written to Spanner:** {s.rows_not_written:,} rows: {report.upsert_error}", ""]
+    lines += charts(report)
     lines += ["| metric | value |", "|---|---|", *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)), ""]
     if table := failure_table(report):
         lines += [f"## Failures by reason ({s.rows_failed:,} rows)", "",

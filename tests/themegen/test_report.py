@@ -1,3 +1,4 @@
+from themegen.chart import LATENCY_TITLE, THROUGHPUT_TITLE
 from themegen.models import BatchPlan, BatchResult, LatencyHistogram, LlmUsage, Reason, RowFailure, UpsertResult
 from themegen.report import failure_table, markdown, summarize, summary_table
 from themegen.tally import EXAMPLES_PER_REASON, RunTally
@@ -58,16 +59,28 @@ def test_summary_and_report_group_failures_by_reason_with_what_to_do():
     assert '{"batch_ids": [2, 3], "batch_size": 10}' in text and '{"retry_failed": true}' in text
     assert "2-0 (batch 2)" in text and "dup-1" in text and "SELECT * FROM ThemeFailures" in text
     assert {"metric": "LLM latency p95 (ms, bucket bound)", "value": 100} in summary_table(report)
+    assert f"![{THROUGHPUT_TITLE}](data:image/svg+xml;base64," in text
+    assert f"![{LATENCY_TITLE}](data:image/svg+xml;base64," in text
+
+
+def test_a_run_with_no_time_or_no_gemini_answer_says_why_it_has_no_chart():
+    tally = RunTally()
+    tally.add(BatchResult(batch_id=0, rows=10, done_before=10), at_s=0.0)
+    text = markdown(summarize(BatchPlan(snapshot_table="t", rows_total=10, batches=[], batch_size=10),
+                              tally, UpsertResult(), 0.0, None))
+    assert "data:image" not in text
+    assert "No batch took measurable time" in text and "No Gemini request was answered" in text
 
 
 def test_the_report_stays_bounded_for_a_huge_run():
     tally = RunTally()
     for b in range(5_000):
-        tally.add(BatchResult(batch_id=b, rows=2_000, answered=1_900, written=1_900,
-                              failures=[failure(b, i, Reason.TRANSIENT) for i in range(100)]))
+        tally.add(BatchResult(batch_id=b, rows=2_000, answered=1_900, written=1_900, seconds=30.0, usage=usage(3),
+                              failures=[failure(b, i, Reason.TRANSIENT) for i in range(100)]), at_s=30.0 + b)
     text = markdown(summarize(BatchPlan(snapshot_table="t", rows_total=10_000_000, batches=[], batch_size=2_000),
                               tally, UpsertResult(), 1.0, None))
-    assert tally.rows_failed == 500_000 and len(text) < 20_000
+    assert tally.rows_failed == 500_000 and len(text) < 20_000  # with charts of 60 time buckets at most
+    assert f"![{THROUGHPUT_TITLE}]" in text and 30 <= tally.timeline.buckets_used() <= 60
 
 
 def test_the_tally_does_not_grow_with_the_rows_of_its_batches():
