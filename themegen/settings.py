@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from themegen.source.filter import validate_where
+from themegen.tiers.choose import parse_deadline
 
 # BigQuery / Spanner identifiers end up inside SQL and DDL text, so they are checked, never quoted
 # blindly: letters, digits and underscores, starting with a letter or underscore.
@@ -89,8 +90,16 @@ class Settings(BaseSettings):
     max_output_tokens: int = Field(256, ge=16)
     prompt_version: str = "v1"
     thinking_budget: int | None = Field(0, description="0 = no thinking tokens (cheapest); None = model default")
-    request_timeout_s: float = Field(60.0, gt=0)
-    max_attempts: int = Field(6, ge=1, description="attempts per request on 429/5xx/timeouts")
+    request_timeout_s: float | None = Field(
+        None, gt=0, description="seconds per Gemini request; None = the tier's (standard 60, flex 900)")
+    max_attempts: int | None = Field(
+        None, ge=1, description="attempts per request on 429/5xx/timeouts; None = the tier's (standard 6, flex 10)")
+    tier: Literal["standard", "flex", "batch", "auto"] = Field(
+        "standard", description="how Gemini is bought (themegen/tiers/): standard (list price), flex (half price, "
+        "best effort, minutes per request), batch (half price, a job done within 24 h), or auto: the cheapest "
+        "tier expected to finish within THEMEGEN_DEADLINE",
+    )
+    deadline: str | None = Field(None, description="when the run must be done, e.g. 90m, 2h, 1d (needed by tier=auto)")
     rows_per_request: int = Field(
         1, ge=1, le=50,
         description="rows packed into one Gemini request ({items: [{id, themes}]}); more rows per request "
@@ -158,8 +167,9 @@ class Settings(BaseSettings):
         "1/N of rpm and tpm and runs 1/N of max_parallel_batches, so they rarely contend for the shared "
         "Prefect limits, which still cap them all",
     )
-    max_in_flight: int = Field(
-        256, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota"
+    max_in_flight: int | None = Field(
+        None, ge=1, description="open Gemini requests per process; needs >= rpm/60 x latency_s to reach the quota; "
+        "None = the tier's (standard 256; flex grows it to that, up to 2,048)"
     )
 
     @field_validator("shared_token_limit")
@@ -198,6 +208,24 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return validate_where(value)
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_deadline(value)
+        return value
+
+    @model_validator(mode="after")
+    def _auto_needs_deadline(self) -> Settings:
+        if self.tier == "auto" and self.deadline is None:
+            raise ValueError("tier='auto' picks the cheapest tier that fits a deadline: set THEMEGEN_DEADLINE "
+                             "(e.g. 2h, 1d) or choose THEMEGEN_TIER=standard or flex")
+        return self
+
+    @property
+    def deadline_s(self) -> float | None:
+        return None if self.deadline is None else parse_deadline(self.deadline)
 
     @model_validator(mode="after")
     def _api_key_needed(self) -> Settings:

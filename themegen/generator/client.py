@@ -24,13 +24,17 @@ from google.genai import types
 
 from themegen.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, system_instruction
 from themegen.settings import Settings
+from themegen.tiers.requests import request_policy, service_tier
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 def make_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> genai.Client:
+    """A client with the tier's timeout and headers (Vertex AI's Flex is a header, not a body field)."""
+    policy = request_policy(settings)
     http = types.HttpOptions(
-        base_url=settings.gemini_base_url, timeout=int(settings.request_timeout_s * 1000), aiohttp_client=session
+        base_url=settings.gemini_base_url, timeout=int(policy.timeout_s * 1000), aiohttp_client=session,
+        headers=dict(policy.headers) or None,
     )
     if settings.gemini_backend == "vertex":
         return genai.Client(
@@ -42,7 +46,7 @@ def make_client(settings: Settings, session: aiohttp.ClientSession | None = None
 def _client_key(settings: Settings) -> tuple:
     return (settings.gemini_backend, settings.gemini_base_url, settings.gcp_project, settings.gemini_location,
             settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
-            settings.request_timeout_s)
+            request_policy(settings))
 
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, genai.Client]] = (
@@ -82,7 +86,7 @@ async def close_clients() -> None:
 
 @lru_cache(maxsize=64)
 def _config(instruction: str, packed: bool, temperature: float, max_output_tokens: int,
-            thinking_budget: int | None) -> types.GenerateContentConfig:
+            thinking_budget: int | None, service_tier: str | None) -> types.GenerateContentConfig:
     return types.GenerateContentConfig(
         system_instruction=instruction,
         temperature=temperature,
@@ -91,6 +95,8 @@ def _config(instruction: str, packed: bool, temperature: float, max_output_token
         response_json_schema=ITEMS_JSON_SCHEMA if packed else THEMES_JSON_SCHEMA,
         # Themes need no reasoning; thinking tokens would be billed and eat max_output_tokens.
         thinking_config=types.ThinkingConfig(thinking_budget=thinking_budget),
+        # Flex on the Gemini API is this body field ("serviceTier"); None leaves it out (standard).
+        service_tier=types.ServiceTier(service_tier) if service_tier else None,
     )
 
 
@@ -99,4 +105,5 @@ def generation_config(settings: Settings, instruction: str | None = None, rows: 
     output budget grows with the rows so a full answer is never cut at max_output_tokens."""
     packed = rows > 1
     return _config(instruction or system_instruction(packed), packed,
-                   settings.temperature, settings.max_output_tokens * rows, settings.thinking_budget)
+                   settings.temperature, settings.max_output_tokens * rows, settings.thinking_budget,
+                   service_tier(settings))

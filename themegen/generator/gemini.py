@@ -13,12 +13,13 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
 
 from themegen.generator.client import generation_config, shared_client
-from themegen.generator.retry import is_per_day_quota, is_retryable, wait_for
+from themegen.generator.retry import backoff_wait, is_per_day_quota, is_retryable
 from themegen.generator.stop import RunStop, RunStopped
 from themegen.limiter import in_flight_gate, request_limiter
 from themegen.models import LlmUsage, Reason, RowFailure
 from themegen.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
 from themegen.settings import Settings
+from themegen.tiers.requests import request_policy
 
 Row = tuple[str, str]  # (row id, prepared text)
 
@@ -65,7 +66,10 @@ class GeminiGenerator:
         self.client = shared_client(settings)
         # RPM/TPM pacing with AIMD, plus the Prefect limits shared by all processes when configured.
         self.limiter = request_limiter(settings)
-        self.in_flight = in_flight_gate(settings.max_in_flight)
+        # Timeout, open requests, attempts and backoff as the tier declares them (flex: minutes).
+        self.policy = request_policy(settings)
+        self.in_flight = in_flight_gate(self.policy.max_in_flight)
+        self._wait = backoff_wait(self.policy.tier.backoff_initial_s, self.policy.tier.backoff_max_s)
         self.stop = stop or RunStop()
         self.usage = LlmUsage()
         self.rejected_items: Counter[str] = Counter()  # packed items asked again alone, by why
@@ -131,7 +135,7 @@ class GeminiGenerator:
                                  attempts: list[int]) -> Reply:
         """Retry 429 (after RetryInfo), 5xx and timeouts; everything else is raised at once."""
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts), wait=wait_for, retry=retry_if_exception(is_retryable)
+            stop=stop_after_attempt(self.policy.max_attempts), wait=self._wait, retry=retry_if_exception(is_retryable)
         ):
             with attempt:
                 attempts[0] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 import httpx
 from google.genai import errors
@@ -19,7 +20,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     pass
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)s\s*$")
-_backoff = wait_exponential_jitter(initial=0.5, max=30, jitter=1)
 
 
 def _details(exc: errors.APIError) -> list[dict]:
@@ -62,11 +62,21 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, TRANSPORT_ERRORS)
 
 
-def wait_for(state: RetryCallState) -> float:
-    """Server-given delay when there is one (never less), else jittered exponential backoff."""
-    backoff = _backoff(state)
-    exc = state.outcome.exception() if state.outcome else None
-    hinted = retry_delay_s(exc) if exc else None
-    if hinted is None:
-        return backoff
-    return hinted + min(backoff, 1.0)  # a little jitter so waiting rows do not return in lockstep
+def backoff_wait(initial_s: float, max_s: float) -> Callable[[RetryCallState], float]:
+    """A tenacity wait: the server-given delay when there is one (never less), else jittered
+    exponential backoff from initial_s up to max_s (a tier's numbers: seconds online, minutes for
+    a best-effort tier that sheds load)."""
+    backoff = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=min(1.0, initial_s))
+
+    def wait(state: RetryCallState) -> float:
+        grown = backoff(state)
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = retry_delay_s(exc) if exc else None
+        if hinted is None:
+            return grown
+        return hinted + min(grown, 1.0)  # a little jitter so waiting rows do not return in lockstep
+
+    return wait
+
+
+wait_for = backoff_wait(0.5, 30)  # the standard tier's

@@ -1,0 +1,21 @@
+"""Batch: an asynchronous job at half price that the service finishes within 24 hours.
+
+Declared so `estimate` and `auto` can weigh it; runs cannot use it until the batch backend exists.
+Rows a job leaves missing or invalid go through the online path, hence the request fields.
+"""
+
+from themegen.tiers.tier import Tier
+
+TIER = Tier(
+    name="batch",
+    price_factor=0.5,
+    synchronous=False,
+    expected_latency_s=0.0,
+    turnaround_s=24 * 3600.0,
+    request_timeout_s=60.0,
+    max_attempts=6,
+    max_in_flight=256,
+    in_flight_cap=256,  # not sized for latency: THEMEGEN_MAX_IN_FLIGHT's default
+    available="use standard or flex",
+    summary="one asynchronous job at half price, done within 24 h",
+)
