@@ -1,23 +1,56 @@
-"""`themegen` command line: the local stack, seeding, DDL, and running the flow."""
+"""`themegen` command line: the local stack, seeding, DDL, and running the flow.
+
+Every command ends an error with one message on stderr and exit code 1; `--debug` adds the traceback
+(which the log file .themegen/logs/themegen.log always gets).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import sys
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from dotenv import dotenv_values
+from typer.core import TyperGroup
 
-app = typer.Typer(help="Six Gemini themes per BigQuery row, stored in Cloud Spanner.", no_args_is_help=True)
+from themegen.cli_output import configure_logging, report_error, require_prefect_api
+from themegen.errors import tidy
+
+STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
+
+
+class _Commands(TyperGroup):
+    """Turns any error of a command into one message (report_error) and exit code 1."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own: usage errors, exit codes
+            raise
+        except Exception as error:
+            report_error(error, STATE_DIR, ctx.params.get("debug", False))
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=_Commands, help="Six Gemini themes per BigQuery row, stored in Cloud Spanner.",
+                  no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: emulators, the Gemini simulator and a Prefect server.")
 app.add_typer(stack_app, name="stack")
 limits_app = typer.Typer(help="Prefect concurrency and rate limits for Gemini requests.", no_args_is_help=True)
 app.add_typer(limits_app, name="limits")
 
-STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="on errors, print the traceback too; show Prefect's "
+                                        "INFO logs (every task run) in the terminal")] = False,
+) -> None:
+    """Six Gemini themes per BigQuery row, stored in Cloud Spanner."""
 
 
 def load_stack_env(state_dir: Path = STATE_DIR) -> dict[str, str]:
@@ -27,6 +60,12 @@ def load_stack_env(state_dir: Path = STATE_DIR) -> dict[str, str]:
     for key, value in values.items():
         os.environ.setdefault(key, value)
     return values
+
+
+def _prepare(ctx: typer.Context) -> None:
+    """Settings from stack.env, then Prefect's terminal logging as --debug asks."""
+    load_stack_env()
+    configure_logging(STATE_DIR, ctx.find_root().params.get("debug", False))
 
 
 @stack_app.command("up")
@@ -76,12 +115,13 @@ def ddl() -> None:
 
 @app.command("estimate")
 def estimate_command(
+    ctx: typer.Context,
     sample: Annotated[int, typer.Option(help="rows sampled for token counting")] = 200,
     rows: Annotated[int | None, typer.Option(min=1, help="only the first N rows by id, as `run --rows`")] = None,
     tpm: Annotated[int | None, typer.Option(help="input tokens per minute of your quota")] = None,
 ) -> None:
     """Rows, tokens, USD per model and the time bound at your quota, before running anything."""
-    load_stack_env()
+    _prepare(ctx)
     from themegen.estimate import estimate, format_estimate
     from themegen.settings import Settings
 
@@ -97,6 +137,7 @@ def flow_run_url(flow_run_id: str | None) -> str | None:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     # min=1: 0 would mean "no limit" downstream and a negative count an empty run that "succeeds"
     rows: Annotated[int | None, typer.Option(min=1, help="only the first N rows by id (trial run)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="rows per batch (default 100 x rows-per-request)")] = None,
@@ -107,31 +148,46 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on the last line")] = False,
 ) -> None:
     """Run the generate-themes flow now, in this process. With --shard, --rows applies within the shard."""
-    load_stack_env()
+    _prepare(ctx)
+    from themegen.settings import Settings
+
+    Settings()  # bad settings fail here, before a flow run is created for them
+    require_prefect_api()
+    from rich.console import Console
     from rich.progress import Progress
 
     from flows.generate_themes import generate_themes
     from themegen.models import RunSummary
     from themegen.progress import add_listener
 
-    with Progress(transient=True, refresh_per_second=2) as bar:  # redraws cost the run CPU
-        task = bar.add_task("rows", total=None)
-        add_listener(lambda done, total, _: bar.update(task, completed=done, total=total))
-        state = asyncio.run(generate_themes(
-            rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel,
-            rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, return_state=True
-        ))
-    data = state.result(raise_on_failure=False)
-    summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=str(state.state_details.flow_run_id))
-    _print_summary(summary, state.name, state.message)
+    # With --json, stdout carries the JSON object only: the table, the bar and any print go to stderr.
+    console = Console(stderr=as_json)
+    with redirect_stdout(sys.stderr) if as_json else nullcontext():
+        with Progress(console=Console(stderr=True), transient=True, refresh_per_second=2) as bar:  # redraws cost CPU
+            task = bar.add_task("rows", total=None)
+            add_listener(lambda done, total, _: bar.update(task, completed=done, total=total))
+            state = asyncio.run(generate_themes(
+                rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel,
+                rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, return_state=True
+            ))
+        data = state.result(raise_on_failure=False)
+        flow_run_id = str(state.state_details.flow_run_id)
+        summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=flow_run_id)
+        if isinstance(data, RunSummary):  # a run that stopped before any row has nothing to tabulate
+            _print_summary(console, summary, state.name, state.message)
+        elif url := flow_run_url(flow_run_id):
+            console.print(f"Prefect UI: {url}", soft_wrap=True)
     if as_json:
-        typer.echo(json.dumps(summary.model_dump()))
+        print(json.dumps(summary.model_dump()), flush=True)
+    if isinstance(data, BaseException):
+        raise data  # one message from _Commands
     if not state.is_completed():
+        if not isinstance(data, RunSummary):
+            typer.secho(f"Error: {tidy(state.message or state.name)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
 
 
-def _print_summary(summary, state_name: str, message: str | None) -> None:
-    from rich.console import Console
+def _print_summary(console, summary, state_name: str, message: str | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"themegen run: {state_name}")
@@ -139,24 +195,24 @@ def _print_summary(summary, state_name: str, message: str | None) -> None:
     table.add_column("value", justify="right")
     for key, value in summary.model_dump().items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
-    console = Console(stderr=False)
     console.print(table)
     if os.environ.get("THEMEGEN_STACK"):
         console.print(f"Environment: {os.environ['THEMEGEN_STACK']} (Gemini answers come from the local simulator)")
     if message and state_name != "Completed":
         console.print(f"[red]{message}[/red]")
     if url := flow_run_url(summary.flow_run_id):
-        console.print(f"Prefect UI: {url}")
+        console.print(f"Prefect UI: {url}", soft_wrap=True)
 
 
 @app.command()
-def setup() -> None:
+def setup(ctx: typer.Context) -> None:
     """One-time Prefect setup for PREFECT_API_URL: work pools, concurrency limits, variable, block types,
     the automation that marks runs whose process died Crashed.
 
     Safe to run again: it only creates what is missing and updates what differs from the settings.
     """
-    load_stack_env()
+    _prepare(ctx)
+    require_prefect_api()
     from deployments.setup import SetupError, setup as run_setup
 
     try:
@@ -169,14 +225,15 @@ def setup() -> None:
 
 
 @limits_app.command("apply")
-def limits_apply() -> None:
+def limits_apply(ctx: typer.Context) -> None:
     """Create or update, from the settings, the `gemini` tag limit (THEMEGEN_MAX_PARALLEL_BATCHES), the RPM
     rate limit (THEMEGEN_SHARED_RATE_LIMIT, default gemini-rpm) and, with THEMEGEN_TPM, the TPM one
     (THEMEGEN_SHARED_TOKEN_LIMIT, default gemini-tpm).
 
     Safe to run again: it prints what it created, updated or found already as configured.
     """
-    load_stack_env()
+    _prepare(ctx)
+    require_prefect_api()
     from deployments.setup import apply_limits
 
     for item in asyncio.run(apply_limits()):
