@@ -57,3 +57,37 @@ class SimConfig(BaseModel):
         default=0.2, ge=0.0, description="RetryInfo.retryDelay sent with burst 429s"
     )
     seed: int = Field(default=0, description="seed of the simulator's RNG (reproducible runs)")
+
+    # Flex tier (serviceTier "flex" in the request body): slower, and shed when "capacity" is short.
+    flex_latency_s: float = Field(
+        default=1.0, ge=0.0, description="mean latency of flex requests, instead of latency_s"
+    )
+    flex_shed_rate_429: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="P(flex request shed with 429 RESOURCE_EXHAUSTED)"
+    )
+    flex_shed_rate_503: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="P(flex request shed with 503 UNAVAILABLE)"
+    )
+
+    # Batch jobs (models/*:batchGenerateContent, batches/*), read when a job reaches each step.
+    batch_turnaround_s: float = Field(
+        default=2.0, ge=0.0, description="seconds from a batch job's creation to its end"
+    )
+    batch_pending_share: float = Field(
+        default=0.25, ge=0.0, le=1.0, description="share of the turnaround a job spends PENDING"
+    )
+    batch_failure_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="P(a batch request gets a per-request error)"
+    )
+    batch_missing_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="P(a batch request is left out of the output)"
+    )
+    batch_shuffle: bool = Field(
+        default=True, description="batch outputs in random order (map them by key, not position)"
+    )
+    batch_outcome: Literal["succeeded", "failed", "expired"] = Field(
+        default="succeeded", description="state a batch job ends in (failed/expired: no output)"
+    )
+    batch_inline_max_bytes: int = Field(
+        default=20_000_000, ge=1, description="largest inline batch create body (real limit 20 MB)"
+    )

@@ -1,8 +1,10 @@
-"""Mutable state of one simulator: knobs, RNG, quota windows and counters."""
+"""Mutable state of one simulator: knobs, RNG, quota windows, counters, batch jobs and files."""
+
+from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -10,39 +12,90 @@ from .answers import ALL_MODES, NOT_JSON, ROW_MODES
 from .config import SimConfig
 from .quota import QuotaWindows
 
+if TYPE_CHECKING:
+    from .batches import BatchJob
+    from .files import StoredFile, Upload
+    from .generate import Generated
+
 
 @dataclass
-class Stats:
-    requests: int = 0  # generateContent calls received, whatever their outcome
+class Tally:
+    """Answers given and what they cost: online ones in Stats itself, batch ones in Stats.batch."""
+
     ok: int = 0
+    rows_answered: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    invalid_outputs: int = 0  # answers whose text deliberately breaks the themes contract
+    non_stop_finishes: int = 0  # answers with a finishReason other than STOP
+
+    def record(self, input_tokens: int, generated: Generated) -> None:
+        self.ok += 1
+        self.rows_answered += generated.rows_answered
+        self.input_tokens += input_tokens
+        self.output_tokens += generated.output_tokens
+        self.invalid_outputs += generated.invalid
+        self.non_stop_finishes += generated.non_stop
+
+
+@dataclass
+class FlexStats:
+    requests: int = 0  # generateContent calls with serviceTier "flex" (also counted in Stats.requests)
+    ok: int = 0
+    shed_429: int = 0  # flex calls refused as if Flex capacity ran out (also in Stats.http_429)
+    shed_503: int = 0
+
+
+@dataclass
+class BatchStats(Tally):
+    jobs_created: int = 0
+    jobs_cancelled: int = 0
+    requests: int = 0  # requests of jobs that ran, whatever their outcome (ok + failed + missing)
+    failed: int = 0  # requests answered with a per-request error in the job's output
+    missing: int = 0  # requests left out of the job's output altogether
+
+
+@dataclass
+class Stats(Tally):
+    requests: int = 0  # generateContent calls received, whatever their outcome
     http_400: int = 0
+    http_403: int = 0
+    http_404: int = 0
+    http_409: int = 0
     http_429: int = 0
     http_500: int = 0
     http_503: int = 0
-    invalid_outputs: int = 0  # 200s whose text deliberately breaks the themes contract
-    non_stop_finishes: int = 0  # 200s with a finishReason other than STOP
     # Requests that arrived after the first per-day refusal had been sent: a client that stops on
     # it sends none, except what was already on its way.
     after_day_refusal: int = 0
     in_progress_at_day_refusal: int | None = None  # admitted requests still "generating" at that moment
     in_progress: int = 0
-    rows_answered: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
     # A plain dict: dataclasses.asdict() would rebuild a Counter from (key, value) pairs.
-    row_requests: dict[str, int] = field(default_factory=dict)  # includes rejected calls
+    # Every request naming the row, online (rejected ones included) or in a batch job.
+    row_requests: dict[str, int] = field(default_factory=dict)
+    files_uploaded: int = 0
+    flex: FlexStats = field(default_factory=FlexStats)
+    batch: BatchStats = field(default_factory=BatchStats)
 
 
 class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.quota = QuotaWindows()
+        self.jobs: dict[str, BatchJob] = {}
+        self.files: dict[str, StoredFile] = {}
+        self.uploads: dict[str, Upload] = {}  # resumable uploads not finalized yet
         self.reset()
 
     def reset(self) -> None:
         # Reseeding makes a reset simulator replay the same random faults as a fresh one.
         self.stats = Stats()
         self.quota.reset()
+        for job in self.jobs.values():
+            job.stop()
+        self.jobs.clear()
+        self.files.clear()
+        self.uploads.clear()
         self.rng = random.Random(self.config.seed)
 
     def update_config(self, changes: dict[str, Any]) -> None:

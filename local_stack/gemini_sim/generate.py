@@ -1,0 +1,76 @@
+"""One generateContent request answered: the same logic online (server.py) and in batch jobs
+(batches.py), so a text gets the same themes and the same injected faults either way."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from .answers import Row, answer_text, extract_rows, prompt_texts, wants_items
+from .state import Simulator
+from .tokens import approx_tokens
+
+
+@dataclass
+class Prompt:
+    """What the simulator reads out of a GenerateContentRequest body."""
+
+    body: dict[str, Any]
+    rows: list[Row]
+    input_tokens: int
+
+
+@dataclass
+class Generated:
+    """A GenerateContentResponse and what it counts for in the stats."""
+
+    payload: dict[str, Any]
+    rows_answered: int
+    output_tokens: int
+    invalid: bool  # the text deliberately breaks the themes contract
+    non_stop: bool  # finishReason other than STOP
+
+
+def read_prompt(sim: Simulator, body: dict[str, Any]) -> Prompt:
+    """Parse the request and count it against its rows (fail_times counts every request of a row)."""
+    prompt, user_text = prompt_texts(body)
+    rows = extract_rows(user_text)
+    row_requests = sim.stats.row_requests
+    for row_id, _ in rows:
+        row_requests[row_id] = row_requests.get(row_id, 0) + 1
+    return Prompt(body, rows, approx_tokens(prompt))
+
+
+def hits_error_ids(sim: Simulator, prompt: Prompt) -> bool:
+    ids = sim.config.error_ids
+    return bool(ids) and not set(ids).isdisjoint(r for r, _ in prompt.rows)
+
+
+def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
+    """The model's answer, with the configured bad-output modes and finish reasons applied."""
+    config = sim.config
+    rows = prompt.rows
+    items = wants_items(prompt.body.get("generationConfig"))
+    answered = rows if items else rows[:1]
+    finish_reason = config.finish_reason if sim.chance(config.finish_reason_rate) else "STOP"
+    broken: dict[int, str] = {}
+    not_json = False
+    if finish_reason == "STOP":
+        broken, not_json = sim.breakage([r for r, _ in answered], items)
+    text = answer_text(rows, items, broken, not_json)
+
+    candidate: dict[str, Any] = {"finishReason": finish_reason, "index": 0}
+    if finish_reason == "MAX_TOKENS":
+        text = text[: len(text) // 2]  # cut mid-JSON, like a too-small maxOutputTokens
+    elif finish_reason != "STOP":
+        text = ""  # blocked answers (SAFETY, RECITATION, ...) come without content
+    if text:
+        candidate["content"] = {"role": "model", "parts": [{"text": text}]}
+    output_tokens = approx_tokens(text) if text else 0
+    usage = {
+        "promptTokenCount": prompt.input_tokens,
+        "candidatesTokenCount": output_tokens,
+        "totalTokenCount": prompt.input_tokens + output_tokens,
+    }
+    payload = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
+    return Generated(
+        payload, len(answered), output_tokens, bool(broken or not_json), finish_reason != "STOP"
+    )

@@ -1,0 +1,105 @@
+"""HTTP replies shaped like Google's: JSON bodies, `{"error": {code, message, status}}` errors and
+the Gemini API's key check, shared by the generateContent, batch and files handlers."""
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+from .quota import Violation
+from .state import Simulator
+
+# v1 / v1beta / v1alpha for the Gemini API, v1beta1 for Vertex AI.
+VERSION_PATH = "{version:v1[a-z0-9]*}"
+
+
+def json_response(status: int, payload: Any) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(payload, ensure_ascii=False).encode(),
+        content_type="application/json",
+    )
+
+
+def error(
+    sim: Simulator, code: int, status: str, message: str, details: list | None = None
+) -> web.Response:
+    setattr(sim.stats, f"http_{code}", getattr(sim.stats, f"http_{code}") + 1)
+    body: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details is not None:
+        body["details"] = details
+    return json_response(code, {"error": body})
+
+
+def duration(seconds: float) -> str:
+    """google.protobuf.Duration JSON form, rounded up to the millisecond ("3s", "0.2s")."""
+    ms = max(0, math.ceil(seconds * 1000))
+    return f"{ms // 1000}.{ms % 1000:03d}".rstrip("0").rstrip(".") + "s"
+
+
+def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Response:
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": violation.quota_metric,
+                    "quotaId": violation.quota_id,
+                    "quotaDimensions": {"model": model},
+                    "quotaValue": str(violation.quota_value),
+                }
+            ],
+        }
+    ]
+    if violation.retry_delay_s is not None:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": duration(violation.retry_delay_s),
+            }
+        )
+    message = "Resource has been exhausted (e.g. check quota)."
+    return error(sim, 429, "RESOURCE_EXHAUSTED", message, details)
+
+
+def overloaded(sim: Simulator) -> web.Response:
+    return error(sim, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+
+
+INTERNAL_MESSAGE = (
+    "An internal error has occurred. Please retry or report in"
+    " https://developers.generativeai.google/guide/troubleshooting"
+)
+
+
+def internal(sim: Simulator) -> web.Response:
+    return error(sim, 500, "INTERNAL", INTERNAL_MESSAGE)
+
+
+def invalid_argument(sim: Simulator, message: str) -> web.Response:
+    return error(sim, 400, "INVALID_ARGUMENT", message)
+
+
+def not_found(sim: Simulator, what: str) -> web.Response:
+    return error(sim, 404, "NOT_FOUND", f"{what} not found.")
+
+
+async def read_json(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def bad_api_key(sim: Simulator, request: web.Request) -> web.Response | None:
+    """The real Gemini API answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID."""
+    expected = sim.config.api_key
+    if expected is None or "authorization" in request.headers:  # Vertex AI uses OAuth tokens
+        return None
+    if request.headers.get("x-goog-api-key") == expected:
+        return None
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com"}
+    return error(sim, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info])
