@@ -125,9 +125,16 @@ def validate_themes(raw: object) -> list[str]:
     return themes
 
 
+# Models asked for JSON sometimes wrap it as Markdown (```json ... ```); the JSON inside is the answer.
+_CODE_FENCE = re.compile(r"\A\s*```[\w-]*[ \t]*\n?(?P<body>.*?)\n?[ \t]*```\s*\Z", re.DOTALL)
+
+
 def _load_object(text: str | None, field: str) -> dict:
     if not text:
         raise InvalidAnswer("empty answer")
+    fenced = _CODE_FENCE.match(text)
+    if fenced:
+        text = fenced.group("body")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from themegen.prompt import InvalidAnswer, input_hash, parse_answer, user_content, validate_themes
+from themegen.prompt import InvalidAnswer, input_hash, parse_answer, parse_items, user_content, validate_themes
 
 SIX = ["delivery delay", "damaged box", "refund request", "support wait", "app crash", "price"]
 
@@ -38,6 +38,34 @@ def test_invalid_themes_name_the_problem(themes, reason):
 def test_unparseable_answers(text, reason):
     with pytest.raises(InvalidAnswer, match=reason):
         parse_answer(text)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    ["```json\n{}\n```", "```\n{}\n```", "  ```JSON\n{}```\n", "```json {} ```", "\n```json\r\n{}\r\n```\n\n"],
+    ids=["json-fence", "bare-fence", "padded", "one-line", "crlf"],
+)
+def test_an_answer_in_a_code_fence_is_read_and_validated_as_usual(wrap):
+    assert parse_answer(wrap.replace("{}", json.dumps({"themes": SIX}))) == SIX
+    with pytest.raises(InvalidAnswer, match="expected 6 themes, got 5"):
+        parse_answer(wrap.replace("{}", json.dumps({"themes": SIX[:5]})))
+
+
+def test_a_packed_answer_in_a_code_fence_is_read_per_item():
+    items = {"items": [{"id": "a", "themes": SIX}, {"id": "b", "themes": SIX[:5]}]}
+    found = parse_items(f"```json\n{json.dumps(items)}\n```", ["a", "b"])
+    assert found["a"] == SIX
+    assert isinstance(found["b"], InvalidAnswer) and "got 5" in str(found["b"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Here you go:\n```json\n{}\n```", "```json\n{}", "```json\n{}\n```\nHope this helps!"],
+    ids=["prose-before", "unclosed", "prose-after"],
+)
+def test_only_a_fence_around_the_whole_answer_is_stripped(text):
+    with pytest.raises(InvalidAnswer, match="not JSON"):
+        parse_answer(text.replace("{}", json.dumps({"themes": SIX})))
 
 
 def test_user_content_keeps_id_and_text_unambiguous():
