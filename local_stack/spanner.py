@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Literal
 
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
@@ -18,6 +20,7 @@ NAME = "spanner"
 LABEL = "Spanner: Cloud Spanner emulator (local emulator)"
 EMULATOR_CONFIG = "emulator-config"  # the only instance config the emulator offers
 BIN_ENV = "THEMEGEN_SPANNER_EMULATOR_BIN"
+_CREATE_TABLE = re.compile(r"\s*CREATE TABLE (\w+)", re.IGNORECASE)
 INSTALL_HELP = (
     "Cloud Spanner emulator not found. Install it with one of:\n"
     "  gcloud components install cloud-spanner-emulator\n"
@@ -84,16 +87,18 @@ def spanner_ready(project: str, port: int) -> bool:
         return False
 
 
-def create_database(
-    project: str, instance: str, database: str, ddl_statements: list[str], host: str | None = None
-) -> None:
-    """Create the instance if missing and (re)create the database empty with `ddl_statements`.
+def ensure_database(
+    project: str, instance: str, database: str, ddl_statements: list[str], host: str | None = None,
+    reset: bool = False,
+) -> Literal["created", "kept", "recreated"]:
+    """Create the instance and the database when missing. An existing database keeps its rows (tables
+    it lacks are added); only `reset` drops it and creates it empty. Returns which of the three it did.
 
     `host` is the emulator's "127.0.0.1:PORT"; by default SPANNER_EMULATOR_HOST.
     """
     host = host or os.environ.get("SPANNER_EMULATOR_HOST")
     if not host:
-        raise StackError("create_database needs host= or SPANNER_EMULATOR_HOST (the local emulator)")
+        raise StackError("ensure_database needs host= or SPANNER_EMULATOR_HOST (the local emulator)")
     client = spanner_client(project, host)
     spanner_instance = client.instance(
         instance,
@@ -104,7 +109,24 @@ def create_database(
     if not spanner_instance.exists():
         spanner_instance.create().result(timeout=60)
     spanner_database = spanner_instance.database(database, ddl_statements=ddl_statements)
-    # Dropped and recreated rather than altered: `stack up` promises a clean database.
-    if spanner_database.exists():
-        spanner_database.drop()
+    if not spanner_database.exists():
+        spanner_database.create().result(timeout=60)
+        return "created"
+    if not reset:
+        _add_missing_tables(spanner_database, ddl_statements)
+        return "kept"
+    spanner_database.drop()
     spanner_database.create().result(timeout=60)
+    return "recreated"
+
+
+def _add_missing_tables(database, ddl_statements: list[str]) -> None:
+    existing = {table.table_id for table in database.list_tables()}
+    missing = [ddl for ddl in ddl_statements if _CREATE_TABLE.match(ddl).group(1) not in existing]
+    if missing:
+        database.update_ddl(missing).result(timeout=60)
+
+
+def count_rows(project: str, instance: str, database: str, table: str, host: str) -> int:
+    with spanner_client(project, host).instance(instance).database(database).snapshot() as snapshot:
+        return next(iter(snapshot.execute_sql(f"SELECT COUNT(*) FROM {table}")))[0]

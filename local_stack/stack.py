@@ -7,6 +7,7 @@ Nothing here keeps module state, so a test session can run its own stack on free
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
+from google.api_core.exceptions import NotFound
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from local_stack import bigquery, postgres, prefect_server, spanner
@@ -71,6 +73,9 @@ class StackConfig(BaseModel):
     gemini_latency_s: float = Field(0.0, ge=0)
     gemini_latency_jitter_s: float = Field(0.0, ge=0)
     start_prefect: bool = True
+    # Wipe the stack's data: the Spanner database (recreated empty), the sample table (seeded again)
+    # and the row cache. Without it `up` keeps whatever data the running stack already holds.
+    reset: bool = False
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> StackConfig:
@@ -187,6 +192,8 @@ def up(config: StackConfig) -> dict[str, str]:
     """Start (or reuse) every part, prepare Spanner and BigQuery, write stack.env, return its values."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    if config.reset:
+        _empty_row_cache(config)
     parts = _parts(config)
     launched: dict[str, int] = {}  # part name -> pid, for this call only
     try:
@@ -204,11 +211,11 @@ def up(config: StackConfig) -> dict[str, str]:
             wait_until(part.ready, part.timeout_s, what, log, launched.get(part.name))
             _say(part.label, f"ready after {time.monotonic() - t0:.1f} s")
             if part.name == spanner.NAME:
-                _create_database(config)
+                _prepare_database(config)
             elif part.name == GEMINI:
                 _configure_gemini(config)
             elif part.name == bigquery.NAME:
-                seed(config, config.seed_rows)
+                _prepare_sample_table(config)
     except BaseException:
         # A half-started stack is worse than none: stop what this call started (logs stay).
         for name in launched:
@@ -222,18 +229,45 @@ def up(config: StackConfig) -> dict[str, str]:
     return env
 
 
-def _create_database(config: StackConfig) -> None:
-    started = time.monotonic()
-    spanner.create_database(
-        config.project,
-        config.spanner_instance,
-        config.spanner_database,
-        all_ddl(config.themes_table, config.failures_table),
-        host=f"{HOST}:{config.spanner_port}",
-    )
+def _prepare_database(config: StackConfig) -> None:
+    """The Spanner database with both tables; its rows survive a second `up` unless config.reset."""
+    host = f"{HOST}:{config.spanner_port}"
+    done = spanner.ensure_database(
+        config.project, config.spanner_instance, config.spanner_database,
+        all_ddl(config.themes_table, config.failures_table), host=host, reset=config.reset,
+    )  # fmt: skip
     tables = f"{config.themes_table}, {config.failures_table}"
-    elapsed = time.monotonic() - started
-    _say(spanner.LABEL, f"database {config.spanner_database} recreated with {tables} ({elapsed:.1f} s)")
+    if done == "kept":
+        rows = spanner.count_rows(config.project, config.spanner_instance, config.spanner_database,
+                                  config.themes_table, host)
+        _say(spanner.LABEL, f"database {config.spanner_database} kept: {rows:,} rows in {config.themes_table} "
+                            f"(`themegen stack up --reset` empties it)")
+    elif done == "recreated":
+        _say(spanner.LABEL, f"--reset: database {config.spanner_database} dropped and created empty with {tables}")
+    else:
+        _say(spanner.LABEL, f"database {config.spanner_database} created with {tables}")
+
+
+def _prepare_sample_table(config: StackConfig) -> None:
+    """Seed the sample table when it is missing (or on reset); an existing one is kept as it is."""
+    if not config.reset:
+        client = bigquery.bigquery_client(config.project, f"http://{HOST}:{config.bigquery_rest_port}")
+        table_id = f"{config.project}.{config.dataset}.{config.table}"
+        try:
+            rows = client.get_table(table_id).num_rows
+        except NotFound:
+            rows = None
+        if rows is not None:
+            _say(bigquery.LABEL, f"{table_id} kept: {rows:,} rows (`themegen seed --rows N` replaces it)")
+            return
+    seed(config, config.seed_rows)
+
+
+def _empty_row_cache(config: StackConfig) -> None:
+    cache = config.state_dir / "cache"
+    if cache.exists():
+        shutil.rmtree(cache)
+        _say("Row cache", f"--reset: {cache} emptied")
 
 
 def stack_env(config: StackConfig) -> dict[str, str]:

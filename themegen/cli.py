@@ -70,19 +70,26 @@ def _prepare(ctx: typer.Context) -> None:
 
 @stack_app.command("up")
 def stack_up(
-    rows: Annotated[int, typer.Option(help="sample rows to load into BigQuery")] = 30_000,
+    rows: Annotated[int, typer.Option(help="sample rows to load into BigQuery when its table is missing (or with --reset)")] = 30_000,
     gemini_rpm: Annotated[int, typer.Option(help="the simulator's RPM quota (also THEMEGEN_RPM)")] = 60_000,
     gemini_latency: Annotated[float, typer.Option(help="the simulator's mean latency, seconds")] = 0.0,
     gemini_jitter: Annotated[float, typer.Option(help="± uniform jitter on that latency, seconds")] = 0.0,
     prefect_database: Annotated[Literal["sqlite", "postgres"], typer.Option(
         help="the Prefect server's database: sqlite, or postgres (the machine's PostgreSQL server) for "
              "several processes sharing limits")] = "sqlite",
+    reset: Annotated[bool, typer.Option(
+        "--reset", help="wipe the data: recreate the Spanner database empty, seed the sample table again, "
+                        "empty the row cache")] = False,
 ) -> None:
-    """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env."""
+    """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env.
+
+    A running stack is reused and keeps its data (Spanner rows, the sample table, the row cache)
+    unless --reset.
+    """
     from local_stack.stack import StackConfig, up
 
     up(StackConfig(state_dir=STATE_DIR, seed_rows=rows, gemini_rpm=gemini_rpm, gemini_latency_s=gemini_latency,
-                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database))
+                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, reset=reset))
 
 
 @stack_app.command("down")

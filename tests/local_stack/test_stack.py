@@ -105,6 +105,45 @@ def test_second_up_reuses_the_running_parts(stack, capsys):
     assert capsys.readouterr().out.count("reused") == len(PARTS)
 
 
+def _themes_ids(env) -> list[str]:
+    client = spanner_client(env["THEMEGEN_GCP_PROJECT"], env["SPANNER_EMULATOR_HOST"])
+    database = client.instance(env["THEMEGEN_SPANNER_INSTANCE"]).database(env["THEMEGEN_SPANNER_DATABASE"])
+    with database.snapshot() as snapshot:
+        return [row[0] for row in snapshot.execute_sql("SELECT SourceId FROM Themes ORDER BY SourceId")]
+
+
+def _sample_rows(config, env) -> int:
+    client = bigquery_client(env["THEMEGEN_GCP_PROJECT"], env["THEMEGEN_BQ_API_ENDPOINT"])
+    return client.get_table(f"{config.project}.{config.dataset}.{config.table}").num_rows
+
+
+def test_second_up_keeps_the_data_and_reset_wipes_it(stack, capsys):
+    config, env = stack
+    client = spanner_client(env["THEMEGEN_GCP_PROJECT"], env["SPANNER_EMULATOR_HOST"])
+    database = client.instance(env["THEMEGEN_SPANNER_INSTANCE"]).database(env["THEMEGEN_SPANNER_DATABASE"])
+    with database.batch() as batch:
+        batch.insert("Themes", ("SourceId", "Themes"), [("a", ["x"]), ("b", ["y"])])
+    cached = config.state_dir / "cache" / "answer"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text("{}")
+    capsys.readouterr()
+
+    up(config.model_copy(update={"seed_rows": 5}))  # a second `stack up`, even with another --rows
+    assert _themes_ids(env) == ["a", "b"]
+    assert _sample_rows(config, env) == ROWS and cached.exists()
+    said = capsys.readouterr().out
+    assert "database themegen kept: 2 rows in Themes (`themegen stack up --reset` empties it)" in said
+    assert f"kept: {ROWS} rows" in said and "recreated" not in said and "seeded" not in said
+
+    up(config.model_copy(update={"reset": True, "seed_rows": 5}))
+    assert _themes_ids(env) == []
+    assert _sample_rows(config, env) == 5 and not cached.exists()
+    said = capsys.readouterr().out
+    assert "--reset: database themegen dropped and created empty" in said and "seeded with 5 rows" in said
+    assert "--reset:" in said and "emptied" in said
+    up(config.model_copy(update={"reset": True}))  # the other tests' sample table again
+
+
 def test_a_port_taken_by_another_program_is_named(tmp_path):
     config = _config(tmp_path)
     with socket.socket() as squatter:
