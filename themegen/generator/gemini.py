@@ -12,6 +12,7 @@ from google.genai import errors, types
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
 
+from themegen.errors import sentence
 from themegen.generator.client import generation_config, shared_client
 from themegen.generator.retry import backoff_wait, is_per_day_quota, is_retryable
 from themegen.generator.stop import RunStop, RunStopped
@@ -82,7 +83,7 @@ class GeminiGenerator:
             if exc.code == 429:
                 return  # quota is busy, not misconfigured
             raise GeneratorConfigError(
-                f"Gemini answered {exc.code} {exc.status}: {exc.message}. Check THEMEGEN_GEMINI_BACKEND, "
+                f"Gemini answered {exc.code} {exc.status}: {sentence(exc.message)}. Check THEMEGEN_GEMINI_BACKEND, "
                 "THEMEGEN_GEMINI_API_KEY (or the ADC credentials for Vertex AI), THEMEGEN_MODEL and "
                 "THEMEGEN_GEMINI_LOCATION"
             ) from None

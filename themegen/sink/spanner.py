@@ -17,6 +17,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import spanner
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
+from themegen.errors import sentence, tidy
 from themegen.gcp import credentials
 from themegen.models import RowFailure, ThemeRecord
 from themegen.settings import Settings
@@ -111,7 +112,7 @@ class SpannerSink:
                     return await asyncio.wait_for(_in_daemon_thread(call, *args), max(1.0, ends - time.monotonic()))
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            detail = (getattr(last, "message", None) or str(last) or "no answer within the deadline").splitlines()[0]
+            detail = tidy((getattr(last, "message", None) or str(last) or "no answer within the deadline").splitlines()[0])
             raise SinkUnavailable(
                 f"{self._where()} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
                 "Check that it is up and reachable (locally: `themegen stack up`), or raise "
@@ -186,6 +187,6 @@ class SpannerSink:
                         raise
         except (gexc.NotFound, gexc.InvalidArgument) as exc:
             raise SinkConfigError(
-                f"{self._where()} is not ready: {exc.message}. Check THEMEGEN_SPANNER_INSTANCE / _DATABASE / "
-                "_TABLE / _FAILURES_TABLE and apply `themegen ddl`"
+                f"{self._where()} is not ready: {sentence(exc.message)}. Check THEMEGEN_SPANNER_INSTANCE / "
+                "THEMEGEN_SPANNER_DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
             ) from None
