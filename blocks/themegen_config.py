@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.blocks.core import Block
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import SettingsError
 
+from themegen.errors import InvalidSettings
 from themegen.settings import Settings
 
 
@@ -61,8 +63,14 @@ class ThemegenConfig(Block):
 
 
 async def resolve_settings(config_block: str | None = None, **parameters: Any) -> Settings:
-    """THEMEGEN_* environment < the named ThemegenConfig block < the flow run's parameters."""
-    settings = Settings()
-    if config_block:
-        settings = settings.with_overrides(**(await ThemegenConfig.aload(config_block)).overrides())
-    return settings.with_overrides(**parameters)
+    """THEMEGEN_* environment < the named ThemegenConfig block < the flow run's parameters.
+
+    Invalid values raise InvalidSettings, whose message (the flow run's state message) names them.
+    """
+    try:
+        settings = Settings()
+        if config_block:
+            settings = settings.with_overrides(**(await ThemegenConfig.aload(config_block)).overrides())
+        return settings.with_overrides(**parameters)
+    except (ValidationError, SettingsError) as error:
+        raise InvalidSettings.from_error(error) from error

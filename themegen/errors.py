@@ -21,6 +21,14 @@ _REQUEST_ID = re.compile(r",?\s*\[?request[_ ]id\s*[=:]\s*[\w.:-]*\w\]?", re.IGN
 _VALUE_ERROR_PREFIX = "Value error, "
 
 
+class InvalidSettings(ValueError):
+    """Settings that do not validate, in one message naming the environment variables to fix."""
+
+    @classmethod
+    def from_error(cls, error: ValidationError | SettingsError) -> InvalidSettings:
+        return cls(user_message(error))
+
+
 def env_var(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
