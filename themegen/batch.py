@@ -5,13 +5,16 @@
    are done and not touched (one bulk read per batch);
 3. the row cache answers the rest where it can: answers paid for earlier, and permanent failures
    (declined or invalid after the repair retry), which are not paid for again unless retry_failed;
-4. Gemini answers what is left (rows_per_request rows per request; a row whose item is missing or
+4. identical texts are paid once (themegen/same_text.py): a row takes the answer its text already
+   has in the row cache, or that another batch of the run is asking for, and of the rest one row
+   per distinct text is asked;
+5. Gemini answers what is left (rows_per_request rows per request; a row whose item is missing or
    invalid in a packed answer is asked again alone), each answer cached the moment it validates;
-5. the batch writes its own outcome to Spanner before it ends: themes, failures, and deletes of
+6. the batch writes its own outcome to Spanner before it ends: themes, failures, and deletes of
    rows they make stale (an old failure of a row that now has themes, old themes of a row that
    now fails). If Spanner refuses, the answers stay in the row cache and the run stops spending.
 
-Without a generator (the final upsert) step 4 is skipped: what the cache holds is written.
+Without a generator (the final upsert) step 5 is skipped: what the cache holds is written.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from themegen.cache import CachedAnswer, CacheReadError, cache_key
+from themegen.cache import CachedAnswer, CacheReadError, cache_key, text_cache_key
 from themegen.edges import Edges
 from themegen.generator.gemini import Answer, GeminiGenerator
 from themegen.models import PERMANENT, BatchResult, Reason, RowFailure, SourceRow, ThemeRecord
 from themegen.prompt import InvalidAnswer, InvalidInput, input_hash, parse_answer, prepare_text, prompt_fingerprint
+from themegen.same_text import Outcome, ask_once_per_text, cached_outcomes
 from themegen.settings import Settings
 from themegen.sink.spanner import Stored, Writes
 
@@ -133,6 +137,44 @@ async def _ask(rows: list[Pending], generator: GeminiGenerator, edges: Edges, fi
     await asyncio.gather(*(packed(rows[i:i + k]) for i in range(0, len(rows), k)))
 
 
+def _text_keys(rows: list[Pending], settings: Settings, fingerprint: str) -> dict[str, str]:
+    return {r.id: text_cache_key(settings.model, settings.prompt_version, fingerprint, r.digest) for r in rows}
+
+
+def _take(row: Pending, outcome: Outcome, edges: Edges, fingerprint: str, out: _Outcome) -> None:
+    """Settle a row with the outcome of an identical text (no request of its own)."""
+    out.result.shared += 1
+    if outcome.themes is not None:
+        out.records.append(_record(row, outcome.themes, edges.settings, fingerprint))
+        out.result.cached += 1
+    else:
+        out.fail(row.id, outcome.failure.reason, outcome.failure.error, outcome.failure.attempts)
+
+
+async def _from_same_text(rows: list[Pending], edges: Edges, fingerprint: str, out: _Outcome) -> list[Pending]:
+    """Settle rows whose text the row cache has answered (for another row); return the rest."""
+    keys = _text_keys(rows, edges.settings, fingerprint)
+    known = await cached_outcomes(sorted(set(keys.values())), edges.cache, edges.settings.retry_failed)
+    for row in rows:
+        if keys[row.id] in known:
+            _take(row, known[keys[row.id]], edges, fingerprint, out)
+    return [row for row in rows if keys[row.id] not in known]
+
+
+async def _ask_each_text_once(rows: list[Pending], generator: GeminiGenerator, edges: Edges, fingerprint: str,
+                              out: _Outcome) -> None:
+    async def ask(leaders: list[Pending]) -> dict[str, Outcome]:
+        await _ask(leaders, generator, edges, fingerprint, out)
+        ids = {row.id for row in leaders}
+        outcomes = {r.source_id: Outcome(themes=r.themes) for r in out.records if r.source_id in ids}
+        return outcomes | {f.source_id: Outcome(failure=f) for f in out.failures if f.source_id in ids}
+
+    copies = await ask_once_per_text(rows, _text_keys(rows, edges.settings, fingerprint), edges.texts, ask,
+                                     edges.cache)
+    for row, outcome in copies:
+        _take(row, outcome, edges, fingerprint, out)
+
+
 def _writes(out: _Outcome, stored: Stored, done_ids: list[str]) -> Writes:
     """The batch's mutations: upserts, skipping failures Spanner already holds as they are, and
     deletes of what they make stale (pure)."""
@@ -162,8 +204,9 @@ async def settle_batch(rows: list[SourceRow], batch_id: int, edges: Edges,
     pending_ids = {p.id for p in pending}
     done_ids = [r.id for r in rows if r.id not in pending_ids and r.id in stored.themes]
     ask = await _from_cache(pending, edges, fingerprint, out) if pending else []
+    ask = await _from_same_text(ask, edges, fingerprint, out) if ask else []
     if ask and generator is not None:
-        await _ask(ask, generator, edges, fingerprint, out)
+        await _ask_each_text_once(ask, generator, edges, fingerprint, out)
         out.result.usage = generator.usage
         out.result.rejected_items = dict(generator.rejected_items)
     elif ask:

@@ -16,9 +16,9 @@ differ for Gemini 2.0 Flash (Vertex $0.15 / $0.60, Gemini API $0.10 / $0.40), so
 up per backend. No Vertex copy of the Gemini 3.8 Flash price was found, so on Vertex it is unknown
 (None) rather than assumed.
 
-Not modelled: batch mode (Batch API / Vertex batch prediction, and the Gemini API's Flex tier) is
-about 50% cheaper but is not what this pipeline uses; Gemini 2.5 Pro charges more for prompts over
-200k tokens, which THEMEGEN_MAX_INPUT_CHARS keeps us far below.
+Other tiers (Flex, Batch) are priced as a share of these standard prices, declared by each tier in
+themegen/tiers/ (`price_factor`). Not modelled: Gemini 2.5 Pro charges more for prompts over 200k
+tokens, which THEMEGEN_MAX_INPUT_CHARS keeps us far below.
 """
 
 from __future__ import annotations
@@ -86,9 +86,11 @@ def price_for(model: str, *, backend: Backend = "api_key", on: date | None = Non
 
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int, *, backend: Backend = "api_key",
-             on: date | None = None) -> float | None:
-    """USD for the tokens, or None when the model's price is unknown (never a guessed price)."""
+             on: date | None = None, price_factor: float = 1.0) -> float | None:
+    """USD for the tokens at `price_factor` x the standard price (a tier's), or None when the
+    model's price is unknown (never a guessed price)."""
     price = price_for(model, backend=backend, on=on)
     if price is None:
         return None
-    return (input_tokens * price.input_usd_per_m + output_tokens * price.output_usd_per_m) / 1_000_000
+    standard = (input_tokens * price.input_usd_per_m + output_tokens * price.output_usd_per_m) / 1_000_000
+    return standard * price_factor

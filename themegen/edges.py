@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from themegen.cache import RowCache, open_cache
 from themegen.generator.stop import RunStop
 from themegen.models import BatchResult
+from themegen.same_text import TextShare
 from themegen.settings import Settings
 from themegen.sink.spanner import SpannerSink
 from themegen.source.bigquery import BigQuerySource
@@ -29,6 +30,8 @@ class Edges:
     flow_run_id: str | None = None
     # batch id -> result, handed over by the batch task before it ends (see tasks/generate_batch.py)
     finished: dict[int, BatchResult] = field(default_factory=dict)
+    # texts a batch is asking Gemini for right now: other batches with the same text wait for it
+    texts: TextShare = field(default_factory=TextShare)
 
 
 @asynccontextmanager

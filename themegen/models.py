@@ -133,6 +133,8 @@ class BatchResult(BaseModel):
     rows: int
     done_before: int = Field(0, description="already in Spanner for this input, model and prompt: not touched")
     cached: int = Field(0, description="answered from the row cache (no LLM call)")
+    shared: int = Field(0, description="took the outcome of an identical text, themes or failure (no request of "
+                        "their own); those with themes are also in `cached`")
     answered: int = Field(0, description="answered by Gemini in this run")
     written: int = Field(0, description="theme rows written to Spanner")
     not_written: int = Field(0, description="rows with themes that did not reach Spanner (write failed)")
@@ -172,3 +174,8 @@ class RunSummary(BaseModel):
     output_tokens: int = 0
     wall_seconds: float = 0.0
     flow_run_id: str | None = None
+    tier: str = Field("standard", description="how Gemini was bought (themegen/tiers/)")
+    cost_usd: float | None = Field(None, description="at the tier's price; None when the model's price is unknown")
+    cost_usd_standard: float | None = Field(None, description="the same tokens at the standard price")
+    requests_saved: int = Field(0, description="rows that took the answer of an identical text (this run's or an "
+                                "earlier one's) instead of a request of their own")

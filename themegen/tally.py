@@ -27,6 +27,7 @@ class RunTally(BaseModel):
     rows: int = 0
     done_before: int = 0
     cached: int = 0
+    shared: int = Field(0, description="rows that took the outcome of an identical text (requests saved)")
     answered: int = 0
     written: int = 0
     not_written: int = 0
@@ -52,6 +53,7 @@ class RunTally(BaseModel):
         self.rows += result.rows
         self.done_before += result.done_before
         self.cached += result.cached
+        self.shared += result.shared
         self.answered += result.answered
         self.written += result.written
         self.not_written += result.not_written

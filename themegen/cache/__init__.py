@@ -5,7 +5,9 @@ hash of the row's input text, so an edited row or a new prompt/model is regenera
 unchanged row never is. The value is the model's *raw* answer text (plus token counts); themes are
 parsed again on every read, so a parser change never re-bills a call. A permanent failure (the model
 declined, or stayed invalid after the repair retry) is kept too: it was paid for, and the same
-request would fail the same way, so reruns do not send it again unless asked (retry_failed). Backends: `local.py` (a SQLite file, the default) and `block.py`
+request would fail the same way, so reruns do not send it again unless asked (retry_failed). Each answer is kept a second
+time under its text alone (`text_cache_key`), so another row with the same text, in this run or a later
+one, takes it instead of paying for a request of its own. Backends: `local.py` (a SQLite file, the default) and `block.py`
 (any Prefect storage block, e.g. a prefect-gcp GcsBucket shared by every worker: a JSON document per key).
 """
 
@@ -50,6 +52,12 @@ def cache_key(row_id: str, model: str, prompt_version: str, fingerprint: str, in
     whole; the row part is hashed so any id is a safe file name."""
     digest = hashlib.sha256(f"{row_id}\x1f{input_hash}".encode()).hexdigest()
     return f"answers/{_safe(model)}/{_safe(prompt_version)}/{_safe(fingerprint)}/{digest[:2]}/{digest}.json"
+
+
+def text_cache_key(model: str, prompt_version: str, fingerprint: str, input_hash: str) -> str:
+    """Relative path of the answer to a text, whichever row holds it (pure): identical texts under
+    the same model and prompt get the same answer, so a text already answered is not paid again."""
+    return f"texts/{_safe(model)}/{_safe(prompt_version)}/{_safe(fingerprint)}/{input_hash[:2]}/{_safe(input_hash)}.json"
 
 
 async def open_cache(settings: Settings) -> RowCache:
