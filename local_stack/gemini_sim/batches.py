@@ -27,6 +27,7 @@ from .state import SIMULATOR, Simulator
 
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main."
 _SLICES = 10  # progress steps while RUNNING
+_YIELD_EVERY = 50  # requests answered between two turns of the event loop
 _DONE = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED")
 # google.rpc.Code numbers, as google.rpc.Status carries them.
 _CANCELLED, _DEADLINE_EXCEEDED, _INTERNAL = 1, 4, 13
@@ -178,9 +179,11 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     outputs = []
     for start in range(0, len(job.items), step):
         await asyncio.sleep(running_s / slices)
-        if outcome == "succeeded":
-            answered = (_answer(sim, job, item) for item in job.items[start : start + step])
-            outputs += [line for line in answered if line is not None]
+        for offset, item in enumerate(job.items[start : start + step] if outcome == "succeeded" else ()):
+            if (line := _answer(sim, job, item)) is not None:
+                outputs.append(line)
+            if offset % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a big job must not hold up online requests and polls
     if outcome == "failed":
         job.move("BATCH_STATE_FAILED", {"code": _INTERNAL, "message": "The batch failed (simulated)."})
         return
