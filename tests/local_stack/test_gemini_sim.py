@@ -68,33 +68,7 @@ def quota_details(err: errors.APIError) -> dict[str, dict]:
     return {d["@type"].rsplit(".", 1)[-1]: d for d in err.details["error"]["details"]}
 
 
-# --- derive_themes / approx_tokens -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        TEXT,
-        "今日は東京で経済政策についての会議があり、デジタル化と人工知能が話題になりました。",
-        "東京オリンピックの opening ceremony は great でした。Volunteers とスタッフに感謝。",
-        "ok",
-        "猫",
-        "",
-        "x" * 500,
-    ],
-    ids=["english", "japanese", "mixed", "short-latin", "short-cjk", "empty", "one-long-word"],
-)
-def test_derive_themes_six_distinct_short_themes(text):
-    themes = derive_themes(text)
-    assert len(themes) == 6 and len(set(themes)) == 6
-    assert all(t and len(t) <= 40 and len(t.split()) <= 4 for t in themes)
-    assert derive_themes(text) == themes
-
-
-def test_derive_themes_come_from_the_text():
-    assert derive_themes(TEXT)[:2] == ["solar", "energy"]  # most frequent content words first
-    japanese = derive_themes("デジタル化と人工知能。人工知能の未来とデジタル社会。")
-    assert {"デジタル", "人工知能"} <= set(japanese)
+# --- approx_tokens (themes: test_gemini_sim_themes.py) ---------------------------------------
 
 
 def test_approx_tokens():
