@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Literal
 
 from prefect import flow, runtime
 from prefect.states import Failed
@@ -36,6 +37,8 @@ from tasks.upsert_themes import upsert_themes
 from themegen.estimate import Estimate
 from themegen.models import RunSummary
 from themegen.report import MAX_BATCH_IDS_SHOWN, batch_rerun
+from themegen.tiers import tier_named, usable
+from themegen.tiers.choose import resolve_tier, workload_for
 
 
 @flow(name="generate-themes", log_prints=True)
@@ -54,6 +57,8 @@ async def generate_themes(
     shard: int | None = None,
     shard_count: int = 1,
     concurrent_shards: int | None = None,
+    tier: Literal["standard", "flex", "batch", "auto"] | None = None,
+    deadline: str | None = None,
 ) -> RunSummary | Estimate:
     """Parameters left as None take their value from the ThemegenConfig block named by
     config_block (editable in the UI), else from the THEMEGEN_* settings.
@@ -67,13 +72,15 @@ async def generate_themes(
     shard, shard_count: only the rows whose id hashes to shard `shard` of `shard_count` (one child
         run of generate_themes_sharded); rows_limit and batch_ids then apply within the shard.
     concurrent_shards: shards running at the same time, which split the quota (default shard_count).
+    tier: standard, flex (half price, best effort), batch (half price, within 24 h) or auto: the
+        cheapest tier expected to finish within `deadline` (e.g. 90m, 2h, 1d), chosen once the rows are counted.
     """
     started = time.monotonic()
     settings = await resolve_settings(
         config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model,
         rows_per_request=rows_per_request,
         quota_share=(concurrent_shards or shard_count) if shard is not None else None,
-        retry_failed=retry_failed or None,
+        retry_failed=retry_failed or None, tier=tier, deadline=deadline,
     )
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")
@@ -81,12 +88,18 @@ async def generate_themes(
     await check_config(settings)
     if estimate_only:
         return await estimate_run(settings, rows_limit)
+    if settings.tier != "auto":
+        usable(tier_named(settings.tier))  # before the snapshot: nothing is read for a tier that cannot run
 
     plan = await create_batches(settings, run_key, rows_limit, batch_ids, shard, shard_count)
+    choice = resolve_tier(settings, workload_for(settings, plan.rows_total))
+    print(f"tier {choice.tier.name}: {choice.why}")
+    settings = settings.with_overrides(tier=usable(choice.tier).name)
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
-    summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id)
+    summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id,
+                                   choice.why)
 
     unwritten = f" The final upsert could not finish: {upsert.error}" if upsert.error else ""
     if tally.stop_reason:

@@ -11,6 +11,7 @@ from themegen.cost import cost_usd
 from themegen.models import BatchPlan, RunSummary, UpsertResult
 from themegen.report import failure_table, markdown, summarize, summary_table
 from themegen.settings import Settings
+from themegen.tiers import tier_named
 from themegen.tally import RunTally
 
 # The report is the run's record for people: worth a few tries across a short Prefect API outage.
@@ -39,14 +40,20 @@ async def publish_report(
     settings: Settings,
     wall_seconds: float,
     flow_run_id: str | None,
+    tier_choice: str = "",
 ) -> RunSummary:
     report = summarize(plan, tally, upsert, wall_seconds, flow_run_id)
     report.backend_note = environment_note(settings)
     report.environment = environment(settings)
     report.rows_per_request = settings.rows_per_request
     report.failures_table = settings.spanner_failures_table
-    report.cost_usd = cost_usd(settings.model, report.summary.input_tokens, report.summary.output_tokens,
-                               backend=settings.gemini_backend)
+    report.tier_choice = tier_choice
+    summary, tier = report.summary, tier_named(settings.tier)
+    summary.tier = tier.name
+    summary.cost_usd_standard = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
+                                         backend=settings.gemini_backend)
+    summary.cost_usd = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
+                                backend=settings.gemini_backend, price_factor=tier.price_factor)
     await best_effort("report artifact", lambda: acreate_markdown_artifact(
         key="themegen-report", markdown=markdown(report), description="themegen run report"), ATTEMPTS)
     await best_effort("summary artifact", lambda: acreate_table_artifact(

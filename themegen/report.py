@@ -33,7 +33,7 @@ class RunReport(BaseModel):
     snapshot_table: str = ""
     backend_note: str = ""
     environment: str = Field("", description="where the run ran, named in each chart (a chart may be seen alone)")
-    cost_usd: float | None = Field(None, description="at list prices; None when the model's price is unknown")
+    tier_choice: str = Field("", description="why the run's tier was chosen (auto: for which deadline)")
     upsert_error: str | None = None
     rows_per_request: int = 1
     batch_size: int = Field(description="the run's rows per batch, which its batch ids depend on")
@@ -76,6 +76,7 @@ def summarize(plan: BatchPlan, tally: RunTally, upsert: UpsertResult, wall_secon
         output_tokens=usage.output_tokens,
         wall_seconds=round(wall_seconds, 3),
         flow_run_id=flow_run_id,
+        requests_saved=tally.shared,
     )
     return RunReport(summary=summary, tally=tally, duplicate_ids=plan.duplicate_ids,
                      bytes_processed=plan.bytes_processed, snapshot_table=plan.snapshot_table,
@@ -102,7 +103,10 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("LLM latency p95 (ms, bucket bound)", u.latency.percentile(95)),
         ("input tokens", s.input_tokens),
         ("output tokens", s.output_tokens),
-        ("cost USD (list price)", "unknown" if report.cost_usd is None else round(report.cost_usd, 4)),
+        ("tier", f"{s.tier} ({report.tier_choice})" if report.tier_choice else s.tier),
+        ("cost USD (at the tier's price)", _usd(s.cost_usd)),
+        ("cost USD (the same tokens at the standard price)", _usd(s.cost_usd_standard)),
+        ("requests saved (rows that took an identical text's answer)", s.requests_saved),
         ("failed batches", len(report.tally.batch_errors)),
         ("batches to rerun", len(report.tally.rerun_batches)),
         ("packed items asked again alone", sum(report.tally.rejected_items.values())),
@@ -111,6 +115,10 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("wall seconds", s.wall_seconds),
     ]
     return [{"metric": k, "value": v} for k, v in rows]
+
+
+def _usd(value: float | None) -> object:
+    return "unknown" if value is None else round(value, 4)
 
 
 def failure_table(report: RunReport) -> list[dict[str, object]]:
