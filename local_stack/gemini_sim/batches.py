@@ -28,7 +28,12 @@ from .state import SIMULATOR, Simulator
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main."
 _SLICES = 10  # progress steps while RUNNING
 _YIELD_EVERY = 50  # requests answered between two turns of the event loop
-_DONE = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED")
+_DONE = (
+    "BATCH_STATE_SUCCEEDED",
+    "BATCH_STATE_FAILED",
+    "BATCH_STATE_CANCELLED",
+    "BATCH_STATE_EXPIRED",
+)
 # google.rpc.Code numbers, as google.rpc.Status carries them.
 _CANCELLED, _DEADLINE_EXCEEDED, _INTERNAL = 1, 4, 13
 _SNAKE = re.compile(r"_([a-z])")
@@ -109,7 +114,9 @@ def _camel(request: dict[str, Any]) -> dict[str, Any]:
     request = {_SNAKE.sub(lambda m: m.group(1).upper(), k): v for k, v in request.items()}
     config = request.get("generationConfig")
     if isinstance(config, dict):
-        request["generationConfig"] = {_SNAKE.sub(lambda m: m.group(1).upper(), k): v for k, v in config.items()}
+        request["generationConfig"] = {
+            _SNAKE.sub(lambda m: m.group(1).upper(), k): v for k, v in config.items()
+        }
     return request
 
 
@@ -123,7 +130,9 @@ def _inline_items(requests: Any) -> list[Item] | str:
         if not isinstance(request, dict):
             return f"batch.inputConfig.requests.requests[{index}].request must be a GenerateContentRequest object."
         metadata = entry.get("metadata")
-        items.append(Item(_camel(request), metadata=metadata if isinstance(metadata, dict) else None))
+        items.append(
+            Item(_camel(request), metadata=metadata if isinstance(metadata, dict) else None)
+        )
     return items
 
 
@@ -139,8 +148,12 @@ def _file_items(sim: Simulator, file_name: Any) -> list[Item] | str:
             entry = json.loads(line)
         except ValueError:
             return f"{file_name} line {number} is not JSON."
-        if not (isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("request"), dict)):
-            return f"{file_name} line {number} must be {{\"key\": string, \"request\": GenerateContentRequest}}."
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("key"), str)
+            and isinstance(entry.get("request"), dict)
+        ):
+            return f'{file_name} line {number} must be {{"key": string, "request": GenerateContentRequest}}.'
         items.append(Item(_camel(entry["request"]), key=entry["key"]))
     return items
 
@@ -171,7 +184,10 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     running_s = turnaround * (1 - pending_share)
     if outcome == "expired":
         await asyncio.sleep(running_s)
-        job.move("BATCH_STATE_EXPIRED", {"code": _DEADLINE_EXCEEDED, "message": "The batch expired before it ran."})
+        job.move(
+            "BATCH_STATE_EXPIRED",
+            {"code": _DEADLINE_EXCEEDED, "message": "The batch expired before it ran."},
+        )
         return
     job.move("BATCH_STATE_RUNNING")
     step = math.ceil(len(job.items) / _SLICES)
@@ -179,19 +195,25 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     outputs = []
     for start in range(0, len(job.items), step):
         await asyncio.sleep(running_s / slices)
-        for offset, item in enumerate(job.items[start : start + step] if outcome == "succeeded" else ()):
+        for offset, item in enumerate(
+            job.items[start : start + step] if outcome == "succeeded" else ()
+        ):
             if (line := _answer(sim, job, item)) is not None:
                 outputs.append(line)
             if offset % _YIELD_EVERY == _YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a big job must not hold up online requests and polls
     if outcome == "failed":
-        job.move("BATCH_STATE_FAILED", {"code": _INTERNAL, "message": "The batch failed (simulated)."})
+        job.move(
+            "BATCH_STATE_FAILED", {"code": _INTERNAL, "message": "The batch failed (simulated)."}
+        )
         return
     if sim.config.batch_shuffle:
         sim.rng.shuffle(outputs)
     if job.from_file:
         lines = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in outputs)
-        job.output = {"responsesFile": store_generated(sim, f"batch-{job.job_id}", lines.encode()).name}
+        job.output = {
+            "responsesFile": store_generated(sim, f"batch-{job.job_id}", lines.encode()).name
+        }
     else:
         job.output = {"inlinedResponses": {"inlinedResponses": outputs}}
     job.move("BATCH_STATE_SUCCEEDED")
@@ -215,11 +237,13 @@ async def _create(request: web.Request) -> web.Response:
     batch = body.get("batch") if isinstance(body, dict) else None
     input_config = batch.get("inputConfig") if isinstance(batch, dict) else None
     if not isinstance(input_config, dict):
-        return replies.invalid_argument(sim, "The body must be {\"batch\": {\"inputConfig\": {...}}}.")
+        return replies.invalid_argument(sim, 'The body must be {"batch": {"inputConfig": {...}}}.')
     if "requests" in input_config:
         if len(raw) > sim.config.batch_inline_max_bytes:
             limit = sim.config.batch_inline_max_bytes
-            return replies.invalid_argument(sim, f"Request payload size exceeds the limit: {limit} bytes.")
+            return replies.invalid_argument(
+                sim, f"Request payload size exceeds the limit: {limit} bytes."
+            )
         items = _inline_items(input_config["requests"])
     elif "fileName" in input_config:
         items = _file_items(sim, input_config["fileName"])
@@ -230,7 +254,13 @@ async def _create(request: web.Request) -> web.Response:
     if not items:
         return replies.invalid_argument(sim, "The batch has no requests.")
     model = request.match_info["model"]
-    job = BatchJob(uuid.uuid4().hex[:20], model, str(batch.get("displayName") or ""), items, "fileName" in input_config)
+    job = BatchJob(
+        uuid.uuid4().hex[:20],
+        model,
+        str(batch.get("displayName") or ""),
+        items,
+        "fileName" in input_config,
+    )
     sim.jobs[job.job_id] = job
     sim.stats.batch.jobs_created += 1
     job.task = asyncio.get_running_loop().create_task(_run(sim, job))
@@ -242,7 +272,9 @@ def _job(sim: Simulator, request: web.Request) -> BatchJob | web.Response:
     if (rejected := replies.bad_api_key(sim, request)) is not None:
         return rejected
     job = sim.jobs.get(request.match_info["job"])
-    return job if job is not None else replies.not_found(sim, f"batches/{request.match_info['job']}")
+    return (
+        job if job is not None else replies.not_found(sim, f"batches/{request.match_info['job']}")
+    )
 
 
 async def _get(request: web.Request) -> web.Response:
@@ -257,7 +289,9 @@ async def _cancel(request: web.Request) -> web.Response:
         return job
     if job.state not in _DONE:  # cancelling a finished job changes nothing, like the real API
         job.stop()
-        job.move("BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."})
+        job.move(
+            "BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."}
+        )
         sim.stats.batch.jobs_cancelled += 1
     return replies.json_response(200, {})
 

@@ -85,6 +85,9 @@ def store_generated(sim: Simulator, file_id: str, data: bytes) -> StoredFile:
 
 
 def _stored(sim: Simulator, request: web.Request) -> StoredFile | web.Response:
+    """The file the request names, or the error reply (wrong key, no such file)."""
+    if (rejected := replies.bad_api_key(sim, request)) is not None:
+        return rejected
     stored = sim.files.get(request.match_info["file"])
     if stored is None:
         # What the real Files API answers for a file that does not exist (or is not yours).
@@ -121,7 +124,11 @@ async def _upload(request: web.Request) -> web.Response:
     upload.file.data = bytes(upload.received)
     sim.files[upload.file.file_id] = upload.file
     sim.stats.files_uploaded += 1
-    body = {"file": upload.file.resource(request.url.origin().human_repr(), request.match_info["version"])}
+    body = {
+        "file": upload.file.resource(
+            request.url.origin().human_repr(), request.match_info["version"]
+        )
+    }
     response = replies.json_response(200, body)
     response.headers["X-Goog-Upload-Status"] = "final"
     return response
@@ -129,18 +136,26 @@ async def _upload(request: web.Request) -> web.Response:
 
 async def _start_upload(sim: Simulator, request: web.Request) -> web.Response:
     if request.headers.get("X-Goog-Upload-Command") != "start":
-        return replies.invalid_argument(sim, "Only resumable uploads are simulated (X-Goog-Upload-Command: start).")
+        return replies.invalid_argument(
+            sim, "Only resumable uploads are simulated (X-Goog-Upload-Command: start)."
+        )
     body = await replies.read_json(request)
     meta = body.get("file", {}) if body is not None else None
     size = request.headers.get("X-Goog-Upload-Header-Content-Length", "")
     if not isinstance(meta, dict) or not size.isdigit():
-        return replies.invalid_argument(sim, "Upload start needs a {file: {...}} body and X-Goog-Upload-Header-Content-Length.")
+        return replies.invalid_argument(
+            sim, "Upload start needs a {file: {...}} body and X-Goog-Upload-Header-Content-Length."
+        )
     file_id = str(meta.get("name") or new_file_id()).removeprefix("files/")
     if not _FILE_ID.fullmatch(file_id):
-        return replies.invalid_argument(sim, f"File name {file_id!r}: up to 40 lowercase letters, digits or dashes.")
+        return replies.invalid_argument(
+            sim, f"File name {file_id!r}: up to 40 lowercase letters, digits or dashes."
+        )
     if file_id in sim.files:
         return replies.error(sim, 409, "ALREADY_EXISTS", f"File files/{file_id} already exists.")
-    mime_type = request.headers.get("X-Goog-Upload-Header-Content-Type") or meta.get("mimeType") or ""
+    mime_type = (
+        request.headers.get("X-Goog-Upload-Header-Content-Type") or meta.get("mimeType") or ""
+    )
     stored = StoredFile(file_id, mime_type, b"", str(meta.get("displayName") or ""))
     upload_id = uuid.uuid4().hex
     sim.uploads[upload_id] = Upload(stored, int(size))
@@ -151,8 +166,6 @@ async def _start_upload(sim: Simulator, request: web.Request) -> web.Response:
 
 async def _get(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
     stored = _stored(sim, request)
     if isinstance(stored, web.Response):
         return stored
@@ -166,13 +179,13 @@ async def _list(request: web.Request) -> web.Response:
         return rejected
     origin, version = request.url.origin().human_repr(), request.match_info["version"]
     # One page: the simulator holds a test's few files, not a project's thousands.
-    return replies.json_response(200, {"files": [f.resource(origin, version) for f in sim.files.values()]})
+    return replies.json_response(
+        200, {"files": [f.resource(origin, version) for f in sim.files.values()]}
+    )
 
 
 async def _delete(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
     stored = _stored(sim, request)
     if isinstance(stored, web.Response):
         return stored
@@ -182,13 +195,13 @@ async def _delete(request: web.Request) -> web.Response:
 
 async def _download(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
     stored = _stored(sim, request)
     if isinstance(stored, web.Response):
         return stored
     if not stored.generated:
-        return replies.invalid_argument(sim, f"{stored.name} was uploaded; only generated files can be downloaded.")
+        return replies.invalid_argument(
+            sim, f"{stored.name} was uploaded; only generated files can be downloaded."
+        )
     return web.Response(body=stored.data, content_type=stored.mime_type)
 
 

@@ -38,6 +38,9 @@ def duration(seconds: float) -> str:
     return f"{ms // 1000}.{ms % 1000:03d}".rstrip("0").rstrip(".") + "s"
 
 
+EXHAUSTED_MESSAGE = "Resource has been exhausted (e.g. check quota)."
+
+
 def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Response:
     details: list[dict[str, Any]] = [
         {
@@ -59,8 +62,7 @@ def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Respons
                 "retryDelay": duration(violation.retry_delay_s),
             }
         )
-    message = "Resource has been exhausted (e.g. check quota)."
-    return error(sim, 429, "RESOURCE_EXHAUSTED", message, details)
+    return error(sim, 429, "RESOURCE_EXHAUSTED", EXHAUSTED_MESSAGE, details)
 
 
 def overloaded(sim: Simulator) -> web.Response:
@@ -100,6 +102,11 @@ def bad_api_key(sim: Simulator, request: web.Request) -> web.Response | None:
         return None
     if request.headers.get("x-goog-api-key") == expected:
         return None
-    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-            "domain": "googleapis.com"}
-    return error(sim, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info])
+    info = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "API_KEY_INVALID",
+        "domain": "googleapis.com",
+    }
+    return error(
+        sim, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info]
+    )

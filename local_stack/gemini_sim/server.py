@@ -74,7 +74,7 @@ def _flex_shed(sim: Simulator) -> web.Response | None:
     flex = sim.stats.flex
     if sim.chance(sim.config.flex_shed_rate_429):
         flex.shed_429 += 1
-        return replies.error(sim, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+        return replies.error(sim, 429, "RESOURCE_EXHAUSTED", replies.EXHAUSTED_MESSAGE)
     if sim.chance(sim.config.flex_shed_rate_503):
         flex.shed_503 += 1
         return replies.overloaded(sim)
@@ -93,7 +93,8 @@ async def _generate_content(request: web.Request) -> web.Response:
         return replies.invalid_argument(sim, "Invalid JSON payload received.")
     tier = _service_tier(body, request)
     if tier is None:
-        message = f"Invalid value at 'service_tier', {json.dumps(body['serviceTier'])}: use one of {_SERVICE_TIERS}."
+        given = json.dumps(body["serviceTier"])
+        message = f"Invalid value at 'service_tier', {given}: use one of {_SERVICE_TIERS}."
         return replies.invalid_argument(sim, message)
     flex = tier == "flex"
     sim.stats.flex.requests += flex

@@ -2,14 +2,13 @@
 
 import json
 
-import aiohttp
 import google.oauth2.credentials
 import pytest
 from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
 
-from local_stack.gemini_sim import SimConfig, approx_tokens, derive_themes, running_simulator
+from local_stack.gemini_sim import SimConfig, approx_tokens, derive_themes
 from local_stack.gemini_sim.quota import QuotaWindows
 
 MODEL = "gemini-2.5-flash"
@@ -32,21 +31,6 @@ class Items(BaseModel):
 JSON_THEMES = types.GenerateContentConfig(
     response_mime_type="application/json", response_schema=Themes
 )
-
-
-@pytest.fixture
-async def sim():
-    """(base_url, control session) of a fresh in-process simulator."""
-    async with running_simulator(SimConfig()) as base_url:
-        async with aiohttp.ClientSession(base_url) as control:
-            yield base_url, control
-
-
-@pytest.fixture
-async def client(sim):
-    gemini = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=sim[0]))
-    yield gemini
-    await gemini.aio.aclose()
 
 
 async def configure(sim, **knobs) -> dict:

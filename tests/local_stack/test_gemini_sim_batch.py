@@ -11,23 +11,17 @@ from google import genai
 from google.genai import errors, types
 
 from local_stack.gemini_sim import approx_tokens, derive_themes
-from tests.local_stack.test_gemini_sim import (  # noqa: F401 -- sim and client are fixtures
-    JSON_THEMES,
-    MODEL,
-    TEXT,
-    ask,
-    client,
-    configure,
-    sim,
-    stats,
-)
+from tests.local_stack.test_gemini_sim import JSON_THEMES, MODEL, TEXT, ask, configure, stats
 
 FLEX = types.GenerateContentConfig(
     response_mime_type="application/json",
     response_schema=JSON_THEMES.response_schema,
     service_tier=types.ServiceTier.FLEX,
 )
-TEXTS = [f"Review {n}: the delivery of order {n} was late but support fixed refund {n} quickly." for n in range(12)]
+TEXTS = [
+    f"Review {n}: the delivery of order {n} was late but support fixed refund {n} quickly."
+    for n in range(12)
+]
 ITEMS_SCHEMA = {
     "type": "OBJECT",
     "properties": {"items": {"type": "ARRAY", "items": {"type": "OBJECT"}}},
@@ -69,7 +63,8 @@ async def raw_job(sim, name: str) -> dict:
 
 
 async def test_flex_is_the_body_service_tier_answered_slower_with_the_same_themes(sim, client):
-    await configure(sim, latency_s=0.0, flex_latency_s=0.3)
+    await configure(sim, latency_s=0.0, flex_latency_s=0.5)
+    await ask(client)  # warm-up: the client's and the theme extractor's first-call costs
     started = time.monotonic()
     standard = await ask(client)
     standard_s = time.monotonic() - started
@@ -77,10 +72,10 @@ async def test_flex_is_the_body_service_tier_answered_slower_with_the_same_theme
     flex = await ask(client, config=FLEX)
     flex_s = time.monotonic() - started
 
-    assert standard_s < 0.25 <= 0.3 <= flex_s
+    assert flex_s >= 0.5 and standard_s + 0.3 < flex_s
     assert themes_of(flex) == themes_of(standard) == derive_themes(TEXT)
     counted = await stats(sim)
-    assert counted["requests"] == counted["ok"] == 2
+    assert counted["requests"] == counted["ok"] == 3
     assert counted["flex"] == {"requests": 1, "ok": 1, "shed_429": 0, "shed_503": 0}
 
 
@@ -98,7 +93,12 @@ async def test_flex_sheds_its_configured_share_and_standard_none(sim, client):
         await ask(client)  # standard requests are never shed
 
     counted = await stats(sim)
-    assert counted["flex"] == {"requests": 200, "ok": outcomes[200], "shed_429": outcomes[429], "shed_503": outcomes[503]}
+    assert counted["flex"] == {
+        "requests": 200,
+        "ok": outcomes[200],
+        "shed_429": outcomes[429],
+        "shed_503": outcomes[503],
+    }
     assert 35 <= outcomes[429] <= 85 and 15 <= outcomes[503] <= 60  # 60 and 28 expected
     assert counted["ok"] == outcomes[200] + 50
 
@@ -109,7 +109,9 @@ async def test_unknown_service_tier_is_rejected_and_vertex_flex_header_counts(si
         assert response.status == 400
         assert "service_tier" in (await response.json())["error"]["message"]
     del body["serviceTier"]
-    vertex = f"/v1beta1/projects/p/locations/global/publishers/google/models/{MODEL}:generateContent"
+    vertex = (
+        f"/v1beta1/projects/p/locations/global/publishers/google/models/{MODEL}:generateContent"
+    )
     headers = {"X-Vertex-AI-LLM-Shared-Request-Type": "flex", "Authorization": "Bearer t"}
     await configure(sim, flex_latency_s=0.0)
     async with sim[1].post(vertex, json=body, headers=headers) as response:
@@ -120,9 +122,13 @@ async def test_unknown_service_tier_is_rejected_and_vertex_flex_header_counts(si
 # --- batch jobs -------------------------------------------------------------------------------
 
 
-async def test_inline_job_runs_pending_running_succeeded_with_outputs_keyed_not_ordered(sim, client):
+async def test_inline_job_runs_pending_running_succeeded_with_outputs_keyed_not_ordered(
+    sim, client
+):
     await configure(sim, batch_turnaround_s=0.4)
-    job = await client.aio.batches.create(model=MODEL, src=inline(TEXTS), config={"display_name": "t"})
+    job = await client.aio.batches.create(
+        model=MODEL, src=inline(TEXTS), config={"display_name": "t"}
+    )
     assert job.name.startswith("batches/") and job.state == types.JobState.JOB_STATE_PENDING
     job, seen = await finished(client, job.name)
 
@@ -141,7 +147,10 @@ async def test_inline_job_runs_pending_running_succeeded_with_outputs_keyed_not_
     assert (batch["jobs_created"], batch["requests"], batch["ok"]) == (1, len(TEXTS), len(TEXTS))
     assert batch["input_tokens"] == sum(approx_tokens(t) for t in TEXTS)
     assert (await raw_job(sim, job.name))["metadata"]["batchStats"] == {
-        "requestCount": "12", "successfulRequestCount": "12", "failedRequestCount": "0", "pendingRequestCount": "0",
+        "requestCount": "12",
+        "successfulRequestCount": "12",
+        "failedRequestCount": "0",
+        "pendingRequestCount": "0",
     }
 
 
@@ -150,10 +159,20 @@ async def test_file_job_reads_an_uploaded_jsonl_and_writes_a_keyed_result_file(s
     packed = {"rows": [{"id": "b1", "text": TEXTS[1]}, {"id": "b2", "text": TEXTS[2]}]}
     lines = [
         # snake_case field names, as in the Batch API guide's JSONL example
-        {"key": "single", "request": {"contents": [{"parts": [{"text": TEXTS[0]}]}],
-                                      "generation_config": {"response_mime_type": "application/json"}}},
-        {"key": "packed", "request": {"contents": [{"role": "user", "parts": [{"text": json.dumps(packed)}]}],
-                                      "generationConfig": {"responseSchema": ITEMS_SCHEMA}}},
+        {
+            "key": "single",
+            "request": {
+                "contents": [{"parts": [{"text": TEXTS[0]}]}],
+                "generation_config": {"response_mime_type": "application/json"},
+            },
+        },
+        {
+            "key": "packed",
+            "request": {
+                "contents": [{"role": "user", "parts": [{"text": json.dumps(packed)}]}],
+                "generationConfig": {"responseSchema": ITEMS_SCHEMA},
+            },
+        },
     ]
     data = "".join(json.dumps(line) + "\n" for line in lines).encode()
     uploaded = await client.aio.files.upload(
@@ -164,7 +183,9 @@ async def test_file_job_reads_an_uploaded_jsonl_and_writes_a_keyed_result_file(s
 
     job = await client.aio.batches.create(model=MODEL, src=uploaded.name)
     job, _ = await finished(client, job.name)
-    assert job.state == types.JobState.JOB_STATE_SUCCEEDED and job.dest.file_name.startswith("files/")
+    assert job.state == types.JobState.JOB_STATE_SUCCEEDED and job.dest.file_name.startswith(
+        "files/"
+    )
     result = await client.aio.files.download(file=job.dest.file_name)
     by_key = {line["key"]: line for line in map(json.loads, result.decode().splitlines())}
 
@@ -178,7 +199,9 @@ async def test_file_job_reads_an_uploaded_jsonl_and_writes_a_keyed_result_file(s
 
 
 async def test_partial_failures_and_missing_outputs(sim, client):
-    await configure(sim, batch_turnaround_s=0.2, batch_failure_rate=0.25, batch_missing_rate=0.1, seed=3)
+    await configure(
+        sim, batch_turnaround_s=0.2, batch_failure_rate=0.25, batch_missing_rate=0.1, seed=3
+    )
     texts = [f"{TEXT} ({n})" for n in range(80)]
     job = await client.aio.batches.create(model=MODEL, src=inline(texts))
     job, _ = await finished(client, job.name)
