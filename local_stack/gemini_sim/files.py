@@ -101,11 +101,12 @@ def _stored(sim: Simulator, request: web.Request) -> StoredFile | web.Response:
 
 async def _upload(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
     upload_id = request.query.get("upload_id")
     if upload_id is None:
-        return await _start_upload(sim, request)
+        rejected = replies.bad_api_key(sim, request)
+        return rejected if rejected is not None else await _start_upload(sim, request)
+    # The chunks carry no API key (google-genai sends only the X-Goog-Upload-* headers with them):
+    # the upload id in the URL is what authorizes them.
     upload = sim.uploads.get(upload_id)
     if upload is None:
         return replies.not_found(sim, f"Upload {upload_id}")

@@ -155,7 +155,9 @@ async def test_inline_job_runs_pending_running_succeeded_with_outputs_keyed_not_
 
 
 async def test_file_job_reads_an_uploaded_jsonl_and_writes_a_keyed_result_file(sim, client):
-    await configure(sim, batch_turnaround_s=0.2, fail_ids=["b2"], fail_mode="five_themes")
+    # api_key as the stack sets it: the upload's chunks must get through without one
+    knobs = {"fail_ids": ["b2"], "fail_mode": "five_themes", "api_key": "test-key"}
+    await configure(sim, batch_turnaround_s=0.2, **knobs)
     packed = {"rows": [{"id": "b1", "text": TEXTS[1]}, {"id": "b2", "text": TEXTS[2]}]}
     lines = [
         # snake_case field names, as in the Batch API guide's JSONL example
