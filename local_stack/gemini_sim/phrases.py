@@ -27,9 +27,12 @@ class Phrase(NamedTuple):
 _SENTENCE_END = re.compile(r"(?<=[。！？])|(?<=[.!?])\s+|\n+")
 # A number right before Japanese goes with it, so janome reads "10日" as a count, not "日" as a
 # noun; not one that ends a product name ("Galaxy S24で", "Pixel 8の").
-_JAPANESE_RUN = re.compile(r"(?:(?<![A-Za-z\d.,])(?<![A-Za-z] )\d+(?:[.,]\d+)*)?[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]+")
+_JAPANESE_RUN = re.compile(
+    r"(?:(?<![A-Za-z\d.,])(?<![A-Za-z] )\d+(?:[.,]\d+)*)?[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]+"
+)
 _LATIN_TOKEN = re.compile(
-    r"(?P<word>[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9'’-]*)|(?P<number>\d+(?:[.,]\d+)*)|(?P<stop>[^\sA-Za-z0-9])"
+    r"(?P<word>[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9'’-]*)|(?P<number>\d+(?:[.,]\d+)*)"
+    r"|(?P<stop>[^\sA-Za-z0-9])"
 )
 
 # Function words, and verbs/adverbs/units too common in feedback to name a theme.
@@ -83,7 +86,8 @@ def _english_phrase(words: list[str], opens_sentence: bool) -> list[Phrase]:
     kept = words[-MAX_PHRASE_WORDS:]  # the head noun of an English phrase comes last
     # A capital that only marks the sentence start is not part of the theme ("Delivery was"),
     # unless a name goes on ("Galaxy S24").
-    if opens_sentence and len(kept) == len(words) and kept[0][1:].islower() and (len(kept) == 1 or kept[1].islower()):
+    name_goes_on = len(kept) > 1 and not kept[1].islower()
+    if opens_sentence and len(kept) == len(words) and kept[0][1:].islower() and not name_goes_on:
         kept[0] = kept[0].lower()
     if len(kept) > 1 or _is_single_word_theme(kept[0]):
         return [Phrase(" ".join(kept), min(len(kept), 3))]
