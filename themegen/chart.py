@@ -61,7 +61,7 @@ def throughput_chart(timeline: RunTimeline, environment: str) -> str | None:
               "#d9480f", 80, ticks),
     ]
     notes = [f"measured in this run ({environment}) · {sum(timeline.http_429):,} HTTP 429s in all",
-             "time from the first batch's start; each batch's counts spread evenly over the seconds it ran"]
+             "time since the run began its batches; each batch's counts spread evenly over the seconds it ran"]
     return _svg(THROUGHPUT_TITLE, notes, panels)
 
 
