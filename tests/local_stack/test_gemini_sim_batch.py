@@ -2,6 +2,8 @@
 async client the way the pipeline will call them (Gemini API backend, API key)."""
 
 import asyncio
+import base64
+import hashlib
 import io
 import json
 import time
@@ -275,3 +277,12 @@ async def test_bad_batch_input_is_refused_with_the_reason(sim, client):
     with pytest.raises(errors.ClientError, match="line 2 is not JSON"):
         await client.aio.batches.create(model=MODEL, src=uploaded.name)
     assert (await stats(sim))["batch"]["jobs_created"] == 0
+
+
+async def test_an_upload_larger_than_one_chunk_arrives_whole(client):
+    data = b'{"key": "k", "request": {"contents": [{"parts": [{"text": "x"}]}]}}\n' * 130_000
+    assert len(data) > 8 * 1024 * 1024  # google-genai sends 8 MiB per chunk
+    uploaded = await client.aio.files.upload(file=io.BytesIO(data), config={"mime_type": "application/jsonl"})
+    stored = await client.aio.files.get(name=uploaded.name)
+    assert stored.size_bytes == len(data)
+    assert stored.sha256_hash == base64.b64encode(hashlib.sha256(data).digest()).decode()
