@@ -1,11 +1,41 @@
-"""The CLI refuses a row limit below 1 before loading anything (0 used to mean every row)."""
+"""What a person sees from `themegen`: one short error naming the variable to fix (the traceback only
+with --debug), only JSON on stdout with --json, no per-task Prefect lines.
+
+Commands run as a person runs them (a subprocess on the session's local stack), except where typer's
+runner is enough.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from themegen.cli import app
+
+CLI = [sys.executable, "-m", "themegen.cli"]
+MAX_LINES = 5
+
+
+def themegen(args: list[str], tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """`themegen ARGS` with the stack's settings (already in os.environ) and `env` on top."""
+    environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path), "COLUMNS": "200", **env}
+    return subprocess.run(CLI + args, env=environment, capture_output=True, text=True, timeout=180)
+
+
+def assert_one_clear_error(result: subprocess.CompletedProcess, *names: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output, output
+    assert len(output.strip().splitlines()) <= MAX_LINES, output
+    assert "Error: " in result.stderr, output
+    for name in names:
+        assert name in result.stderr, output
+    assert "request_id" not in output and ".." not in output.replace("...", ""), output
 
 
 @pytest.mark.parametrize("command", ["run", "estimate"])
@@ -15,3 +45,52 @@ def test_rows_below_one_is_refused(command, rows, monkeypatch):
     result = CliRunner().invoke(app, [command, "--rows", rows])
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--rows'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "names"),
+    [
+        ("THEMEGEN_BQ_TABLE", "nope", ["THEMEGEN_BQ_TABLE", "themegen.nope not found"]),
+        ("THEMEGEN_BQ_TEXT_COLUMNS", '["body"]', ["THEMEGEN_BQ_TEXT_COLUMNS", "'body'"]),
+        ("THEMEGEN_SPANNER_DATABASE", "nodb", ["THEMEGEN_SPANNER_DATABASE", "Database not found"]),
+        ("THEMEGEN_GEMINI_API_KEY", "wrong", ["THEMEGEN_GEMINI_API_KEY", "API key not valid"]),
+        ("THEMEGEN_RPM", "-5", ["THEMEGEN_RPM=-5"]),
+        ("THEMEGEN_BQ_TEXT_COLUMNS", "text", ["THEMEGEN_BQ_TEXT_COLUMNS", "JSON"]),
+    ],
+)
+def test_a_misconfigured_run_prints_one_message_naming_the_variable(stack, tmp_path, variable, value, names):
+    result = themegen(["run", "--rows", "10"], tmp_path, **{variable: value})
+    assert_one_clear_error(result, *names)
+    assert "Task run" not in result.stderr and "Flow run" not in result.stderr  # Prefect's own lines stay in the UI
+
+
+def test_estimate_with_an_invalid_setting_names_it(stack, tmp_path):
+    assert_one_clear_error(themegen(["estimate"], tmp_path, THEMEGEN_RPM="-5"), "THEMEGEN_RPM=-5")
+
+
+def test_debug_adds_the_traceback_and_the_log_file_keeps_it(stack, tmp_path):
+    quiet = themegen(["run", "--rows", "10"], tmp_path, THEMEGEN_BQ_TABLE="nope")
+    assert_one_clear_error(quiet, "THEMEGEN_BQ_TABLE")
+    assert "SourceConfigError" in (tmp_path / "logs" / "themegen.log").read_text()
+
+    loud = themegen(["--debug", "run", "--rows", "10"], tmp_path, THEMEGEN_BQ_TABLE="nope")
+    assert loud.returncode == 1
+    assert "Traceback" in loud.stderr and "THEMEGEN_BQ_TABLE" in loud.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", [["run"], ["limits", "apply"], ["setup"]])
+def test_without_a_stack_the_prefect_commands_say_to_start_it(stack, tmp_path, command):
+    result = themegen(command, tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert_one_clear_error(result, "http://127.0.0.1:9/api", "`themegen stack up`", "PREFECT_API_URL")
+
+
+def test_run_json_can_be_piped_to_a_json_parser(stack, tmp_path):
+    stack.clear_outputs()
+    environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
+    pipe = (f"{sys.executable} -m themegen.cli run --rows 50 --json"
+            f" | {sys.executable} -c 'import json,sys; json.load(sys.stdin)'")
+    result = subprocess.run(pipe, shell=True, env=environment, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "themegen run: Completed" in result.stderr  # the table went to stderr
+    assert "Finished in state" not in result.stderr  # no per-task lines
+    assert len(stack.read_table("SELECT SourceId FROM Themes")) >= 48  # it ran (a few sample texts are empty)
