@@ -36,7 +36,7 @@ def env_var(field: str) -> str:
 def tidy(message: str) -> str:
     """Without request ids, doubled periods or trailing blanks."""
     message = _REQUEST_ID.sub("", message)
-    return re.sub(r"\.{2,}(?=\s|$)", ".", message).strip()
+    return re.sub(r"(?<!\.)\.\.(?![.\w])", ".", message).strip()  # "key.. Check" (an ellipsis stays)
 
 
 def sentence(text: str) -> str:
