@@ -144,6 +144,19 @@ def test_second_up_keeps_the_data_and_reset_wipes_it(stack, capsys):
     up(config.model_copy(update={"reset": True}))  # the other tests' sample table again
 
 
+def test_the_themes_column_is_read_qualified_as_the_readme_says(stack):
+    _, env = stack
+    client = spanner_client(env["THEMEGEN_GCP_PROJECT"], env["SPANNER_EMULATOR_HOST"])
+    database = client.instance(env["THEMEGEN_SPANNER_INSTANCE"]).database(env["THEMEGEN_SPANNER_DATABASE"])
+    with database.batch() as batch:
+        batch.insert("Themes", ("SourceId", "Themes"), [("q", ["late delivery", "refund"])])
+    with database.snapshot(multi_use=True) as snapshot:
+        query = "SELECT t.SourceId, t.Themes FROM Themes AS t WHERE t.SourceId = 'q'"
+        assert [list(row) for row in snapshot.execute_sql(query)] == [["q", ["late delivery", "refund"]]]
+        with pytest.raises(Exception, match="struct value cannot be returned"):  # the unqualified name is the row
+            list(snapshot.execute_sql("SELECT SourceId, Themes FROM Themes"))
+
+
 def test_a_port_taken_by_another_program_is_named(tmp_path):
     config = _config(tmp_path)
     with socket.socket() as squatter:
