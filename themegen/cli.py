@@ -126,13 +126,15 @@ def estimate_command(
     sample: Annotated[int, typer.Option(help="rows sampled for token counting")] = 200,
     rows: Annotated[int | None, typer.Option(min=1, help="only the first N rows by id, as `run --rows`")] = None,
     tpm: Annotated[int | None, typer.Option(help="input tokens per minute of your quota")] = None,
+    deadline: Annotated[str | None, typer.Option(help="show which tier auto picks for it, e.g. 2h, 1d (THEMEGEN_DEADLINE)")] = None,
 ) -> None:
-    """Rows, tokens, USD per model and the time bound at your quota, before running anything."""
+    """Rows, tokens, USD per model and per tier, and the time each tier takes, before running anything."""
     _prepare(ctx)
     from themegen.estimate import estimate, format_estimate
     from themegen.settings import Settings
 
-    typer.echo(format_estimate(asyncio.run(estimate(Settings(), sample, rows_limit=rows, tpm=tpm))))
+    settings = Settings().with_overrides(deadline=deadline)
+    typer.echo(format_estimate(asyncio.run(estimate(settings, sample, rows_limit=rows, tpm=tpm))))
 
 
 def flow_run_url(flow_run_id: str | None) -> str | None:
@@ -153,12 +155,15 @@ def run(
     shard: Annotated[int | None, typer.Option(help="only shard S (0-based) of --shard-count, by id hash")] = None,
     shard_count: Annotated[int, typer.Option(help="shards the rows are split into (with --shard)")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on the last line")] = False,
+    tier: Annotated[Literal["standard", "flex", "batch", "auto"] | None, typer.Option(
+        help="standard, flex (half price, best effort), batch (half price, within 24 h) or auto (THEMEGEN_TIER)")] = None,
+    deadline: Annotated[str | None, typer.Option(help="for --tier auto: e.g. 90m, 2h, 1d (THEMEGEN_DEADLINE)")] = None,
 ) -> None:
     """Run the generate-themes flow now, in this process. With --shard, --rows applies within the shard."""
     _prepare(ctx)
     from themegen.settings import Settings
 
-    Settings()  # bad settings fail here, before a flow run is created for them
+    Settings().with_overrides(tier=tier, deadline=deadline)  # bad settings fail here, before a flow run exists
     require_prefect_api()
     from rich.console import Console
     from rich.progress import Progress
@@ -175,7 +180,8 @@ def run(
             add_listener(lambda done, total, _: bar.update(task, completed=done, total=total))
             state = asyncio.run(generate_themes(
                 rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel,
-                rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, return_state=True
+                rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, tier=tier, deadline=deadline,
+                return_state=True,
             ))
         data = state.result(raise_on_failure=False)
         flow_run_id = str(state.state_details.flow_run_id)

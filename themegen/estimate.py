@@ -25,6 +25,8 @@ from themegen.models import SourceRow
 from themegen.prompt import SYSTEM_INSTRUCTION, InvalidInput, prepare_text, user_content
 from themegen.settings import Settings
 from themegen.source.bigquery import BigQuerySource, combine_text, count_sql
+from themegen.tiers.choose import Choice, Workload, choose_tier
+from themegen.tiers.compare import TierEstimate, compare_tiers, tier_lines
 
 # Output tokens per answered row. The answer's shape is fixed by the response schema:
 # {"themes": [six strings]}. Its JSON frame ('{"themes": [', ']}', six pairs of quotes and five
@@ -89,6 +91,10 @@ class Estimate(BaseModel):
     run_timeout_s: float = 3_600
     bq_bytes_processed: int = 0
     notes: list[str] = Field(default_factory=list)
+    tier: str = Field("standard", description="the configured tier (THEMEGEN_TIER)")
+    tiers: list[TierEstimate] = Field(default_factory=list, description="cost and expected time on every tier")
+    deadline: str | None = None
+    auto: Choice | None = Field(None, description="what tier=auto picks for the deadline")
 
 
 def _where(settings: Settings) -> str:
@@ -195,7 +201,9 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     costs = [ModelCost(model=m, usd=cost_usd(m, input_tokens, output_tokens, backend=backend)) for m in models]
     usd = cost_usd(settings.model, input_tokens, output_tokens, backend=backend)
 
-    notes = ["not included: repair retries after invalid answers and retried failures (extra calls)"]
+    notes = ["not included: repair retries after invalid answers and retried failures (extra calls)",
+             "every row is counted: rows repeating another row's text take its answer, so a run with repeated "
+             "texts sends fewer calls (its report counts the requests saved)"]
     if settings.rows_per_request > 1:
         notes.append(f"tokens are counted one row per request; with {settings.rows_per_request} rows per "
                      "request the instructions are sent once per request, so input tokens are an upper bound")
@@ -211,7 +219,10 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
         input_tokens=input_tokens, output_tokens=output_tokens, usd=usd, costs=costs, rpm=settings.rpm, tpm=tpm,
         minutes=(minutes := max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0)),
         child_runs=child_runs(minutes, settings.run_timeout_s), run_timeout_s=settings.run_timeout_s,
-        bq_bytes_processed=billed, notes=notes,
+        bq_bytes_processed=billed, notes=notes, tier=settings.tier, deadline=settings.deadline,
+        tiers=compare_tiers(usd, work := Workload(calls=calls, seconds_at_quota=minutes * 60, rpm=settings.rpm,
+                                                  max_in_flight=settings.max_in_flight)),
+        auto=choose_tier(settings.deadline_s, work) if settings.deadline_s else None,
     )
 
 
@@ -253,6 +264,9 @@ def format_estimate(e: Estimate) -> str:
         f"  {'model':<24}USD (standard online price)",
         *(f"  {c.model:<24}{_usd(c.usd)}{mark if base_model(c.model) == base_model(e.model) else ''}"
           for c in e.costs),
+        "",
+        f"  {e.model} on each tier (half price = the same tokens at 50%):",
+        *tier_lines(e.tiers, e.tier, e.deadline, e.auto, _usd),
         "",
         *(f"  note: {n}" for n in e.notes),
     ]

@@ -57,3 +57,9 @@ def test_introductory_prices_end_on_their_date():
 def test_every_model_has_a_price_today_on_each_backend():
     for backend, table in PRICES.items():
         assert all(price_for(model, backend=backend) is not None for model in table), backend
+
+
+def test_a_tier_pays_its_share_of_the_standard_price():
+    standard = cost_usd("gemini-2.5-flash", 1_000_000, 200_000)
+    assert cost_usd("gemini-2.5-flash", 1_000_000, 200_000, price_factor=0.5) == pytest.approx(0.5 * standard)
+    assert cost_usd("no-such-model", 1, 1, price_factor=0.5) is None
