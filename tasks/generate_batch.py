@@ -116,7 +116,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
                 else:
                     result = await _run_task(batch, run)
             tally.add(result)
-            await progress.batch_done(batch.row_count)
+            await progress.batch_done(batch.row_count, result)
 
         try:
             await asyncio.gather(*(one(b) for b in batches))

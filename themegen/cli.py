@@ -166,18 +166,15 @@ def run(
     Settings().with_overrides(tier=tier, deadline=deadline)  # bad settings fail here, before a flow run exists
     require_prefect_api()
     from rich.console import Console
-    from rich.progress import Progress
 
     from flows.generate_themes import generate_themes
     from themegen.models import RunSummary
-    from themegen.progress import add_listener
+    from themegen.progress_line import ProgressLine
 
     # With --json, stdout carries the JSON object only: the table, the bar and any print go to stderr.
     console = Console(stderr=as_json)
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        with Progress(console=Console(stderr=True), transient=True, refresh_per_second=2) as bar:  # redraws cost CPU
-            task = bar.add_task("rows", total=None)
-            add_listener(lambda done, total, _: bar.update(task, completed=done, total=total))
+        with ProgressLine():
             state = asyncio.run(generate_themes(
                 rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel,
                 rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, tier=tier, deadline=deadline,

@@ -6,12 +6,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from themegen.best_effort import best_effort
+from themegen.models import BatchResult
 
-Listener = Callable[[int, int, int], None]  # (rows done, rows total, batches done)
+
+@dataclass(frozen=True)
+class ProgressCounts:
+    """What a terminal shows while a run goes: counters of the batches finished so far."""
+
+    rows_done: int
+    rows_total: int
+    batches_done: int
+    http_429: int = 0
+    failed_rows: int = 0  # rows that got a failure reason (recorded in ThemeFailures)
+    failed_batches: int = 0  # batches that failed whole (their rows stay for a rerun)
+
+
+Listener = Callable[[ProgressCounts], None]
 _listeners: list[Listener] = []
 
 
@@ -19,11 +34,16 @@ def add_listener(listener: Listener) -> None:
     _listeners.append(listener)
 
 
+def remove_listener(listener: Listener) -> None:
+    _listeners.remove(listener)
+
+
 class RunProgress:
     """Counts finished batches; updates the Prefect progress artifact at most once per percent."""
 
     def __init__(self, rows_total: int) -> None:
         self.rows_total, self.rows_done, self.batches_done = rows_total, 0, 0
+        self.http_429 = self.failed_rows = self.failed_batches = 0
         self._artifact_id = None
         self._published = -1
         self._lock = asyncio.Lock()  # updates must reach the server in order, or 100% may end as 80%
@@ -34,9 +54,13 @@ class RunProgress:
         ))
         self._notify()
 
-    async def batch_done(self, rows: int) -> None:
+    async def batch_done(self, rows: int, result: BatchResult | None = None) -> None:
         self.rows_done += rows
         self.batches_done += 1
+        if result is not None:
+            self.http_429 += result.usage.http_429
+            self.failed_rows += len(result.failures)
+            self.failed_batches += result.error is not None
         self._notify()
         if self._lock.locked():
             return  # the update under way (maybe retrying through an outage) catches up with this one
@@ -50,5 +74,7 @@ class RunProgress:
         return int(100 * self.rows_done / self.rows_total) if self.rows_total else 100
 
     def _notify(self) -> None:
+        counts = ProgressCounts(self.rows_done, self.rows_total, self.batches_done, self.http_429,
+                                self.failed_rows, self.failed_batches)
         for listener in _listeners:
-            listener(self.rows_done, self.rows_total, self.batches_done)
+            listener(counts)
