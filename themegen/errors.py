@@ -6,6 +6,7 @@ becomes), so a terminal and the Prefect UI say the same thing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -52,8 +53,8 @@ def settings_error_message(error: ValidationError) -> str:
 def _one_setting_error(problem: dict) -> str:
     message = problem["msg"].removeprefix(_VALUE_ERROR_PREFIX)
     field = str(problem["loc"][0]) if problem["loc"] else ""
-    if not field or field.upper() in message.upper():
-        return message  # a model-level check, or a message that already names its setting
+    if not field or ENV_PREFIX in message:
+        return message  # a model-level check, or a message that already names the variable to set
     name = env_var(field)
     value = problem.get("input")
     if _from_environment(name, value):
@@ -65,7 +66,13 @@ def _one_setting_error(problem: dict) -> str:
 def _from_environment(name: str, value: object) -> bool:
     # pydantic-settings reads environment names case-insensitively
     given = {key.upper(): val for key, val in os.environ.items()}.get(name)
-    return given is not None and str(value) == given
+    if given is None:
+        return False
+    try:
+        parsed = json.loads(given)  # lists arrive as JSON text and are validated parsed
+    except ValueError:
+        parsed = given
+    return str(value) == given or value == parsed
 
 
 def user_message(error: BaseException) -> str:

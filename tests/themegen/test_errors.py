@@ -43,6 +43,15 @@ def test_a_message_that_names_its_variable_is_kept_as_it_is(monkeypatch):
     assert message.startswith("bq_table='a b' is not a valid identifier") and message.endswith("(set THEMEGEN_BQ_TABLE)")
 
 
+@pytest.mark.parametrize(("variable", "value", "starts"), [
+    ("THEMEGEN_GCP_PROJECT", "Bad_Project", "THEMEGEN_GCP_PROJECT=Bad_Project: gcp_project='Bad_Project' is not"),
+    ("THEMEGEN_BQ_TEXT_COLUMNS", "[]", "THEMEGEN_BQ_TEXT_COLUMNS=[]: bq_text_columns is empty"),
+])
+def test_a_message_without_the_variable_gets_it_in_front(monkeypatch, variable, value, starts):
+    monkeypatch.setenv(variable, value)
+    assert user_message(_invalid()).startswith(starts)
+
+
 def test_a_list_that_is_not_json_names_its_variable(monkeypatch):
     monkeypatch.setenv("THEMEGEN_BQ_TEXT_COLUMNS", "text")
     with pytest.raises(Exception) as caught:
