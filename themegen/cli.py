@@ -154,7 +154,8 @@ def run(
     rows_per_request: Annotated[int | None, typer.Option(help="rows packed into one Gemini request")] = None,
     shard: Annotated[int | None, typer.Option(help="only shard S (0-based) of --shard-count, by id hash")] = None,
     shard_count: Annotated[int, typer.Option(help="shards the rows are split into (with --shard)")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on the last line")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="write the summary as JSON, and only that, to stdout "
+                                                  "(the table and the rest go to stderr)")] = False,
     tier: Annotated[Literal["standard", "flex", "batch", "auto"] | None, typer.Option(
         help="standard, flex (half price, best effort), batch (half price, within 24 h) or auto (THEMEGEN_TIER)")] = None,
     deadline: Annotated[str | None, typer.Option(help="for --tier auto: e.g. 90m, 2h, 1d (THEMEGEN_DEADLINE)")] = None,
@@ -223,14 +224,9 @@ def setup(ctx: typer.Context) -> None:
     """
     _prepare(ctx)
     require_prefect_api()
-    from deployments.setup import SetupError, setup as run_setup
+    from deployments.setup import setup as run_setup
 
-    try:
-        items = asyncio.run(run_setup())
-    except SetupError as error:
-        typer.echo(f"setup: {error}", err=True)
-        raise typer.Exit(1) from error
-    for item in items:
+    for item in asyncio.run(run_setup()):  # a SetupError ends as one message (_Commands)
         typer.echo(str(item))
 
 
