@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from typing import Literal
 
 from prefect import flow, runtime
@@ -38,7 +39,7 @@ from themegen.estimate import Estimate
 from themegen.models import RunSummary
 from themegen.report import MAX_BATCH_IDS_SHOWN, batch_rerun
 from themegen.tiers import tier_named, usable
-from themegen.tiers.choose import resolve_tier, workload_for
+from themegen.tiers.choose import deadline_at, resolve_tier, workload_for
 
 
 @flow(name="generate-themes", log_prints=True)
@@ -75,7 +76,7 @@ async def generate_themes(
     tier: standard, flex (half price, best effort), batch (half price, within 24 h) or auto: the
         cheapest tier expected to finish within `deadline` (e.g. 90m, 2h, 1d), chosen once the rows are counted.
     """
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(timezone.utc)
     settings = await resolve_settings(
         config_block, batch_size=batch_size, max_parallel_batches=max_parallel_batches, rpm=rpm, model=model,
         rows_per_request=rows_per_request,
@@ -94,7 +95,7 @@ async def generate_themes(
     plan = await create_batches(settings, run_key, rows_limit, batch_ids, shard, shard_count)
     choice = resolve_tier(settings, workload_for(settings, plan.rows_total))
     print(f"tier {choice.tier.name}: {choice.why}")
-    settings = settings.with_overrides(tier=usable(choice.tier).name)
+    settings = settings.with_overrides(tier=usable(choice.tier).name, deadline_at=deadline_at(settings, started_at))
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)

@@ -7,7 +7,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from themegen.best_effort import best_effort
-from themegen.cost import cost_usd
+from themegen.cost import cost_usd, tier_cost_usd
 from themegen.models import BatchPlan, RunSummary, UpsertResult
 from themegen.report import failure_table, markdown, summarize, summary_table
 from themegen.settings import Settings
@@ -52,8 +52,11 @@ async def publish_report(
     summary.tier = tier.name
     summary.cost_usd_standard = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
                                          backend=settings.gemini_backend)
-    summary.cost_usd = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
-                                backend=settings.gemini_backend, price_factor=tier.price_factor)
+    usage = tally.usage
+    summary.llm_calls_fallback = usage.fallback_calls
+    summary.cost_usd = tier_cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
+                                     price_factor=tier.price_factor, fallback_input_tokens=usage.fallback_input_tokens,
+                                     fallback_output_tokens=usage.fallback_output_tokens, backend=settings.gemini_backend)
     await best_effort("report artifact", lambda: acreate_markdown_artifact(
         key="themegen-report", markdown=markdown(report), description="themegen run report"), ATTEMPTS)
     await best_effort("summary artifact", lambda: acreate_table_artifact(

@@ -94,3 +94,14 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int, *, backend: Back
         return None
     standard = (input_tokens * price.input_usd_per_m + output_tokens * price.output_usd_per_m) / 1_000_000
     return standard * price_factor
+
+
+def tier_cost_usd(model: str, input_tokens: int, output_tokens: int, *, price_factor: float,
+                  fallback_input_tokens: int = 0, fallback_output_tokens: int = 0, backend: Backend = "api_key",
+                  on: date | None = None) -> float | None:
+    """USD for a run on a tier at `price_factor`, of whose tokens the fallback ones were sent at the
+    standard price (flex requests sent when the deadline neared); None when the price is unknown."""
+    on_tier = cost_usd(model, input_tokens - fallback_input_tokens, output_tokens - fallback_output_tokens,
+                       backend=backend, on=on, price_factor=price_factor)
+    fell_back = cost_usd(model, fallback_input_tokens, fallback_output_tokens, backend=backend, on=on)
+    return None if on_tier is None or fell_back is None else on_tier + fell_back

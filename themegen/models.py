@@ -117,10 +117,15 @@ class LlmUsage(BaseModel):
     output_tokens: int = 0
     retries: int = 0
     http_429: int = 0
+    # Of the above: requests sent at the standard price on another tier, the deadline near (flex fallback).
+    fallback_calls: int = 0
+    fallback_input_tokens: int = 0
+    fallback_output_tokens: int = 0
     latency: LatencyHistogram = Field(default_factory=LatencyHistogram)
 
     def merge(self, other: LlmUsage) -> None:
-        for name in ("calls", "input_tokens", "output_tokens", "retries", "http_429"):
+        for name in ("calls", "input_tokens", "output_tokens", "retries", "http_429", "fallback_calls",
+                     "fallback_input_tokens", "fallback_output_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latency.merge(other.latency)
 
@@ -177,5 +182,7 @@ class RunSummary(BaseModel):
     tier: str = Field("standard", description="how Gemini was bought (themegen/tiers/)")
     cost_usd: float | None = Field(None, description="at the tier's price; None when the model's price is unknown")
     cost_usd_standard: float | None = Field(None, description="the same tokens at the standard price")
+    llm_calls_fallback: int = Field(0, description="requests sent at the standard price because the deadline neared "
+                                    "(THEMEGEN_FLEX_FALLBACK); cost_usd counts them at that price")
     requests_saved: int = Field(0, description="rows that took the answer of an identical text (this run's or an "
                                 "earlier one's) instead of a request of their own")

@@ -106,6 +106,7 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("tier", f"{s.tier} ({report.tier_choice})" if report.tier_choice else s.tier),
         ("cost USD (at the tier's price)", _usd(s.cost_usd)),
         ("cost USD (the same tokens at the standard price)", _usd(s.cost_usd_standard)),
+        ("LLM calls at the standard price (deadline near: flex fallback)", s.llm_calls_fallback),
         ("requests saved (rows that took an identical text's answer)", s.requests_saved),
         ("failed batches", len(report.tally.batch_errors)),
         ("batches to rerun", len(report.tally.rerun_batches)),

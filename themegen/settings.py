@@ -7,6 +7,7 @@ so the local stack is just another set of environment values.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
         "tier expected to finish within THEMEGEN_DEADLINE",
     )
     deadline: str | None = Field(None, description="when the run must be done, e.g. 90m, 2h, 1d (needed by tier=auto)")
+    deadline_at: datetime | None = Field(
+        None, description="the deadline as a moment: set by the flow when it starts (from `deadline`), or given, so "
+        "child runs share their parent's")
+    flex_fallback: bool = Field(
+        True, description="rows still unanswered when the deadline nears are sent at the standard price (flex "
+        "requests take minutes and may be shed); false = they stay on flex, the deadline may pass")
     rows_per_request: int = Field(
         1, ge=1, le=50,
         description="rows packed into one Gemini request ({items: [{id, themes}]}); more rows per request "

@@ -96,3 +96,11 @@ def test_run_json_carries_the_tier_and_both_costs(stack, tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["tier"] == "flex" and summary["cost_usd_standard"] > 0
     assert summary["cost_usd"] == pytest.approx(0.5 * summary["cost_usd_standard"])
+
+
+async def test_flex_with_a_deadline_inside_its_fallback_margin_sends_at_the_standard_price(stack):
+    stack.clear_outputs()
+    summary = await generate_themes(rows_limit=20, tier="flex", deadline="1m")  # less than flex's 5-minute margin
+    stats = stack.sim("stats")
+    assert stats["flex"]["requests"] == 0 and summary.llm_calls_fallback == summary.llm_calls == stats["requests"] > 0
+    assert summary.tier == "flex" and summary.cost_usd == pytest.approx(summary.cost_usd_standard)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from local_stack.gemini_sim import SimConfig, derive_themes, running_simulator
-from themegen.models import Reason, SourceRow
 from tests.themegen.generator.test_gemini import settings_for
 from tests.themegen.test_batch import MemorySink, edges, requests, settle
+from themegen.models import Reason, SourceRow
 
 GREAT = "Great! Fast delivery and friendly support."
 

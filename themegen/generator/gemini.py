@@ -8,6 +8,7 @@ import re
 import time
 from collections import Counter
 
+from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
@@ -71,6 +72,11 @@ class GeminiGenerator:
         self.policy = request_policy(settings)
         self.in_flight = in_flight_gate(self.policy.max_in_flight)
         self._wait = backoff_wait(self.policy.tier.backoff_initial_s, self.policy.tier.backoff_max_s)
+        margin, deadline = self.policy.tier.fallback_margin_s, settings.deadline_at
+        # From this moment (UNIX time) requests go at the standard price: the deadline is near.
+        self._fallback_at = (deadline.timestamp() - margin if settings.flex_fallback and margin is not None
+                             and deadline is not None else None)
+        self._fallback_client: genai.Client | None = None
         self.stop = stop or RunStop()
         self.usage = LlmUsage()
         self.rejected_items: Counter[str] = Counter()  # packed items asked again alone, by why
@@ -97,11 +103,13 @@ class GeminiGenerator:
             # wire: a request that queued while the stop tripped never goes out.
             if not await self.limiter.acquire(len(contents), self.stop) or self.stop.tripped:
                 raise RunStopped(self.stop.reason)
+            client, config, fallback = self._route(config)
             self.usage.calls += 1
+            self.usage.fallback_calls += fallback
             self.stop.in_flight += 1
             sent = time.monotonic()
             try:
-                response = await self.client.aio.models.generate_content(
+                response = await client.aio.models.generate_content(
                     model=self.settings.model, contents=contents, config=config
                 )
             except errors.APIError as exc:
@@ -123,6 +131,9 @@ class GeminiGenerator:
             self.limiter.observe(len(contents), reply.input_tokens)
         self.usage.input_tokens += reply.input_tokens
         self.usage.output_tokens += reply.output_tokens
+        if fallback:
+            self.usage.fallback_input_tokens += reply.input_tokens
+            self.usage.fallback_output_tokens += reply.output_tokens
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason:
             raise Blocked(f"prompt blocked: {getattr(feedback.block_reason, 'value', feedback.block_reason)}")
@@ -131,6 +142,14 @@ class GeminiGenerator:
             name = getattr(finish, "value", str(finish))
             raise (Blocked if name in _DECLINED else InvalidAnswer)(f"finishReason {name}")
         return reply
+
+    def _route(self, config: types.GenerateContentConfig) -> tuple[genai.Client, types.GenerateContentConfig, bool]:
+        """(client, config, fell back): the run's tier, or the standard one once the deadline is near."""
+        if self._fallback_at is None or time.time() < self._fallback_at:
+            return self.client, config, False
+        if self._fallback_client is None:  # the standard tier's client: no flex header, its timeout
+            self._fallback_client = shared_client(self.settings.with_overrides(tier="standard"))
+        return self._fallback_client, config.model_copy(update={"service_tier": None}), True
 
     async def _send_with_backoff(self, rows: list[Row], config: types.GenerateContentConfig,
                                  attempts: list[int]) -> Reply:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -100,3 +101,10 @@ def resolve_tier(settings: Settings, work: Workload | None) -> Choice:
         return Choice(tier=tier, fits=True, expected_s=expected_seconds(tier, work) if work else 0.0,
                       why="set by THEMEGEN_TIER or the flow's tier parameter")
     return choose_tier(settings.deadline_s, work)
+
+
+def deadline_at(settings: Settings, started: datetime) -> datetime | None:
+    """The run's deadline as a moment: given (a parent's), else `deadline` after the run started."""
+    if settings.deadline_at is not None or settings.deadline_s is None:
+        return settings.deadline_at
+    return started + timedelta(seconds=settings.deadline_s)

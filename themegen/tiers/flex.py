@@ -3,7 +3,8 @@
 
 Requests may take minutes and be shed under load with 429 or 503, so: a long timeout (Vertex AI
 allows up to 30 minutes), enough requests in flight to keep the quota busy at that latency, more
-attempts, and waits that grow to minutes rather than hammering a shedding service.
+attempts, and waits that grow to minutes rather than hammering a shedding service. When the deadline
+nears, the requests still to send go at the standard price (THEMEGEN_FLEX_FALLBACK).
 """
 
 from themegen.tiers.tier import Tier
@@ -20,6 +21,7 @@ TIER = Tier(
     in_flight_cap=2_048,
     backoff_initial_s=5.0,
     backoff_max_s=300.0,
+    fallback_margin_s=300.0,  # a request sent later would likely answer after the deadline
     service_tier="flex",
     vertex_request_type="flex",
     summary="online at half price, best effort: minutes per request, may be shed (429/503)",

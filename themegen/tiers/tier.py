@@ -24,6 +24,9 @@ class Tier(BaseModel):
         "request takes minutes, up to this many (max_in_flight here: not grown)")
     backoff_initial_s: float = Field(0.5, gt=0, description="first wait after a retryable error")
     backoff_max_s: float = Field(30, gt=0, description="longest wait between attempts")
+    fallback_margin_s: float | None = Field(
+        None, description="with THEMEGEN_FLEX_FALLBACK, requests sent when less than this is left before the deadline "
+        "go at the standard price instead (None: never)")
     service_tier: str | None = Field(
         None, description="GenerateContentConfig.service_tier sent with each request (None: not sent, the default)")
     vertex_request_type: str | None = Field(
