@@ -77,7 +77,7 @@ def choose_tier(deadline_s: float, work: Workload, tiers: dict[str, Tier] = TIER
     if fitting:
         tier, seconds = min(fitting, key=lambda ts: (ts[0].price_factor, ts[0].best_effort, ts[1]))
         return Choice(tier=tier, fits=True, expected_s=seconds,
-                      why=f"the cheapest tier expected within {_hours(deadline_s)}: {_hours(seconds)}")
+                      why=f"the cheapest tier expected within {_hours(deadline_s)} (expected: {_hours(seconds)})")
     tier, seconds = min(timed, key=lambda ts: (ts[1], ts[0].price_factor))
     return Choice(tier=tier, fits=False, expected_s=seconds,
                   why=f"no tier is expected within {_hours(deadline_s)}; the fastest takes {_hours(seconds)}")
