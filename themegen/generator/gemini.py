@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_a
 
 from themegen.errors import sentence
 from themegen.generator.client import generation_config, shared_client
-from themegen.generator.retry import backoff_wait, is_per_day_quota, is_retryable
+from themegen.generator.retry import backoff_wait, is_per_day_quota, is_retryable, is_shed
 from themegen.generator.stop import RunStop, RunStopped
 from themegen.limiter import in_flight_gate, request_limiter
 from themegen.models import LlmUsage, Reason, RowFailure
@@ -118,7 +118,8 @@ class GeminiGenerator:
                     if is_per_day_quota(exc):
                         self.stop.trip_daily_quota(exc.message)
                         raise RunStopped(self.stop.reason) from None
-                    self.limiter.on_rate_limited()
+                    if not (self.policy.tier.best_effort and is_shed(exc)):  # shed flex: capacity, not our quota
+                        self.limiter.on_rate_limited()
                 raise
             finally:
                 self.stop.in_flight -= 1

@@ -56,6 +56,14 @@ def is_per_day_quota(exc: BaseException) -> bool:
     return False
 
 
+def is_shed(exc: BaseException) -> bool:
+    """A 429 that names no quota: a best-effort tier (flex) turning work away for lack of capacity,
+    not our quota running out, so slowing our pace would not help."""
+    if not isinstance(exc, errors.APIError) or exc.code != 429:
+        return False
+    return not any(str(d.get("@type", "")).endswith("google.rpc.QuotaFailure") for d in _details(exc))
+
+
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, errors.APIError):
         return exc.code in RETRYABLE_HTTP and not is_per_day_quota(exc)

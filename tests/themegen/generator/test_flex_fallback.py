@@ -1,4 +1,5 @@
-"""Flex rows still unanswered when the deadline nears go at the standard price (THEMEGEN_FLEX_FALLBACK),
+"""Flex requests: shed ones back off without slowing the run; rows still unanswered when the deadline nears go
+at the standard price (THEMEGEN_FLEX_FALLBACK),
 counted apart so the run's cost prices them at the standard rate. The simulator says which tier each
 request asked for."""
 
@@ -49,3 +50,14 @@ async def test_flex_stays_flex_without_the_fallback_far_from_the_deadline_or_wit
         counts = await stats(url)
     assert isinstance(answer, Answer)
     assert counts["flex"]["requests"] == counts["requests"] == 1 and generator.usage.fallback_calls == 0
+
+
+async def test_shed_flex_requests_back_off_without_slowing_the_run():
+    # A shed 429 names no quota: the request waits and tries again, the run's pace stays at its target.
+    async with running_simulator(SimConfig(flex_shed_rate_429=1.0)) as url:
+        generator = GeminiGenerator(settings_for(url, tier="flex", max_attempts=2, rpm=123_456))
+        before = generator.limiter.current_rpm
+        failure = await generator.answer("r1", TEXT, 0)
+        counts = await stats(url)
+    assert counts["flex"]["shed_429"] == 2 and failure.reason.value == "transient" and failure.attempts == 2
+    assert generator.limiter.current_rpm == before

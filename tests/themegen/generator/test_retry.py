@@ -3,7 +3,7 @@ import pytest
 from google.genai import errors
 from tenacity import RetryCallState
 
-from themegen.generator.retry import is_per_day_quota, is_retryable, retry_delay_s, wait_for
+from themegen.generator.retry import is_per_day_quota, is_retryable, is_shed, retry_delay_s, wait_for
 from themegen.prompt import InvalidAnswer
 
 
@@ -65,3 +65,10 @@ def test_wait_backs_off_exponentially_without_hint():
     first, fifth = wait_for(_state_after(error, 1)), wait_for(_state_after(error, 5))
     assert 0.5 <= first <= 1.5
     assert 8.0 <= fifth <= 9.0
+
+
+def test_a_429_naming_no_quota_is_shed_load_and_retried():
+    shed = errors.ClientError(429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "busy"}})
+    assert is_shed(shed) and is_retryable(shed)
+    assert not is_shed(PER_MINUTE) and not is_shed(PER_DAY)
+    assert not is_shed(errors.ServerError(503, {"error": {"code": 503, "status": "UNAVAILABLE"}}))
