@@ -104,3 +104,13 @@ async def test_flex_with_a_deadline_inside_its_fallback_margin_sends_at_the_stan
     stats = stack.sim("stats")
     assert stats["flex"]["requests"] == 0 and summary.llm_calls_fallback == summary.llm_calls == stats["requests"] > 0
     assert summary.tier == "flex" and summary.cost_usd == pytest.approx(summary.cost_usd_standard)
+
+
+def test_run_on_batch_says_what_to_use_instead(stack, tmp_path):
+    stack.clear_outputs()
+    environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "themegen.cli", "run", "--rows", "10", "--tier", "batch"],
+                            env=environment, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1
+    assert "tier batch is not available yet: use standard or flex" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and stack.sim("stats")["requests"] == 0
