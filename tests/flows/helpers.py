@@ -6,6 +6,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
+from themegen.prompt import prepare_text
 from themegen.settings import Settings
 from themegen.source.bigquery import BigQuerySource
 
@@ -34,6 +35,12 @@ def batch_rows(batch_size: int, batch_id: int, rows_limit: int | None = None) ->
 
 def nonempty(rows: dict[str, str | None], ids: list[str]) -> list[str]:
     return [i for i in ids if not is_empty(rows[i])]
+
+
+def distinct_texts(rows: dict[str, str | None], ids) -> int:
+    """Requests a run sends for these (sendable) rows: one per distinct prepared text, since
+    identical texts are paid once (the sample data repeats a few)."""
+    return len({prepare_text(rows[i], 10**9) for i in ids})
 
 
 def theme_ids(stack) -> set[str]:

@@ -8,7 +8,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from flows.generate_themes import generate_themes
 from local_stack.gemini_sim import derive_themes
-from tests.flows.helpers import batch_rows, is_empty, source_rows
+from tests.flows.helpers import batch_rows, distinct_texts, is_empty, source_rows
 from themegen.estimate import Estimate
 from themegen.prompt import input_hash
 
@@ -41,7 +41,9 @@ async def test_every_row_gets_six_themes_in_spanner(stack):
     assert all("nothing to theme" in f[2] and f[4] == summary.flow_run_id for f in failures.values())
 
     stats = stack.sim("stats")
-    assert stats["requests"] == len(rows) - len(empty) == summary.llm_calls
+    sendable = set(rows) - empty
+    assert stats["requests"] == distinct_texts(rows, sendable) == summary.llm_calls
+    assert summary.requests_saved == len(sendable) - summary.llm_calls > 0
     assert summary.rows_total == 300
     assert summary.rows_succeeded == summary.themes_written == len(rows) - len(empty)
     assert summary.rows_failed == len(empty)
@@ -66,7 +68,7 @@ async def test_a_429_and_503_burst_ends_in_success(stack):
     stats = stack.sim("stats")
     assert stats["http_429"] == 25 and stats["http_503"] == 10
     assert summary.rows_succeeded == len(expected)
-    assert summary.llm_calls == stats["requests"] == len(expected) + 35
+    assert summary.llm_calls == stats["requests"] == distinct_texts(rows, expected) + 35
     assert {r[0] for r in stack.read_table("SELECT SourceId FROM Themes")} == set(expected)
 
 
