@@ -8,6 +8,8 @@ import re
 import time
 from collections import Counter
 
+import aiohttp
+import httpx
 from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
@@ -92,6 +94,12 @@ class GeminiGenerator:
                 f"Gemini answered {exc.code} {exc.status}: {sentence(exc.message)}. Check THEMEGEN_GEMINI_BACKEND, "
                 "THEMEGEN_GEMINI_API_KEY (or the ADC credentials for Vertex AI), THEMEGEN_MODEL and "
                 "THEMEGEN_GEMINI_LOCATION"
+            ) from None
+        except (aiohttp.ClientConnectionError, httpx.TransportError) as exc:
+            where = self.settings.gemini_base_url or "Google's endpoint"
+            raise GeneratorConfigError(
+                f"Gemini cannot be reached at {where} ({type(exc).__name__}). Check THEMEGEN_GEMINI_BASE_URL and "
+                "the network (the local stack's simulator: `themegen stack up`)"
             ) from None
 
     async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
