@@ -26,6 +26,9 @@ SNAPSHOT_DAYS = 7
 PLAINTEXT = "http://"  # scheme of a Storage Read endpoint without TLS (THEMEGEN_BQ_STORAGE_ENDPOINT)
 
 
+CHECK_TIMEOUT_S = 60
+
+
 class SourceConfigError(RuntimeError):
     """The source table/columns in settings do not match BigQuery; the message names the setting."""
 
@@ -121,11 +124,19 @@ class BigQuerySource:
         """Fail before any LLM call when the table or a column is missing, naming the setting."""
         s = self.settings
         try:
-            table = self.client.get_table(s.source_table)
+            # Retried for a minute, not the client's default ten: an endpoint that does not answer is
+            # more often a wrong setting (or a stopped local stack) than an outage.
+            table = self.client.get_table(s.source_table, retry=bigquery.DEFAULT_RETRY.with_timeout(CHECK_TIMEOUT_S))
         except gexc.NotFound:
             raise SourceConfigError(
                 f"BigQuery table {s.source_table} not found: check THEMEGEN_BQ_DATASET / THEMEGEN_BQ_TABLE "
                 "(and THEMEGEN_BQ_PROJECT)"
+            ) from None
+        except gexc.RetryError as exc:
+            raise SourceConfigError(
+                f"BigQuery at {s.bq_api_endpoint or 'its Google endpoint'} did not answer (retried up to {CHECK_TIMEOUT_S} s, "
+                f"{type(exc.cause).__name__}): check THEMEGEN_BQ_API_ENDPOINT and the network (the local stack: "
+                "`themegen stack up`)"
             ) from None
         columns = {f.name for f in table.schema}
         for setting, col in [("THEMEGEN_BQ_ID_COLUMN", s.bq_id_column)] + [
