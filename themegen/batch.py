@@ -108,12 +108,16 @@ async def _from_cache(pending: list[Pending], edges: Edges, fingerprint: str, ou
 
 
 async def _keep(row: Pending, answer: Answer | RowFailure, edges: Edges, fingerprint: str, out: _Outcome) -> None:
+    # Kept under the row's key and its text's, the moment it validates: other rows with the text take it.
+    keys = (row.key, text_cache_key(edges.settings.model, edges.settings.prompt_version, fingerprint, row.digest))
     if isinstance(answer, RowFailure):
         out.failures.append(answer)
         if answer.reason in PERMANENT:
-            await edges.cache.put(row.key, CachedAnswer(failure_reason=answer.reason, failure=answer.error))
+            for key in keys:
+                await edges.cache.put(key, CachedAnswer(failure_reason=answer.reason, failure=answer.error))
         return
-    await edges.cache.put(row.key, CachedAnswer(raw_text=answer.raw_text, input_tokens=answer.input_tokens,
+    for key in keys:
+        await edges.cache.put(key, CachedAnswer(raw_text=answer.raw_text, input_tokens=answer.input_tokens,
                                                 output_tokens=answer.output_tokens))
     out.records.append(_record(row, answer.themes, edges.settings, fingerprint))
     out.result.answered += 1
@@ -169,8 +173,7 @@ async def _ask_each_text_once(rows: list[Pending], generator: GeminiGenerator, e
         outcomes = {r.source_id: Outcome(themes=r.themes) for r in out.records if r.source_id in ids}
         return outcomes | {f.source_id: Outcome(failure=f) for f in out.failures if f.source_id in ids}
 
-    copies = await ask_once_per_text(rows, _text_keys(rows, edges.settings, fingerprint), edges.texts, ask,
-                                     edges.cache)
+    copies = await ask_once_per_text(rows, _text_keys(rows, edges.settings, fingerprint), edges.texts, ask)
     for row, outcome in copies:
         _take(row, outcome, edges, fingerprint, out)
 

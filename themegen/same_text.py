@@ -14,12 +14,11 @@ every row that holds it; a transient failure is retried for all of them by a rer
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from themegen.cache import CachedAnswer, CacheReadError, RowCache
-from themegen.models import PERMANENT, RowFailure
+from themegen.cache import CacheReadError, RowCache
+from themegen.models import RowFailure
 from themegen.prompt import InvalidAnswer, parse_answer
 
 
@@ -72,19 +71,11 @@ async def cached_outcomes(keys: list[str], cache: RowCache, retry_failed: bool) 
     return found
 
 
-async def remember(key: str, outcome: Outcome, cache: RowCache) -> None:
-    """Keep a text's outcome under its text key: themes, and failures the same request would repeat."""
-    if outcome.themes is not None:
-        await cache.put(key, CachedAnswer(raw_text=json.dumps({"themes": outcome.themes}, ensure_ascii=False)))
-    elif outcome.failure is not None and outcome.failure.reason in PERMANENT:
-        await cache.put(key, CachedAnswer(failure_reason=outcome.failure.reason, failure=outcome.failure.error))
-
-
 Ask = Callable[[list], Awaitable[dict[str, Outcome]]]
 
 
-async def ask_once_per_text(rows: list, keys: dict[str, str], share: TextShare, ask: Ask,
-                            cache: RowCache) -> list[tuple[object, Outcome]]:
+async def ask_once_per_text(rows: list, keys: dict[str, str], share: TextShare, ask: Ask
+                            ) -> list[tuple[object, Outcome]]:
     """Ask Gemini one row per distinct text; return the other rows with the outcome they take.
 
     rows: pending rows (with `.id`); keys: row id -> text key; ask: sends rows to Gemini, settles
@@ -98,10 +89,9 @@ async def ask_once_per_text(rows: list, keys: dict[str, str], share: TextShare, 
     outcomes: dict[str, Outcome | None] = {}
     try:
         answered = await ask([by_text[key][0] for key in mine])
+        # `ask` has cached each answer under its text's key already: a batch arriving later finds it there.
         for key in mine:
             outcomes[key] = answered.get(by_text[key][0].id)
-            if outcomes[key] is not None:
-                await remember(key, outcomes[key], cache)  # before settling: a later batch finds it cached
     finally:
         for key in mine:
             share.settle(key, outcomes.get(key))
