@@ -56,6 +56,7 @@ def test_rows_below_one_is_refused(command, rows, monkeypatch):
         ("THEMEGEN_GEMINI_API_KEY", "wrong", ["THEMEGEN_GEMINI_API_KEY", "API key not valid"]),
         ("THEMEGEN_RPM", "-5", ["THEMEGEN_RPM=-5"]),
         ("THEMEGEN_BQ_TEXT_COLUMNS", "text", ["THEMEGEN_BQ_TEXT_COLUMNS", "JSON"]),
+        ("THEMEGEN_GEMINI_BASE_URL", "http://127.0.0.1:9", ["THEMEGEN_GEMINI_BASE_URL", "`themegen stack up`"]),
     ],
 )
 def test_a_misconfigured_run_prints_one_message_naming_the_variable(stack, tmp_path, variable, value, names):
