@@ -7,6 +7,7 @@ Prefect's run logs keep going to the Prefect API (the UI) unchanged; only the te
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 import time
 import traceback
@@ -57,7 +58,8 @@ def configure_logging(state_dir: Path, debug: bool) -> None:
                 handler.addFilter(_TerminalFilter())
     path = log_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_file = logging.FileHandler(path, encoding="utf-8")
+    # A 30k-row run logs ~1 MB (a line per task run): keep the last few runs, not all of them.
+    to_file = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=2, encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s - %(message)s"))
     root.addHandler(to_file)
 
