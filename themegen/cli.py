@@ -164,7 +164,7 @@ def run(
     _prepare(ctx)
     from themegen.settings import Settings
 
-    Settings().with_overrides(tier=tier, deadline=deadline)  # bad settings fail here, before a flow run exists
+    settings = Settings().with_overrides(tier=tier, deadline=deadline)  # bad settings fail here, before a flow run
     require_prefect_api()
     from rich.console import Console
 
@@ -185,7 +185,7 @@ def run(
         flow_run_id = str(state.state_details.flow_run_id)
         summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=flow_run_id)
         if isinstance(data, RunSummary):  # a run that stopped before any row has nothing to tabulate
-            _print_summary(console, summary, state.name, state.message)
+            _print_summary(console, summary, state.name, state.message, settings.spanner_failures_table)
         elif url := flow_run_url(flow_run_id):
             console.print(f"Prefect UI: {url}", soft_wrap=True)
     if as_json:
@@ -198,21 +198,37 @@ def run(
         raise typer.Exit(1)
 
 
-def _print_summary(console, summary, state_name: str, message: str | None) -> None:
+def _print_summary(console, summary, state_name: str, message: str | None, failures_table: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"themegen run: {state_name}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in summary.model_dump().items():
+    for key, value in summary.model_dump(exclude={"failures"}).items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
+    if summary.failures:
+        console.print(_failures_table(summary, failures_table))
     if os.environ.get("THEMEGEN_STACK"):
         console.print(f"Environment: {os.environ['THEMEGEN_STACK']} (Gemini answers come from the local simulator)")
     if message and state_name != "Completed":
         console.print(f"[red]{message}[/red]")
     if url := flow_run_url(summary.flow_run_id):
         console.print(f"Prefect UI: {url}", soft_wrap=True)
+
+
+def _failures_table(summary, failures_table: str):
+    """Failed rows by reason: count, whether a rerun fixes them, what to do, example ids."""
+    from rich.table import Table
+
+    table = Table(title=f"failed rows by reason ({summary.rows_failed:,}); all of them: "
+                        f"SELECT * FROM {failures_table} WHERE Reason = '<reason>'")
+    for column in ("reason", "rows", "rerun fixes it", "what to do", "examples"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for group in summary.failures:
+        table.add_row(group.reason.value, f"{group.rows:,}", "yes" if group.rerun_fixes else "no", group.what_to_do,
+                      ", ".join(group.example_ids))
+    return table
 
 
 @app.command()

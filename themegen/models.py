@@ -160,6 +160,16 @@ class UpsertResult(BaseModel):
     error: str | None = None
 
 
+class FailureGroup(BaseModel):
+    """The failed rows of one reason: how many, whether a rerun fixes them, what to do, a few ids."""
+
+    reason: Reason
+    rows: int
+    rerun_fixes: bool
+    what_to_do: str
+    example_ids: list[str] = Field(default_factory=list, description="a few; the ThemeFailures table has them all")
+
+
 class RunSummary(BaseModel):
     """The run's numbers; `themegen run --json` prints exactly these keys."""
 
@@ -179,10 +189,31 @@ class RunSummary(BaseModel):
     output_tokens: int = 0
     wall_seconds: float = 0.0
     flow_run_id: str | None = None
+    failures: list[FailureGroup] = Field(default_factory=list, description="failed rows by reason, most first")
     tier: str = Field("standard", description="how Gemini was bought (themegen/tiers/)")
     cost_usd: float | None = Field(None, description="at the tier's price; None when the model's price is unknown")
     cost_usd_standard: float | None = Field(None, description="the same tokens at the standard price")
-    llm_calls_fallback: int = Field(0, description="requests sent at the standard price because the deadline neared "
-                                    "(THEMEGEN_FLEX_FALLBACK); cost_usd counts them at that price")
+    llm_calls_fallback: int = Field(0, description="requests sent at the standard price: on flex because the deadline "
+                                    "neared (THEMEGEN_FLEX_FALLBACK), on batch for rows its job left missing or "
+                                    "invalid; cost_usd counts them at that price")
     requests_saved: int = Field(0, description="rows that took the answer of an identical text (this run's or an "
                                 "earlier one's) instead of a request of their own")
+    batch_jobs: int = Field(0, description="batch jobs whose output this run read (tier batch; attached ones too)")
+    batch_requests: int = Field(0, description="requests those jobs carried (rows_per_request rows each)")
+    rows_answered_by_batch: int = Field(0, description="rows a batch job answered validly (then taken from the cache)")
+    rows_left_by_batch: int = Field(0, description="rows a batch job left missing or invalid: asked online")
+    batch_queued_seconds: float = Field(0.0, description="from job creation until it was seen running (polled)")
+    batch_processing_seconds: float = Field(0.0, description="from seen running until seen done (polled)")
+
+
+class BatchJobs(BaseModel):
+    """What the batch tier's jobs did for a run; their tokens are priced at the batch tier's factor."""
+
+    jobs: int = 0
+    requests: int = 0
+    rows_answered: int = 0
+    rows_left_online: int = Field(0, description="rows the jobs left missing or invalid: asked online")
+    input_tokens: int = 0
+    output_tokens: int = 0
+    queued_seconds: float = 0.0
+    processing_seconds: float = 0.0

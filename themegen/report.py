@@ -8,7 +8,7 @@ import json
 from pydantic import BaseModel, Field
 
 from themegen.chart import LATENCY_TITLE, THROUGHPUT_TITLE, latency_chart, markdown_image, throughput_chart
-from themegen.models import RERUN_FIXES, BatchPlan, Reason, RunSummary, UpsertResult
+from themegen.models import RERUN_FIXES, BatchPlan, FailureGroup, Reason, RunSummary, UpsertResult
 from themegen.tally import RunTally
 
 MAX_BATCH_IDS_SHOWN = 50
@@ -77,6 +77,7 @@ def summarize(plan: BatchPlan, tally: RunTally, upsert: UpsertResult, wall_secon
         wall_seconds=round(wall_seconds, 3),
         flow_run_id=flow_run_id,
         requests_saved=tally.shared,
+        failures=failure_groups(tally),
     )
     return RunReport(summary=summary, tally=tally, duplicate_ids=plan.duplicate_ids,
                      bytes_processed=plan.bytes_processed, snapshot_table=plan.snapshot_table,
@@ -106,8 +107,12 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("tier", f"{s.tier} ({report.tier_choice})" if report.tier_choice else s.tier),
         ("cost USD (at the tier's price)", _usd(s.cost_usd)),
         ("cost USD (the same tokens at the standard price)", _usd(s.cost_usd_standard)),
-        ("LLM calls at the standard price (deadline near: flex fallback)", s.llm_calls_fallback),
+        ("LLM calls at the standard price (flex: deadline near; batch: rows its job left)", s.llm_calls_fallback),
         ("requests saved (rows that took an identical text's answer)", s.requests_saved),
+        *([("batch jobs (requests)", f"{s.batch_jobs} ({s.batch_requests:,})"),
+           ("rows answered by the batch jobs", s.rows_answered_by_batch),
+           ("batch seconds queued / processing (as polled)", f"{s.batch_queued_seconds} / {s.batch_processing_seconds}"),
+           ] if s.batch_jobs else []),
         ("failed batches", len(report.tally.batch_errors)),
         ("batches to rerun", len(report.tally.rerun_batches)),
         ("packed items asked again alone", sum(report.tally.rejected_items.values())),
@@ -120,6 +125,13 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
 
 def _usd(value: float | None) -> object:
     return "unknown" if value is None else round(value, 4)
+
+
+def failure_groups(tally: RunTally) -> list[FailureGroup]:
+    """Failed rows by reason, most first, with the example ids the tally kept (pure)."""
+    return [FailureGroup(reason=reason, rows=count, rerun_fixes=reason in RERUN_FIXES, what_to_do=REASON_HELP[reason],
+                         example_ids=[e.source_id for e in tally.examples.get(reason, [])])
+            for reason, count in tally.failed.most_common() if count]
 
 
 def failure_table(report: RunReport) -> list[dict[str, object]]:

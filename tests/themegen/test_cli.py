@@ -95,3 +95,23 @@ def test_run_json_can_be_piped_to_a_json_parser(stack, tmp_path):
     assert "themegen run: Completed" in result.stderr  # the table went to stderr
     assert "Finished in state" not in result.stderr  # no per-task lines
     assert len(stack.read_table("SELECT SourceId FROM Themes")) >= 48  # it ran (a few sample texts are empty)
+
+
+def test_run_groups_failed_rows_by_reason_with_examples_and_what_a_rerun_fixes(stack, tmp_path):
+    stack.clear_outputs()
+    stack.sim("config", {**stack.sim_defaults, "fail_ids": ["fb-000003", "fb-000007"], "fail_mode": "five_themes",
+                         "error_ids": ["fb-000011"]})
+    try:
+        result = themegen(["run", "--rows", "40", "--rows-per-request", "1", "--json"], tmp_path,
+                          THEMEGEN_MAX_ATTEMPTS="2")
+    finally:
+        stack.sim("config", stack.sim_defaults)
+    assert result.returncode == 1, result.stderr  # unfinished rows: the run ends Failed
+    groups = {g["reason"]: g for g in json.loads(result.stdout)["failures"]}
+    assert groups["invalid_answer"]["rows"] == 2 and not groups["invalid_answer"]["rerun_fixes"]
+    assert sorted(groups["invalid_answer"]["example_ids"]) == ["fb-000003", "fb-000007"]
+    assert groups["transient"]["example_ids"] == ["fb-000011"] and groups["transient"]["rerun_fixes"]
+    # The terminal shows the same groups, and where the full list is.
+    assert "failed rows by reason" in result.stderr and "SELECT * FROM ThemeFailures" in result.stderr
+    for reason in ("invalid_answer", "transient", "fb-000003", "fb-000011"):
+        assert reason in result.stderr
