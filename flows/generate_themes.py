@@ -5,6 +5,9 @@ Steps:
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
                      by default 100 requests' worth)
+1b. run_batch_job  - tier batch only: the rows left to answer go out as one asynchronous job (or a few)
+                     at the batch price, or a Retry/rerun attaches to the job they went to; its valid
+                     answers fill the row cache (the batches below take them from there)
 2. generate_batch  - one task run per batch, max_parallel_batches at once (a shard its share), holding a "gemini" slot while it sends:
                      skip rows Spanner already holds for this input/model/prompt, answer the rest from
                      the row cache or Gemini (each answer cached as it validates), and write the batch's
@@ -34,6 +37,7 @@ from tasks.create_batches import create_batches
 from tasks.estimate_run import estimate_run
 from tasks.generate_batch import generate_batches
 from tasks.publish_report import publish_report
+from tasks.run_batch_job import cancel_batch_jobs, run_batch_job
 from tasks.upsert_themes import upsert_themes
 from themegen.estimate import Estimate
 from themegen.models import RunSummary
@@ -42,7 +46,7 @@ from themegen.tiers import tier_named, usable
 from themegen.tiers.choose import deadline_at, resolve_tier, workload_for
 
 
-@flow(name="generate-themes", log_prints=True)
+@flow(name="generate-themes", log_prints=True, on_cancellation=[cancel_batch_jobs])
 async def generate_themes(
     rows_limit: int | None = None,
     batch_size: int | None = None,
@@ -96,11 +100,13 @@ async def generate_themes(
     choice = resolve_tier(settings, workload_for(settings, plan.rows_total))
     print(f"tier {choice.tier.name}: {choice.why}")
     settings = settings.with_overrides(tier=usable(choice.tier).name, deadline_at=deadline_at(settings, started_at))
+    # Tier batch: one job (or a few) fills the row cache at the batch price; the batches take from it.
+    jobs = None if choice.tier.synchronous else await run_batch_job(plan, settings, flow_run_id)
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
     summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id,
-                                   choice.why)
+                                   choice.why, jobs)
 
     unwritten = f" The final upsert could not finish: {upsert.error}" if upsert.error else ""
     if tally.stop_reason:

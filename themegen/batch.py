@@ -107,11 +107,11 @@ async def _from_cache(pending: list[Pending], edges: Edges, fingerprint: str, ou
     return ask
 
 
-async def _keep(row: Pending, answer: Answer | RowFailure, edges: Edges, fingerprint: str, out: _Outcome) -> None:
-    # Kept under the row's key and its text's, the moment it validates: other rows with the text take it.
+async def cache_answer(row: Pending, answer: Answer | RowFailure, edges: Edges, fingerprint: str) -> None:
+    """Keep an answer (or a permanent failure) under the row's key and its text's, the moment it
+    validates: other rows with the text take it. Online answers and a batch job's alike."""
     keys = (row.key, text_cache_key(edges.settings.model, edges.settings.prompt_version, fingerprint, row.digest))
     if isinstance(answer, RowFailure):
-        out.failures.append(answer)
         if answer.reason in PERMANENT:
             for key in keys:
                 await edges.cache.put(key, CachedAnswer(failure_reason=answer.reason, failure=answer.error))
@@ -119,6 +119,13 @@ async def _keep(row: Pending, answer: Answer | RowFailure, edges: Edges, fingerp
     for key in keys:
         await edges.cache.put(key, CachedAnswer(raw_text=answer.raw_text, input_tokens=answer.input_tokens,
                                                 output_tokens=answer.output_tokens))
+
+
+async def _keep(row: Pending, answer: Answer | RowFailure, edges: Edges, fingerprint: str, out: _Outcome) -> None:
+    await cache_answer(row, answer, edges, fingerprint)
+    if isinstance(answer, RowFailure):
+        out.failures.append(answer)
+        return
     out.records.append(_record(row, answer.themes, edges.settings, fingerprint))
     out.result.answered += 1
 
@@ -176,6 +183,15 @@ async def _ask_each_text_once(rows: list[Pending], generator: GeminiGenerator, e
     copies = await ask_once_per_text(rows, _text_keys(rows, edges.settings, fingerprint), edges.texts, ask)
     for row, outcome in copies:
         _take(row, outcome, edges, fingerprint, out)
+
+
+async def unsettled(rows: list[SourceRow], batch_id: int, edges: Edges) -> list[Pending]:
+    """The rows of a batch that steps 1-4 leave for Gemini (nothing is written): what a batch job asks."""
+    fingerprint = prompt_fingerprint()
+    out = _Outcome(BatchResult(batch_id=batch_id, rows=len(rows)))
+    pending = _not_done(rows, await edges.sink.stored([r.id for r in rows]), edges.settings, fingerprint, out)
+    ask = await _from_cache(pending, edges, fingerprint, out) if pending else []
+    return await _from_same_text(ask, edges, fingerprint, out) if ask else []
 
 
 def _writes(out: _Outcome, stored: Stored, done_ids: list[str]) -> Writes:

@@ -78,6 +78,8 @@ class GeminiGenerator:
         # From this moment (UNIX time) requests go at the standard price: the deadline is near.
         self._fallback_at = (deadline.timestamp() - margin if settings.flex_fallback and margin is not None
                              and deadline is not None else None)
+        if not self.policy.tier.synchronous:  # batch: the rows its job left are asked online, at the standard price
+            self._fallback_at = 0.0
         self._fallback_client: genai.Client | None = None
         self.stop = stop or RunStop()
         self.usage = LlmUsage()
@@ -132,9 +134,7 @@ class GeminiGenerator:
             finally:
                 self.stop.in_flight -= 1
             self.usage.latency.add(1000 * (time.monotonic() - sent))
-        meta = response.usage_metadata
-        reply = Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
-                      output_tokens=(meta.candidates_token_count or 0) if meta else 0)
+        reply = reply_of(response)
         self.limiter.on_success()
         if reply.input_tokens:
             self.limiter.observe(len(contents), reply.input_tokens)
@@ -143,13 +143,7 @@ class GeminiGenerator:
         if fallback:
             self.usage.fallback_input_tokens += reply.input_tokens
             self.usage.fallback_output_tokens += reply.output_tokens
-        feedback = response.prompt_feedback
-        if feedback is not None and feedback.block_reason:
-            raise Blocked(f"prompt blocked: {getattr(feedback.block_reason, 'value', feedback.block_reason)}")
-        finish = response.candidates[0].finish_reason if response.candidates else None
-        if finish not in (None, types.FinishReason.STOP):
-            name = getattr(finish, "value", str(finish))
-            raise (Blocked if name in _DECLINED else InvalidAnswer)(f"finishReason {name}")
+        check_finish(response)
         return reply
 
     def _route(self, config: types.GenerateContentConfig) -> tuple[genai.Client, types.GenerateContentConfig, bool]:
@@ -193,14 +187,14 @@ class GeminiGenerator:
         try:
             try:
                 reply = await self._send_with_backoff(rows, generation_config(self.settings), attempts)
-                return _answer(row_id, text, parse_answer(reply.text), reply.text, reply)
+                return answer_of(row_id, text, parse_answer(reply.text), reply.text, reply)
             except Blocked as declined:
                 return failure(Reason.BLOCKED, f"the model declined: {declined}")
             except InvalidAnswer as first:
                 repair = generation_config(self.settings, repair_instruction(str(first)))
                 try:
                     reply = await self._send_with_backoff(rows, repair, attempts)
-                    return _answer(row_id, text, parse_answer(reply.text), reply.text, reply)
+                    return answer_of(row_id, text, parse_answer(reply.text), reply.text, reply)
                 except Blocked as declined:
                     return failure(Reason.BLOCKED, f"the model declined: {declined}")
                 except InvalidAnswer as second:
@@ -230,14 +224,32 @@ class GeminiGenerator:
                 self.rejected_items[rejection_kind(themes)] += 1
                 answers[row_id] = None
             else:
-                answers[row_id] = _answer(row_id, text, themes, json.dumps({"themes": themes}, ensure_ascii=False), share)
+                answers[row_id] = answer_of(row_id, text, themes, json.dumps({"themes": themes}, ensure_ascii=False), share)
         return answers
+
+
+def reply_of(response: types.GenerateContentResponse) -> Reply:
+    """The answer's text and token counts (pure): online replies and a batch job's alike."""
+    meta = response.usage_metadata
+    return Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
+                 output_tokens=(meta.candidates_token_count or 0) if meta else 0)
+
+
+def check_finish(response: types.GenerateContentResponse) -> None:
+    """Blocked when the model declined, InvalidAnswer when it stopped for another reason (pure)."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason:
+        raise Blocked(f"prompt blocked: {getattr(feedback.block_reason, 'value', feedback.block_reason)}")
+    finish = response.candidates[0].finish_reason if response.candidates else None
+    if finish not in (None, types.FinishReason.STOP):
+        name = getattr(finish, "value", str(finish))
+        raise (Blocked if name in _DECLINED else InvalidAnswer)(f"finishReason {name}")
 
 
 def _failed(row_id: str, batch_id: int, reason: Reason, message: str, attempts: int) -> RowFailure:
     return RowFailure(source_id=row_id, batch_id=batch_id, reason=reason, error=message[:1000], attempts=attempts)
 
 
-def _answer(row_id: str, text: str, themes: list[str], raw: str, reply: Reply) -> Answer:
+def answer_of(row_id: str, text: str, themes: list[str], raw: str, reply: Reply) -> Answer:
     return Answer(source_id=row_id, text=text, themes=themes, raw_text=raw,
                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)

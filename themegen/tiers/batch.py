@@ -1,7 +1,8 @@
 """Batch: an asynchronous job at half price that the service finishes within 24 hours.
 
-Declared so `estimate` and `auto` can weigh it; runs cannot use it until the batch backend exists.
-Rows a job leaves missing or invalid go through the online path, hence the request fields.
+A run submits the rows it would send as one job (or a few) and fills the row cache from its output
+(tasks/run_batch_job.py, themegen/jobs/). Rows a job leaves missing or invalid go through the online
+path at the standard price, hence the request fields; `turnaround_s` bounds how long a job is waited for.
 """
 
 from themegen.tiers.tier import Tier
@@ -16,6 +17,5 @@ TIER = Tier(
     max_attempts=6,
     max_in_flight=256,
     in_flight_cap=256,  # not sized for latency: THEMEGEN_MAX_IN_FLIGHT's default
-    available="use standard or flex",
     summary="one asynchronous job at half price, done within 24 h",
 )

@@ -1,0 +1,196 @@
+"""Step 1b (tier batch): the run's unsettled rows asked in one asynchronous job at the batch price
+(themegen/jobs/), whose valid answers fill the row cache; the batch tasks then run as always and
+take them from the cache. Rows the job left missing or invalid are asked online by those tasks,
+with the repair retry, at the standard price, so nothing is lost; upserts and the report are the
+online path's.
+
+1. collect: each batch's rows as a batch task would see them (Spanner, row cache, identical
+   texts: themegen/batch.py `unsettled`), one per distinct text, packed as online;
+2. submit or attach: the job these exact requests went to is looked up in the row cache
+   (themegen/jobs/record.py): a job alive, or succeeded and not read yet, is attached to (a Retry
+   or a rerun after a crash pays nothing more); none, or one gone, failed, cancelled or expired,
+   and a new job is submitted;
+3. wait: polled with capped exponential backoff, its progress (batchStats) in a Prefect progress
+   artifact, for at most the tier's turnaround;
+4. read: every output line matched by key and validated as online, each valid answer cached under
+   its row's and its text's key.
+
+Cancelling the flow run cancels its jobs (`cancel_batch_jobs`, the flow's on_cancellation hook).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from google.genai import types
+from prefect import task
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
+
+from blocks.themegen_config import resolve_settings
+from themegen.batch import Pending, cache_answer, unsettled
+from themegen.best_effort import best_effort
+from themegen.cache import open_cache
+from themegen.edges import Edges, open_edges
+from themegen.jobs.record import (
+    JobRecord,
+    add_run_job,
+    load_record,
+    run_jobs,
+    save_record,
+)
+from themegen.jobs.requests import (
+    JobRequest,
+    job_record_key,
+    jsonl_files,
+    one_per_text,
+    pack,
+)
+from themegen.jobs.results import lines_by_key, read_output
+from themegen.jobs.service import (
+    ALIVE,
+    DONE,
+    BatchJobFailed,
+    BatchService,
+    check_backend,
+)
+from themegen.models import BatchJobs, BatchPlan
+from themegen.prompt import prompt_fingerprint
+from themegen.settings import Settings
+from themegen.tiers import tier_named
+
+POLL_FIRST_S = 2.0
+POLL_MAX_S = 60.0
+AFTER_FAILURE = ("retry this flow run to submit a new job (rows answered so far stay cached), or run with tier "
+                 "flex or standard")
+
+
+@task(name="collect-batch-requests", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
+    pending: list[Pending] = []
+    for batch in plan.batches:
+        rows = await asyncio.to_thread(edges.source.read_batch, batch)
+        pending += await unsettled(rows, batch.batch_id, edges)
+    leaders = one_per_text(pending, edges.settings, prompt_fingerprint())
+    print(f"batch: {len(pending):,} rows to answer, {len(leaders):,} distinct texts, "
+          f"{-(-len(leaders) // edges.settings.rows_per_request):,} requests")
+    return pack(leaders, edges.settings.rows_per_request)
+
+
+@task(name="submit-batch-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+async def submit_or_attach(jsonl: bytes, requests: int, edges: Edges) -> str:
+    """The job these requests went to (attached) or a new one; its name is kept before anything else."""
+    service, key = BatchService(edges.settings), job_record_key(edges.settings.model, jsonl)
+    record = await load_record(edges.cache, key)
+    job = await service.get(record.job) if record is not None else None
+    if job is not None and job.state in ALIVE and not (record.read and job.state == types.JobState.JOB_STATE_SUCCEEDED):
+        print(f"batch: attached to {job.name} ({job.state.name}, submitted {record.submitted_at:%Y-%m-%d %H:%M} UTC)")
+    else:
+        job = await service.submit(jsonl, f"themegen {edges.flow_run_id or 'adhoc'}")
+        await save_record(edges.cache, key, JobRecord(job=job.name, requests=requests,
+                                                      submitted_at=datetime.now(UTC)))
+        print(f"batch: submitted {job.name} ({requests:,} requests)")
+    if edges.flow_run_id:
+        await add_run_job(edges.cache, edges.flow_run_id, job.name)
+    return job.name
+
+
+@task(name="wait-for-batch-job", task_run_name="wait-{name}", cache_policy=NO_CACHE)
+async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
+    """Poll until the job is done; (seconds queued, seconds processing) as the polls saw them."""
+    service = BatchService(settings)
+    give_up = time.monotonic() + (tier_named(settings.tier).turnaround_s or 0) + 2 * POLL_MAX_S
+    progress = await best_effort("batch progress artifact", lambda: acreate_progress_artifact(
+        progress=0.0, key="themegen-batch-job", description=f"batch job {name}: requests answered"))
+    delay, running_seen = POLL_FIRST_S, None
+    while True:
+        job = await service.get(name)
+        if job is None:
+            raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
+        now = datetime.now(UTC)
+        if job.state == types.JobState.JOB_STATE_RUNNING and running_seen is None:
+            running_seen = now
+        if job.state in DONE:
+            break
+        if time.monotonic() > give_up:
+            raise BatchJobFailed(f"batch job {name} is still {job.state.name} after the tier's turnaround: "
+                                 f"{AFTER_FAILURE}")
+        if progress is not None:
+            await _show_progress(service, name, progress)
+        await asyncio.sleep(delay)
+        delay = min(POLL_MAX_S, delay * 2)
+    if job.state != types.JobState.JOB_STATE_SUCCEEDED:
+        why = f": {job.error.message}" if job.error and job.error.message else ""
+        raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
+    if progress is not None:
+        await best_effort("batch progress update", lambda: aupdate_progress_artifact(progress, progress=100.0))
+    created = job.create_time or now
+    started = running_seen or now
+    return (started - created).total_seconds(), (now - started).total_seconds()
+
+
+async def _show_progress(service: BatchService, name: str, artifact_id) -> None:
+    counts = await best_effort("batch job stats", lambda: service.stats(name))
+    if counts and counts.get("requestCount"):
+        done = counts.get("successfulRequestCount", 0) + counts.get("failedRequestCount", 0)
+        percent = 100.0 * done / counts["requestCount"]
+        await best_effort("batch progress update", lambda: aupdate_progress_artifact(artifact_id, progress=percent))
+
+
+@task(name="read-batch-job", task_run_name="read-{name}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+async def read_job(name: str, jsonl: bytes, requests: list[JobRequest], edges: Edges) -> BatchJobs:
+    """Cache every valid answer of the job's output; the rest is left to the online path."""
+    service, settings = BatchService(edges.settings), edges.settings
+    job = await service.get(name)
+    if job is None:
+        raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
+    output = read_output(requests, lines_by_key(await service.output(job)))
+    fingerprint = prompt_fingerprint()
+    rows = {row.id: row for request in requests for row in request.rows}
+    for row_id, answer in output.answers.items():
+        if answer is not None:
+            await cache_answer(rows[row_id], answer, edges, fingerprint)
+    key = job_record_key(settings.model, jsonl)
+    if (record := await load_record(edges.cache, key)) is not None:
+        await save_record(edges.cache, key, record.model_copy(update={"read": True}))
+    left = len(output.answers) - output.rows_answered
+    print(f"batch: {name} answered {output.rows_answered:,} rows; {left:,} are asked online "
+          f"({output.missing} requests missing from the output, {output.errors} with an error, "
+          f"{output.invalid} rows invalid or declined)")
+    return BatchJobs(jobs=1, requests=len(requests), rows_answered=output.rows_answered, rows_left_online=left,
+                     input_tokens=output.input_tokens, output_tokens=output.output_tokens)
+
+
+async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | None) -> BatchJobs:
+    """Fill the row cache from batch jobs; return what they did (their tokens at the batch price)."""
+    check_backend(settings)
+    total = BatchJobs()
+    async with open_edges(settings, flow_run_id) as edges:
+        requests = await collect_requests(quote(plan), quote(edges))
+
+        async def one(jsonl: bytes, members: list[JobRequest]) -> None:
+            name = await submit_or_attach(quote(jsonl), len(members), quote(edges))
+            queued, processing = await wait_for_job(name, settings)
+            done = await read_job(name, quote(jsonl), quote(members), quote(edges))
+            for field in ("jobs", "requests", "rows_answered", "rows_left_online", "input_tokens", "output_tokens"):
+                setattr(total, field, getattr(total, field) + getattr(done, field))
+            total.queued_seconds = max(total.queued_seconds, queued)
+            total.processing_seconds = max(total.processing_seconds, processing)
+
+        files = jsonl_files(requests, settings, BatchService(settings).client) if requests else []
+        await asyncio.gather(*(one(jsonl, members) for jsonl, members in files))
+    return total
+
+
+async def cancel_batch_jobs(flow, flow_run, state) -> None:
+    """on_cancellation hook: cancel the jobs this flow run submitted or attached to, not yet done."""
+    settings = await resolve_settings(flow_run.parameters.get("config_block"))
+    service, cache = BatchService(settings), await open_cache(settings)
+    for name in await run_jobs(cache, str(flow_run.id)):
+        job = await service.get(name)
+        if job is not None and job.state not in DONE:
+            await service.cancel(name)
+            print(f"batch: cancelled {name} with the flow run")

@@ -1,0 +1,76 @@
+"""Tier batch end to end on the local stack (BigQuery emulator, simulated Gemini with its batch job
+and Files APIs, Spanner emulator): one job answers the rows at the batch price, the rows it left
+missing or invalid are asked online, a killed run's rerun attaches to its job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from prefect import get_client
+
+from flows.generate_themes import generate_themes
+from local_stack.bigquery import bigquery_client, seed_table
+from local_stack.sample_data import generate_rows
+from tasks.run_batch_job import cancel_batch_jobs
+from tests.flows.helpers import is_empty, nonempty, source_rows, theme_ids
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE, ROWS = "feedback_batch_3000", 3000
+
+
+@pytest.fixture
+def table_3000(stack, monkeypatch):
+    client = bigquery_client(stack.config.project, stack.env["THEMEGEN_BQ_API_ENDPOINT"])
+    table_id = f"{stack.config.project}.{stack.config.dataset}.{TABLE}"
+    rows = list(generate_rows(ROWS, seed=13))
+    assert seed_table(client, table_id, rows) == ROWS
+    monkeypatch.setenv("THEMEGEN_BQ_TABLE", TABLE)
+    stack.clear_outputs()
+    yield rows
+    stack.clear_outputs()  # our 3,000 rows must not show up in another test's table
+    client.delete_table(table_id, not_found_ok=True)
+
+
+def run_cli(stack, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "themegen.cli", "run", *args], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=600)
+
+
+def settled_rows(stack) -> tuple[int, int, int]:
+    """(rows with themes, rows with a failure that names a reason, rows in both), by plain SQL."""
+    [[themed, failed, both]] = stack.read_table(
+        f"""SELECT (SELECT COUNT(*) FROM {stack.config.themes_table}),
+                   (SELECT COUNT(*) FROM {stack.config.failures_table} AS f WHERE f.Reason IS NOT NULL AND f.Reason != ''),
+                   (SELECT COUNT(*) FROM {stack.config.themes_table} AS t
+                      JOIN {stack.config.failures_table} AS f ON t.SourceId = f.SourceId)""")
+    return themed, failed, both
+
+
+def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(stack, table_3000, tmp_path):
+    stack.sim("config", {"batch_turnaround_s": 3.0, "batch_missing_rate": 0.02, "batch_failure_rate": 0.02})
+
+    result = run_cli(stack, tmp_path, "--tier", "batch", "--json")
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    themed, failed, both = settled_rows(stack)
+    assert themed + failed == ROWS and both == 0  # every row: themes, or a failure with its reason
+    assert themed == sum(not is_empty(r["text"]) for r in table_3000) == summary["rows_succeeded"]
+    stats = stack.sim("stats")
+    assert stats["batch"]["jobs_created"] == 1 == summary["batch_jobs"]
+    assert stats["batch"]["missing"] + stats["batch"]["failed"] > 0  # the job did leave rows behind
+    # Online: only the rows the job left, each answered there (the simulator's online answers are valid).
+    assert 0 < summary["rows_left_by_batch"] == summary["rows_answered"]
+    assert 0 < summary["llm_calls"] == stats["requests"] == summary["llm_calls_fallback"] <= summary["rows_left_by_batch"]
+    assert summary["rows_answered_by_batch"] + summary["rows_answered"] + summary["requests_saved"] == themed
+    assert summary["tier"] == "batch" and summary["cost_usd_standard"] > 0
+    assert summary["cost_usd"] <= 0.55 * summary["cost_usd_standard"]
+    assert summary["batch_queued_seconds"] > 0 and summary["batch_processing_seconds"] > 0

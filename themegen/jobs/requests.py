@@ -1,0 +1,94 @@
+"""A batch job's requests, built exactly as the online path builds its own (pure).
+
+The rows are those the batch tasks would send (themegen/batch.py `unsettled`), one per distinct
+text as online (identical texts are paid once), packed `rows_per_request` to a request with the
+same contents (prompt.user_content) and config (generator/client.generation_config: instruction,
+response schema, output budget, thinking budget) as online. The config is turned into the REST
+JSON of a GenerateContentRequest by google-genai's own converter, the one its inline batches use,
+so the JSONL line and an online request cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from google import genai
+from google.genai import _common, batches, types
+
+from themegen.batch import Pending
+from themegen.cache import text_cache_key
+from themegen.generator.client import generation_config
+from themegen.prompt import user_content
+from themegen.settings import Settings
+
+# The Gemini API takes input files of up to 2 GB; a margin for the service's own accounting.
+MAX_JOB_BYTES = 1_900_000_000
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One request of a job: its key in the JSONL (a hash of its rows) and the rows it carries."""
+
+    key: str
+    rows: tuple[Pending, ...]
+
+
+def one_per_text(rows: list[Pending], settings: Settings, fingerprint: str) -> list[Pending]:
+    """The first row (by id) of each distinct text: the others take its answer from the text key."""
+    seen: set[str] = set()
+    leaders = []
+    for row in sorted(rows, key=lambda r: r.id):
+        key = text_cache_key(settings.model, settings.prompt_version, fingerprint, row.digest)
+        if key not in seen:
+            seen.add(key)
+            leaders.append(row)
+    return leaders
+
+
+def request_key(rows: tuple[Pending, ...]) -> str:
+    """The request's key: its rows' ids and text hashes, so an answer can only map to the rows it answers."""
+    return hashlib.sha256("\x1e".join(f"{r.id}\x1f{r.digest}" for r in rows).encode()).hexdigest()[:32]
+
+
+def pack(rows: list[Pending], rows_per_request: int) -> list[JobRequest]:
+    """Rows in order, `rows_per_request` to a request (the last one may carry fewer)."""
+    packs = [tuple(rows[i:i + rows_per_request]) for i in range(0, len(rows), rows_per_request)]
+    return [JobRequest(request_key(p), p) for p in packs]
+
+
+def request_json(request: JobRequest, settings: Settings, client: genai.Client) -> dict:
+    """The GenerateContentRequest as REST JSON: the online request's contents and config."""
+    inlined = types.InlinedRequest(contents=user_content([(r.id, r.text) for r in request.rows]),
+                                   config=generation_config(settings, rows=len(request.rows)))
+    body = batches._InlinedRequest_to_mldev(client._api_client, inlined)  # google-genai's own converter
+    return _common.encode_unserializable_types(_common.convert_to_dict(body))["request"]
+
+
+def jsonl_files(requests: list[JobRequest], settings: Settings, client: genai.Client,
+                max_bytes: int = MAX_JOB_BYTES) -> list[tuple[bytes, list[JobRequest]]]:
+    """The JSONL input of each job ({"key", "request"} lines), a new file when one would pass max_bytes."""
+    files: list[tuple[bytes, list[JobRequest]]] = []
+    lines: list[bytes] = []
+    members: list[JobRequest] = []
+    size = 0
+    for request in requests:
+        line = (json.dumps({"key": request.key, "request": request_json(request, settings, client)},
+                           ensure_ascii=False) + "\n").encode()
+        if members and size + len(line) > max_bytes:
+            files.append((b"".join(lines), members))
+            lines, members, size = [], [], 0
+        lines.append(line)
+        members.append(request)
+        size += len(line)
+    if members:
+        files.append((b"".join(lines), members))
+    return files
+
+
+def job_record_key(model: str, jsonl: bytes) -> str:
+    """Where the row cache keeps the job these requests went to: a hash of the model and the JSONL
+    itself (prompt, schema, config, row ids and texts), so the same requests find the same job."""
+    digest = hashlib.sha256(model.encode() + b"\n" + jsonl).hexdigest()
+    return f"batch-jobs/{digest[:2]}/{digest}.json"

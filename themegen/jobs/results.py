@@ -1,0 +1,102 @@
+"""A batch job's output read back and validated exactly as online answers are (pure).
+
+Output lines are `{"key", "response"}` or `{"key", "error"}`, in any order: each is matched to its
+request by key, never by position, and a request whose key is absent got no answer. A response
+goes through the online checks (generator/gemini.py `check_finish`: declined or cut short) and
+parsers (prompt.py: one row's themes, or a packed answer's items by row id). A row gets:
+- an Answer (valid themes), cached by the caller, so its batch task takes it from the row cache;
+- a BLOCKED failure when the model declined a single-row request (online records the same, and
+  would not ask again);
+- None otherwise (error line, missing, invalid): the batch task asks it online, with the repair retry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from google.genai import types
+
+from themegen.generator.gemini import (
+    Answer,
+    Blocked,
+    Reply,
+    answer_of,
+    check_finish,
+    reply_of,
+)
+from themegen.jobs.requests import JobRequest
+from themegen.models import Reason, RowFailure
+from themegen.prompt import InvalidAnswer, parse_answer, parse_items
+
+
+@dataclass
+class JobOutput:
+    """What a job's output gave, row by row, and what it cost."""
+
+    answers: dict[str, Answer | RowFailure | None] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0  # requests answered with an error line
+    missing: int = 0  # requests whose key is not in the output
+    invalid: int = 0  # rows whose answer did not validate
+
+    @property
+    def rows_answered(self) -> int:
+        return sum(isinstance(a, Answer) for a in self.answers.values())
+
+
+def lines_by_key(data: bytes) -> dict[str, dict]:
+    """The output's lines by key; lines without a key cannot be matched and are left out."""
+    found = {}
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+                found[entry["key"]] = entry
+    return found
+
+
+def _response(body: dict) -> types.GenerateContentResponse:
+    return types.GenerateContentResponse._from_response(response=body, kwargs={})
+
+
+def _answers(request: JobRequest, response: types.GenerateContentResponse,
+             reply: Reply) -> dict[str, Answer | RowFailure | None]:
+    rows = request.rows
+    try:
+        check_finish(response)
+        if len(rows) == 1:
+            return {rows[0].id: answer_of(rows[0].id, rows[0].text, parse_answer(reply.text), reply.text, reply)}
+        parsed = parse_items(reply.text, [r.id for r in rows])
+    except Blocked as declined:
+        if len(rows) == 1:
+            return {rows[0].id: RowFailure(source_id=rows[0].id, batch_id=0, reason=Reason.BLOCKED,
+                                           error=f"the model declined: {declined}", attempts=1)}
+        return dict.fromkeys(r.id for r in rows)  # online asks a declined pack's rows alone, too
+    except InvalidAnswer:
+        return dict.fromkeys(r.id for r in rows)
+    share = Reply(text="", input_tokens=reply.input_tokens // len(rows), output_tokens=reply.output_tokens // len(rows))
+    return {r.id: None if isinstance(parsed[r.id], InvalidAnswer) else
+            answer_of(r.id, r.text, parsed[r.id], json.dumps({"themes": parsed[r.id]}, ensure_ascii=False), share)
+            for r in rows}
+
+
+def read_output(requests: list[JobRequest], lines: dict[str, dict]) -> JobOutput:
+    """Every row of every request with what the output gave it (None: ask online)."""
+    out = JobOutput()
+    for request in requests:
+        line = lines.get(request.key)
+        if line is None or "response" not in line:
+            out.missing += line is None
+            out.errors += line is not None
+            out.answers.update(dict.fromkeys(r.id for r in request.rows))
+            continue
+        response = _response(line["response"])
+        reply = reply_of(response)
+        out.input_tokens += reply.input_tokens
+        out.output_tokens += reply.output_tokens
+        answers = _answers(request, response, reply)
+        out.invalid += sum(a is None for a in answers.values())
+        out.answers.update(answers)
+    return out

@@ -1,0 +1,73 @@
+"""The Gemini API's batch jobs through google-genai (the file form: a JSONL upload, a result file).
+
+Vertex AI's batch prediction reads its requests from Cloud Storage or BigQuery instead of an
+uploaded file; it is not built yet, and a batch run on Vertex AI says so before reading any row.
+"""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+from google import genai
+from google.genai import errors, types
+
+from themegen.generator.client import make_client
+from themegen.settings import Settings
+
+GEMINI_API = "https://generativelanguage.googleapis.com"
+QUEUED = {types.JobState.JOB_STATE_QUEUED, types.JobState.JOB_STATE_PENDING}
+ALIVE = QUEUED | {types.JobState.JOB_STATE_RUNNING, types.JobState.JOB_STATE_SUCCEEDED}
+DONE = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED, types.JobState.JOB_STATE_CANCELLED,
+        types.JobState.JOB_STATE_EXPIRED, types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED}
+
+
+class BatchJobFailed(RuntimeError):
+    """A job ended without output, or cannot be run here; the message says what to do."""
+
+
+def check_backend(settings: Settings) -> None:
+    if settings.gemini_backend != "api_key":
+        raise BatchJobFailed("tier batch runs on the Gemini API backend only (THEMEGEN_GEMINI_BACKEND=api_key); "
+                             "on Vertex AI use tier flex (also half price) or standard")
+
+
+class BatchService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: genai.Client = make_client(settings)
+
+    async def submit(self, jsonl: bytes, display_name: str) -> types.BatchJob:
+        """Upload the requests and create a job reading them."""
+        uploaded = await self.client.aio.files.upload(
+            file=io.BytesIO(jsonl), config={"mime_type": "application/jsonl", "display_name": display_name})
+        return await self.client.aio.batches.create(model=self.settings.model, src=uploaded.name,
+                                                    config={"display_name": display_name})
+
+    async def get(self, name: str) -> types.BatchJob | None:
+        """The job, or None when the service no longer knows it (deleted, or never kept)."""
+        try:
+            return await self.client.aio.batches.get(name=name)
+        except errors.ClientError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    async def cancel(self, name: str) -> None:
+        await self.client.aio.batches.cancel(name=name)
+
+    async def output(self, job: types.BatchJob) -> bytes:
+        if job.dest is None or not job.dest.file_name:
+            raise BatchJobFailed(f"batch job {job.name} succeeded without a result file; retry the flow run")
+        return await self.client.aio.files.download(file=job.dest.file_name)
+
+    async def stats(self, name: str) -> dict[str, int]:
+        """The job's request counts (metadata.batchStats: requestCount, successfulRequestCount,
+        failedRequestCount, pendingRequestCount); google-genai does not expose them."""
+        base = (self.settings.gemini_base_url or GEMINI_API).rstrip("/")
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.get(f"{base}/v1beta/{name}", headers={
+                "x-goog-api-key": self.settings.gemini_api_key.get_secret_value()})
+            response.raise_for_status()
+        counts = response.json().get("metadata", {}).get("batchStats", {})
+        return {key: int(value) for key, value in counts.items()}
