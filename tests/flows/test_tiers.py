@@ -71,12 +71,14 @@ async def test_flex_end_to_end_with_shed_requests(stack):
     assert summary.cost_usd_standard > 0
 
 
-@pytest.mark.parametrize("parameters", [{"tier": "batch"}, {"tier": "auto", "deadline": "1d"}])
-async def test_a_run_on_batch_fails_before_any_call_until_the_batch_backend_exists(stack, parameters):
+async def test_auto_with_a_one_day_deadline_runs_batch_and_the_report_says_why(stack):
     stack.clear_outputs()
-    state = await generate_themes(rows_limit=20, return_state=True, **parameters)
-    assert state.is_failed() and "tier batch is not available yet: use standard or flex" in state.message
-    assert stack.sim("stats")["requests"] == 0
+    summary = await generate_themes(rows_limit=20, tier="auto", deadline="1d")
+    stats = stack.sim("stats")
+    assert summary.tier == "batch" and stats["batch"]["jobs_created"] == 1 == summary.batch_jobs
+    assert summary.rows_answered_by_batch > 0 and stats["requests"] == summary.llm_calls == 0  # no online call
+    assert summary.cost_usd == pytest.approx(0.5 * summary.cost_usd_standard) and summary.cost_usd_standard > 0
+    assert "| tier | batch (the cheapest tier expected within 24.0 h" in await report_markdown(summary.flow_run_id)
 
 
 async def test_auto_with_a_deadline_shorter_than_flex_runs_standard_and_the_report_says_why(stack):
@@ -104,13 +106,3 @@ async def test_flex_with_a_deadline_inside_its_fallback_margin_sends_at_the_stan
     stats = stack.sim("stats")
     assert stats["flex"]["requests"] == 0 and summary.llm_calls_fallback == summary.llm_calls == stats["requests"] > 0
     assert summary.tier == "flex" and summary.cost_usd == pytest.approx(summary.cost_usd_standard)
-
-
-def test_run_on_batch_says_what_to_use_instead(stack, tmp_path):
-    stack.clear_outputs()
-    environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "themegen.cli", "run", "--rows", "10", "--tier", "batch"],
-                            env=environment, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 1
-    assert "tier batch is not available yet: use standard or flex" in result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr and stack.sim("stats")["requests"] == 0

@@ -75,7 +75,8 @@ def test_a_set_tier_is_kept_and_auto_is_chosen():
     assert resolve_tier(Settings(tier="auto", deadline="1d"), WORK).tier.name == "batch"
 
 
-def test_batch_is_not_usable_yet_and_says_what_to_use():
+def test_every_tier_is_usable_and_one_declared_unavailable_says_what_to_use():
+    assert [usable(tier_named(name)).name for name in ("standard", "flex", "batch")] == ["standard", "flex", "batch"]
+    not_yet = tier_named("batch").model_copy(update={"available": "use standard or flex"})
     with pytest.raises(TierUnavailable, match="tier batch is not available yet: use standard or flex"):
-        usable(tier_named("batch"))
-    assert usable(tier_named("flex")).name == "flex"
+        usable(not_yet)
