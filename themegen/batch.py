@@ -153,13 +153,15 @@ def _text_keys(rows: list[Pending], settings: Settings, fingerprint: str) -> dic
 
 
 def _take(row: Pending, outcome: Outcome, edges: Edges, fingerprint: str, out: _Outcome) -> None:
-    """Settle a row with the outcome of an identical text (no request of its own)."""
-    out.result.shared += 1
+    """Settle a row with the outcome of an identical text: themes, or a failure its own request would
+    have met too (only answers and permanent failures count as requests saved)."""
     if outcome.themes is not None:
         out.records.append(_record(row, outcome.themes, edges.settings, fingerprint))
         out.result.cached += 1
+        out.result.shared += 1
     else:
         out.fail(row.id, outcome.failure.reason, outcome.failure.error, outcome.failure.attempts)
+        out.result.shared += outcome.failure.reason in PERMANENT
 
 
 async def _from_same_text(rows: list[Pending], edges: Edges, fingerprint: str, out: _Outcome) -> list[Pending]:

@@ -138,8 +138,8 @@ class BatchResult(BaseModel):
     rows: int
     done_before: int = Field(0, description="already in Spanner for this input, model and prompt: not touched")
     cached: int = Field(0, description="answered from the row cache (no LLM call)")
-    shared: int = Field(0, description="took the outcome of an identical text, themes or failure (no request of "
-                        "their own); those with themes are also in `cached`")
+    shared: int = Field(0, description="took the answer, or the permanent failure, of an identical text (no request "
+                        "of their own); those with themes are also in `cached`")
     answered: int = Field(0, description="answered by Gemini in this run")
     written: int = Field(0, description="theme rows written to Spanner")
     not_written: int = Field(0, description="rows with themes that did not reach Spanner (write failed)")
