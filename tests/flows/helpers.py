@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
@@ -37,10 +39,21 @@ def nonempty(rows: dict[str, str | None], ids: list[str]) -> list[str]:
     return [i for i in ids if not is_empty(rows[i])]
 
 
+def texts_of(rows: dict[str, str | None], ids) -> set[str]:
+    """The distinct prepared texts of these (sendable) rows."""
+    return {prepare_text(rows[i], 10**9) for i in ids}
+
+
 def distinct_texts(rows: dict[str, str | None], ids) -> int:
     """Requests a run sends for these (sendable) rows: one per distinct prepared text, since
     identical texts are paid once (the sample data repeats a few)."""
-    return len({prepare_text(rows[i], 10**9) for i in ids})
+    return len(texts_of(rows, ids))
+
+
+def own_texts(rows: dict[str, str | None], ids) -> set[str]:
+    """The ids whose text no other of `ids` has: a fault injected by id hits them alone."""
+    counts = Counter(prepare_text(rows[i], 10**9) for i in ids)
+    return {i for i in ids if counts[prepare_text(rows[i], 10**9)] == 1}
 
 
 def theme_ids(stack) -> set[str]:

@@ -12,17 +12,18 @@ from contextlib import closing
 from pathlib import Path
 
 from flows.generate_themes import generate_themes
-from tests.flows.helpers import nonempty, source_rows, theme_ids
+from tests.flows.helpers import distinct_texts, nonempty, source_rows, theme_ids
 from themegen.cache.local import FILE_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS, BATCH = 300, 20
 
 
-def cached_answers(stack) -> int:
-    """Answers the row cache holds (a write torn by the kill was rolled back, so it is not one)."""
+def cached_answers(stack, kind: str = "answers") -> int:
+    """Answers the row cache holds (a write torn by the kill was rolled back, so it is not one): by
+    row ("answers": rows Gemini answered), or by text ("texts": texts paid for)."""
     with closing(sqlite3.connect(stack.cache_path / FILE_NAME)) as db:
-        return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        return db.execute("SELECT COUNT(*) FROM answers WHERE key LIKE ?", (f"{kind}/%",)).fetchone()[0]
 
 
 async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfinished(stack):
@@ -46,19 +47,19 @@ async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfin
     finally:
         stack.sim("config", {"latency_s": 0.0, "latency_jitter_s": 0.0})
     sent_before_kill = stack.sim("stats")["requests"]
-    cached = cached_answers(stack)
+    cached, texts_paid = cached_answers(stack), cached_answers(stack, "texts")
     assert 0 < cached < len(wanted)
     written_before = theme_ids(stack)
     # Batches that finished before the kill wrote their own rows; the rest of the answers are cached.
-    assert 0 < len(written_before) <= cached and written_before <= set(wanted)
+    assert 0 < len(written_before) and written_before <= set(wanted)
 
     summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
 
     rerun_calls = stack.sim("stats")["requests"] - sent_before_kill
-    unfinished = len(wanted) - cached
-    in_flight = sent_before_kill - cached
+    unfinished = distinct_texts(rows, wanted) - texts_paid  # identical texts are paid once
+    in_flight = sent_before_kill - texts_paid
     assert rerun_calls == summary.llm_calls == unfinished <= unfinished + in_flight
     assert summary.rows_already_done == len(written_before)
-    assert summary.rows_skipped_cached == cached - len(written_before)
+    assert summary.rows_skipped_cached == len(wanted) - len(written_before) - summary.rows_answered
     assert theme_ids(stack) == set(wanted)
     assert len(stack.read_table("SELECT t.SourceId FROM Themes AS t")) == len(wanted)  # once each (PK)
