@@ -74,3 +74,54 @@ def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(s
     assert summary["tier"] == "batch" and summary["cost_usd_standard"] > 0
     assert summary["cost_usd"] <= 0.55 * summary["cost_usd_standard"]
     assert summary["batch_queued_seconds"] > 0 and summary["batch_processing_seconds"] > 0
+
+
+def start_batch_run(stack, rows: int) -> subprocess.Popen:
+    """`themegen run --tier batch` in its own process, returned once its job exists."""
+    command = [sys.executable, "-m", "themegen.cli", "run", "--rows", str(rows), "--tier", "batch"]
+    env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while stack.sim("stats")["batch"]["jobs_created"] < 1:
+        assert process.poll() is None, "the run ended before its job was created"
+        assert time.monotonic() < deadline, "no batch job was created"
+        time.sleep(0.05)
+    return process
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+async def test_a_rerun_after_sigkill_attaches_to_the_running_job_and_settles_every_row(stack):
+    stack.clear_outputs()
+    stack.sim("config", {"batch_turnaround_s": 8.0})
+    rows = source_rows(stack)
+    wanted = nonempty(rows, sorted(rows)[:100])
+
+    kill(start_batch_run(stack, 100))
+    assert theme_ids(stack) == set()  # killed while its job ran: nothing answered yet
+
+    summary = await generate_themes(rows_limit=100, tier="batch")
+
+    stats = stack.sim("stats")
+    assert stats["batch"]["jobs_created"] == 1 == summary.batch_jobs  # attached, not paid twice
+    assert theme_ids(stack) == set(wanted) and summary.rows_succeeded == len(wanted)
+    assert stats["requests"] == summary.llm_calls == 0
+
+
+async def test_cancelling_the_flow_run_cancels_its_job_and_a_rerun_submits_a_new_one(stack):
+    stack.clear_outputs()
+    stack.sim("config", {"batch_turnaround_s": 600.0})
+    kill(start_batch_run(stack, 30))
+    async with get_client() as client:
+        [flow_run] = await client.read_flow_runs(limit=1, sort="START_TIME_DESC")
+
+    await cancel_batch_jobs(None, flow_run, None)  # what Prefect runs when the flow run is cancelled
+
+    stats = stack.sim("stats")["batch"]
+    assert stats["jobs_cancelled"] == 1
+    stack.sim("config", {"batch_turnaround_s": 1.0})
+    summary = await generate_themes(rows_limit=30, tier="batch")  # a cancelled job is not attached to
+    assert stack.sim("stats")["batch"]["jobs_created"] == 2 and summary.rows_answered_by_batch > 0
