@@ -127,9 +127,9 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
         raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
     if progress is not None:
         await best_effort("batch progress update", lambda: aupdate_progress_artifact(progress, progress=100.0))
-    created = job.create_time or now
-    started = running_seen or now
-    return (started - created).total_seconds(), (now - started).total_seconds()
+    created, ended = job.create_time or now, job.end_time or now
+    started = min(running_seen or ended, ended)  # seen running at a poll: late by up to one poll interval
+    return (started - created).total_seconds(), (ended - started).total_seconds()
 
 
 async def _show_progress(service: BatchService, name: str, artifact_id) -> None:

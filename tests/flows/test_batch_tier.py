@@ -12,36 +12,20 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from prefect import get_client
 
 from flows.generate_themes import generate_themes
-from local_stack.bigquery import bigquery_client, seed_table
-from local_stack.sample_data import generate_rows
 from tasks.run_batch_job import cancel_batch_jobs
 from tests.flows.helpers import is_empty, nonempty, source_rows, theme_ids
+from tests.flows.test_local_themes import ROWS, table_3000  # noqa: F401 - the fixture: 3,000 rows beside the session's
 
 REPO = Path(__file__).resolve().parents[2]
-TABLE, ROWS = "feedback_batch_3000", 3000
-
-
-@pytest.fixture
-def table_3000(stack, monkeypatch):
-    client = bigquery_client(stack.config.project, stack.env["THEMEGEN_BQ_API_ENDPOINT"])
-    table_id = f"{stack.config.project}.{stack.config.dataset}.{TABLE}"
-    rows = list(generate_rows(ROWS, seed=13))
-    assert seed_table(client, table_id, rows) == ROWS
-    monkeypatch.setenv("THEMEGEN_BQ_TABLE", TABLE)
-    stack.clear_outputs()
-    yield rows
-    stack.clear_outputs()  # our 3,000 rows must not show up in another test's table
-    client.delete_table(table_id, not_found_ok=True)
 
 
 def run_cli(stack, tmp_path, *args: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
     return subprocess.run([sys.executable, "-m", "themegen.cli", "run", *args], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def settled_rows(stack) -> tuple[int, int, int]:
@@ -54,7 +38,7 @@ def settled_rows(stack) -> tuple[int, int, int]:
     return themed, failed, both
 
 
-def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(stack, table_3000, tmp_path):
+def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(stack, table_3000, tmp_path):  # noqa: F811
     stack.sim("config", {"batch_turnaround_s": 3.0, "batch_missing_rate": 0.02, "batch_failure_rate": 0.02})
 
     result = run_cli(stack, tmp_path, "--tier", "batch", "--json")
