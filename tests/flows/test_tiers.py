@@ -106,3 +106,19 @@ async def test_flex_with_a_deadline_inside_its_fallback_margin_sends_at_the_stan
     stats = stack.sim("stats")
     assert stats["flex"]["requests"] == 0 and summary.llm_calls_fallback == summary.llm_calls == stats["requests"] > 0
     assert summary.tier == "flex" and summary.cost_usd == pytest.approx(summary.cost_usd_standard)
+
+
+def test_estimate_shows_every_tier_and_auto_for_the_deadline_and_names_a_bad_deadline(stack, tmp_path):
+    environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path), "COLUMNS": "200"}
+
+    def estimate(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "themegen.cli", "estimate", "--sample", "50", *args],
+                              env=environment, capture_output=True, text=True, timeout=180)
+
+    day = estimate("--deadline", "1d")
+    assert day.returncode == 0, day.stderr
+    assert all(f"  {tier} " in day.stdout for tier in ("standard", "flex", "batch"))
+    assert "auto with deadline 1d: batch" in day.stdout
+    assert "auto with deadline 1m: standard" in estimate("--deadline", "1m").stdout
+    bad = estimate("--deadline", "soon")
+    assert bad.returncode == 1 and "THEMEGEN_DEADLINE" in bad.stderr and "Traceback" not in bad.stderr
