@@ -48,3 +48,13 @@ async def test_a_declined_text_is_declined_for_every_row_that_holds_it_and_paid_
         assert await requests(url) == 1
     assert [f.reason for f in first.failures + again.failures] == [Reason.BLOCKED] * 6
     assert sink.failures.keys() == {"d00", "d01", "d02", "d03", "e00", "e01"}
+
+
+async def test_packed_requests_carry_each_distinct_text_once(tmp_path):
+    sink = MemorySink()
+    batch = rows("p", 5) + rows("q", 5, text="The app crashes on start.")
+    async with running_simulator() as url:
+        result = await settle(batch, edges(settings_for(url, rows_per_request=5), tmp_path, sink))
+        assert await requests(url) == 1  # the two texts in one packed request
+    assert (result.answered, result.shared, result.written) == (2, 8, 10)
+    assert sink.themes["q04"][0] == derive_themes("The app crashes on start.")
