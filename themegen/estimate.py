@@ -30,14 +30,12 @@ from themegen.tiers.compare import TierEstimate, compare_tiers, tier_lines
 
 # Output tokens per answered row. The answer's shape is fixed by the response schema:
 # {"themes": [six strings]}. Its JSON frame ('{"themes": [', ']}', six pairs of quotes and five
-# ', ') is 36 characters, about 9 tokens; six one-word themes (about 7 Latin or 2-3 CJK
-# characters each) are about 2 tokens each: 9 + 6 * 2 = 21.
-# Checked against the local simulator's answers: 20.5 per row on the 300- and the 30,000-row
-# sample tables (18.8 for English rows, 22.7 for Japanese ones). The simulator answers one word
-# per theme; the prompt allows 1-4 words, and two-word themes would be about 9 + 6 * 4 = 33. For a
-# real model, calibrate after a trial run (`themegen run --rows 100`): pass its
-# output_tokens / llm_calls as `output_tokens_per_row`.
-OUTPUT_TOKENS_PER_ROW = 21.0
+# ', ') is 36 characters, about 9 tokens; the prompt asks for themes of 1-4 words, which models
+# answer with two or three on average (about 4 tokens a theme): 9 + 6 * 4 = 33, plus a little for
+# Japanese, which takes more tokens per word. The local simulator answers key phrases of that
+# length (README, "Benchmarks": tokens per row). For a real model, calibrate after a trial run
+# (`themegen run --rows 100`): pass its output_tokens / llm_calls as `output_tokens_per_row`.
+OUTPUT_TOKENS_PER_ROW = 35.0
 
 TokenMethod = Literal["count_tokens", "approximation"]
 
