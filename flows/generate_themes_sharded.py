@@ -20,6 +20,8 @@ import asyncio
 import json
 import math
 import time
+from datetime import datetime, timezone
+from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
@@ -34,6 +36,7 @@ from blocks.themegen_config import resolve_settings
 from themegen.estimate import child_runs
 from themegen.settings import Settings
 from themegen.source.bigquery import BigQuerySource, count_sql
+from themegen.tiers.choose import deadline_at
 
 SUMMARY_KEY = "themegen-summary"
 REPORT_KEY = "themegen-sharded-report"
@@ -94,6 +97,8 @@ async def generate_themes_sharded(
     rows_limit: int | None = None,
     batch_size: int | None = None,
     config_block: str | None = None,
+    tier: Literal["standard", "flex", "batch", "auto"] | None = None,
+    deadline: str | None = None,
 ) -> dict[str, float]:
     """Start `shards` runs of `deployment` (shard k of shards each), wait for all, report the totals.
 
@@ -102,9 +107,13 @@ async def generate_themes_sharded(
         shard when shards is given, one when it is computed.
     rows_limit applies within each shard: every child takes the first rows_limit rows by id of its
     own shard (up to shards x rows_limit rows in all).
+    tier, deadline: passed to every child; the deadline counts from this run's start, for children
+    started later too (THEMEGEN_DEADLINE_AT in their environment).
     """
+    settings = await resolve_settings(config_block, batch_size=batch_size, tier=tier, deadline=deadline)
+    at = deadline_at(settings, datetime.now(timezone.utc))
+    job_variables = {"env": {"THEMEGEN_DEADLINE_AT": at.isoformat()}} if at else None
     if shards is None:
-        settings = await resolve_settings(config_block, batch_size=batch_size)
         shards = await asyncio.to_thread(runs_needed, settings, rows_limit)
         at_once = at_once or 1
         print(f"{shards} child runs, {at_once} at a time, each within {settings.run_timeout_s:g} s")
@@ -118,8 +127,8 @@ async def generate_themes_sharded(
         async with gate:
             return await run_deployment(deployment, timeout=None, parameters={
                 "rows_limit": rows_limit, "batch_size": batch_size, "shard": k, "shard_count": shards,
-                "concurrent_shards": at_once, "config_block": config_block,
-            })
+                "concurrent_shards": at_once, "config_block": config_block, "tier": tier, "deadline": deadline,
+            }, job_variables=job_variables)
 
     children: list[FlowRun] = await asyncio.gather(*(child(k) for k in range(shards)))
     summaries = await child_summaries([str(child.id) for child in children])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -100,7 +100,15 @@ def resolve_tier(settings: Settings, work: Workload | None) -> Choice:
         tier = TIERS[settings.tier]
         return Choice(tier=tier, fits=True, expected_s=expected_seconds(tier, work) if work else 0.0,
                       why="set by THEMEGEN_TIER or the flow's tier parameter")
-    return choose_tier(settings.deadline_s, work)
+    return choose_tier(time_left_s(settings, datetime.now(timezone.utc)), work)
+
+
+def time_left_s(settings: Settings, now: datetime) -> float:
+    """Seconds to the deadline: to a parent's moment when one was given (a later child run has less
+    than the whole deadline), else the whole `deadline` (pure)."""
+    if settings.deadline_at is not None:
+        return max(0.0, (settings.deadline_at - now).total_seconds())
+    return settings.deadline_s
 
 
 def deadline_at(settings: Settings, started: datetime) -> datetime | None:

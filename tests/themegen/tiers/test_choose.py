@@ -3,12 +3,15 @@ THEMEGEN_DEADLINE."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from pydantic import ValidationError
 
 from themegen.settings import Settings
 from themegen.tiers import TIERS, TierUnavailable, tier_named, usable
-from themegen.tiers.choose import Workload, choose_tier, expected_seconds, in_flight, parse_deadline, resolve_tier
+from themegen.tiers.choose import (Workload, choose_tier, expected_seconds, in_flight, parse_deadline, resolve_tier,
+                                   time_left_s)
 
 # 3,000 calls at 1,000 RPM: 3 minutes at the quota.
 WORK = Workload(calls=3_000, seconds_at_quota=180.0, rpm=1_000)
@@ -80,3 +83,11 @@ def test_every_tier_is_usable_and_one_declared_unavailable_says_what_to_use():
     not_yet = tier_named("batch").model_copy(update={"available": "use standard or flex"})
     with pytest.raises(TierUnavailable, match="tier batch is not available yet: use standard or flex"):
         usable(not_yet)
+
+
+def test_a_child_run_started_later_has_only_the_parents_time_left():
+    parent_started = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+    settings = Settings(tier="auto", deadline="1d", deadline_at=parent_started + timedelta(days=1))
+    # Started 23 hours after its parent: one hour left, not a day (batch's 24 h no longer fits).
+    assert time_left_s(settings, parent_started + timedelta(hours=23)) == 3600
+    assert time_left_s(Settings(tier="auto", deadline="1d"), parent_started) == 86400
