@@ -33,17 +33,23 @@ from local_stack.sample_data import generate_rows  # noqa: E402
 from themegen.settings import Settings  # noqa: E402
 
 
-def seed(settings: Settings, rows: int) -> None:
-    """Replace the source table with `rows` sample rows, on the BigQuery emulator stack.env points at."""
+def seed(settings: Settings, rows: int, unique_texts: bool = False) -> None:
+    """Replace the source table with `rows` sample rows, on the BigQuery emulator stack.env points at.
+    unique_texts: every text gets its row's id appended, so no two rows share an answer (the sample
+    repeats its sentences, and identical texts are paid once: 1M sample rows make ~52,000 requests)."""
     client = bigquery_client(settings.gcp_project, settings.bq_api_endpoint)
-    seed_table(client, settings.source_table, generate_rows(rows))
+    sample = generate_rows(rows)
+    if unique_texts:
+        sample = ({**row, "text": row["text"] and f"{row['text']} (ref {row['id']})"} for row in sample)
+    seed_table(client, settings.source_table, sample)
 
 
-def seed_in_child(rows: int, env: dict[str, str]) -> None:
+def seed_in_child(rows: int, unique_texts: bool, env: dict[str, str]) -> None:
     """Seed from a child process, so this one stays small. Linux carries a process's peak RSS across
     fork and exec: the flow's ru_maxrss would start at this process's size when it forked, and the
     rows generated for seeding (~440 MiB at 300,000) would pass for the flow's."""
-    subprocess.run([sys.executable, "-m", "bench.scale", "--seed-only", str(rows)], check=True, env=env,
+    unique = ["--unique-texts"] if unique_texts else []
+    subprocess.run([sys.executable, "-m", "bench.scale", "--seed-only", str(rows), *unique], check=True, env=env,
                    cwd=Path(__file__).resolve().parent.parent)
 
 
@@ -71,26 +77,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="30000,300000", help="comma-separated row counts")
     parser.add_argument("--rows-per-request", type=int, default=10)
+    parser.add_argument("--unique-texts", action="store_true",
+                        help="no two rows share a text (every row its own request); default: the sample as it is")
     parser.add_argument("--seed-only", type=int, help=argparse.SUPPRESS)  # seed_in_child's entry point
     args = parser.parse_args()
     ensure_stack()
     settings = Settings()
     if args.seed_only:
-        return seed(settings, args.seed_only)
+        return seed(settings, args.seed_only, args.unique_texts)
     sim("config", SIM_DEFAULTS | {"rpm": None})
     env = os.environ | {"THEMEGEN_STATE_DIR": str(STATE_DIR), "THEMEGEN_RPM": "10000000",
                         "THEMEGEN_ROWS_PER_REQUEST": str(args.rows_per_request)}
     runs = []
     try:
         for rows in (int(size) for size in args.sizes.split(",")):
-            seed_in_child(rows, env)
+            seed_in_child(rows, args.unique_texts, env)
             clear(settings)
             summary, peak = run_measured([], env)
             run = {"rows": rows, "peak_rss_mb": round(peak, 1),
                    "rows_per_second": round(summary["rows_total"] / summary["wall_seconds"], 1),
                    "report_seconds": asyncio.run(report_seconds(summary["flow_run_id"])),
                    "wall_seconds": summary["wall_seconds"], "llm_calls": summary["llm_calls"],
-                   "rows_succeeded": summary["rows_succeeded"], "simulated": True}
+                   "rows_succeeded": summary["rows_succeeded"], "requests_saved": summary.get("requests_saved", 0),
+                   "unique_texts": args.unique_texts, "simulated": True}
             print(json.dumps(run), flush=True)
             runs.append(run)
     finally:
