@@ -82,16 +82,23 @@ async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
 
 @task(name="submit-batch-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
 async def submit_or_attach(jsonl: bytes, requests: int, edges: Edges) -> str:
-    """The job these requests went to (attached) or a new one; its name is kept before anything else."""
+    """The job these requests went to (attached) or a new one; its record is kept before it is created."""
     service, key = BatchService(edges.settings), job_record_key(edges.settings.model, jsonl)
+    display_name = f"themegen {key.rsplit('/', 1)[-1][:24]}"
     record = await load_record(edges.cache, key)
-    job = await service.get(record.job) if record is not None else None
+    job = None
+    if record is not None:
+        job = await service.get(record.job) if record.job else await service.find(record.display_name)
     if job is not None and job.state in ALIVE and not (record.read and job.state == types.JobState.JOB_STATE_SUCCEEDED):
         print(f"batch: attached to {job.name} ({job.state.name}, submitted {record.submitted_at:%Y-%m-%d %H:%M} UTC)")
+        if record.job is None:
+            await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
     else:
-        job = await service.submit(jsonl, f"themegen {edges.flow_run_id or 'adhoc'}")
-        await save_record(edges.cache, key, JobRecord(job=job.name, requests=requests,
-                                                      submitted_at=datetime.now(UTC)))
+        record = JobRecord(job=None, display_name=display_name, requests=requests,
+                           submitted_at=datetime.now(UTC))
+        await save_record(edges.cache, key, record)
+        job = await service.submit(jsonl, display_name)
+        await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
         print(f"batch: submitted {job.name} ({requests:,} requests)")
     if edges.flow_run_id:
         await add_run_job(edges.cache, edges.flow_run_id, job.name)
@@ -123,7 +130,7 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
         await asyncio.sleep(delay)
         delay = min(POLL_MAX_S, delay * 2)
     if job.state != types.JobState.JOB_STATE_SUCCEEDED:
-        why = f": {job.error.message}" if job.error and job.error.message else ""
+        why = f": {message}" if (message := await best_effort("batch job error", lambda: service.error(name))) else ""
         raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
     if progress is not None:
         await best_effort("batch progress update", lambda: aupdate_progress_artifact(progress, progress=100.0))

@@ -17,6 +17,7 @@ from prefect import get_client
 from flows.generate_themes import generate_themes
 from tasks.run_batch_job import cancel_batch_jobs
 from tests.flows.helpers import is_empty, nonempty, source_rows, theme_ids
+from tests.flows.test_bad_input import report_markdown
 from tests.flows.test_local_themes import ROWS, table_3000  # noqa: F401 - the fixture: 3,000 rows beside the session's
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +94,9 @@ async def test_a_rerun_after_sigkill_attaches_to_the_running_job_and_settles_eve
     assert stats["batch"]["jobs_created"] == 1 == summary.batch_jobs  # attached, not paid twice
     assert theme_ids(stack) == set(wanted) and summary.rows_succeeded == len(wanted)
     assert stats["requests"] == summary.llm_calls == 0
+    report = await report_markdown(summary.flow_run_id)
+    assert f"| rows answered by the batch jobs | {summary.rows_answered_by_batch} |" in report
+    assert "| batch seconds queued / processing (as polled) |" in report
 
 
 async def test_cancelling_the_flow_run_cancels_its_job_and_a_rerun_submits_a_new_one(stack):
@@ -108,4 +112,17 @@ async def test_cancelling_the_flow_run_cancels_its_job_and_a_rerun_submits_a_new
     assert stats["jobs_cancelled"] == 1
     stack.sim("config", {"batch_turnaround_s": 1.0})
     summary = await generate_themes(rows_limit=30, tier="batch")  # a cancelled job is not attached to
+    assert stack.sim("stats")["batch"]["jobs_created"] == 2 and summary.rows_answered_by_batch > 0
+
+
+async def test_a_job_that_ends_failed_fails_the_run_without_online_calls_and_a_retry_submits_anew(stack):
+    stack.clear_outputs()
+    stack.sim("config", {"batch_turnaround_s": 1.0, "batch_outcome": "failed"})
+    state = await generate_themes(rows_limit=20, tier="batch", return_state=True)
+    assert state.is_failed() and "ended JOB_STATE_FAILED: The batch failed (simulated)" in state.message
+    assert "retry this flow run to submit a new job" in state.message
+    assert stack.sim("stats")["requests"] == 0 and theme_ids(stack) == set()  # not silently paid at full price
+
+    stack.sim("config", {"batch_outcome": "succeeded"})
+    summary = await generate_themes(rows_limit=20, tier="batch")
     assert stack.sim("stats")["batch"]["jobs_created"] == 2 and summary.rows_answered_by_batch > 0

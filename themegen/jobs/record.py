@@ -9,8 +9,9 @@ requests differ (other rows, prompt, model) submits its own. A second record per
 run's jobs, so cancelling the flow run can cancel them. Records ride in CachedAnswer.raw_text, so
 both cache backends keep them without a schema of their own.
 
-Not covered: a process killed between the service accepting a job and the record being written
-(a moment) leaves a job no record names; the rerun submits a second one.
+A record is written before the job is created (without its name) and again once the service named
+it; a process killed in between leaves a record without a name, and the rerun finds the job by its
+display name (derived from the same key) among the service's jobs before submitting anything.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from themegen.cache import CachedAnswer, RowCache
 
 
 class JobRecord(BaseModel):
-    job: str  # "batches/<id>"
+    job: str | None  # "batches/<id>"; None while it is being submitted
+    display_name: str  # derived from the key: finds the job should the process die before its name is kept
     requests: int
     submitted_at: datetime
     read: bool = False  # its output was read back into the row cache

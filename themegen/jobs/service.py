@@ -61,13 +61,30 @@ class BatchService:
             raise BatchJobFailed(f"batch job {job.name} succeeded without a result file; retry the flow run")
         return await self.client.aio.files.download(file=job.dest.file_name)
 
-    async def stats(self, name: str) -> dict[str, int]:
-        """The job's request counts (metadata.batchStats: requestCount, successfulRequestCount,
-        failedRequestCount, pendingRequestCount); google-genai does not expose them."""
+    async def find(self, display_name: str) -> types.BatchJob | None:
+        """The newest job with this display name, if the service still lists one."""
+        found = None
+        async for job in await self.client.aio.batches.list(config={"page_size": 100}):
+            newer = found is None or (job.create_time and found.create_time and job.create_time > found.create_time)
+            if job.display_name == display_name and newer:
+                found = job
+        return found
+
+    async def _operation(self, name: str) -> dict:
+        """The job as the REST API returns it: google-genai leaves out its batchStats and error."""
         base = (self.settings.gemini_base_url or GEMINI_API).rstrip("/")
         async with httpx.AsyncClient(timeout=30) as http:
             response = await http.get(f"{base}/v1beta/{name}", headers={
                 "x-goog-api-key": self.settings.gemini_api_key.get_secret_value()})
             response.raise_for_status()
-        counts = response.json().get("metadata", {}).get("batchStats", {})
+        return response.json()
+
+    async def stats(self, name: str) -> dict[str, int]:
+        """The job's request counts (metadata.batchStats: requestCount, successfulRequestCount,
+        failedRequestCount, pendingRequestCount)."""
+        counts = (await self._operation(name)).get("metadata", {}).get("batchStats", {})
         return {key: int(value) for key, value in counts.items()}
+
+    async def error(self, name: str) -> str | None:
+        """Why a job ended without output, as the service says (None when it says nothing)."""
+        return (await self._operation(name)).get("error", {}).get("message")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from themegen.cache import CachedAnswer
 from themegen.cache.local import LocalCache
-from themegen.jobs.record import JobRecord, add_run_job, load_record, run_jobs, save_record
+from themegen.jobs.record import (
+    JobRecord,
+    add_run_job,
+    load_record,
+    run_jobs,
+    save_record,
+)
 
 
 async def test_a_record_is_found_by_its_key_after_the_cache_is_opened_again(tmp_path):
-    record = JobRecord(job="batches/abc", requests=12, submitted_at=datetime(2026, 11, 29, tzinfo=timezone.utc))
+    record = JobRecord(job="batches/abc", display_name="themegen aa", requests=12, submitted_at=datetime(2026, 11, 29, tzinfo=UTC))
     await save_record(LocalCache(tmp_path), "batch-jobs/aa/aa.json", record)
     again = LocalCache(tmp_path)  # another process, or a rerun
     assert await load_record(again, "batch-jobs/aa/aa.json") == record

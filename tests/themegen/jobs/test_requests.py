@@ -7,11 +7,23 @@ import json
 
 from google import genai
 
+from tests.themegen.generator.test_gemini import settings_for
 from themegen.batch import Pending
 from themegen.cache import cache_key
-from themegen.jobs.requests import job_record_key, jsonl_files, one_per_text, pack, request_json
-from themegen.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, input_hash, system_instruction, user_content
-from tests.themegen.generator.test_gemini import settings_for
+from themegen.jobs.requests import (
+    job_record_key,
+    jsonl_files,
+    one_per_text,
+    pack,
+    request_json,
+)
+from themegen.prompt import (
+    ITEMS_JSON_SCHEMA,
+    THEMES_JSON_SCHEMA,
+    input_hash,
+    system_instruction,
+    user_content,
+)
 
 SETTINGS = settings_for("http://127.0.0.1:9", rows_per_request=2)
 CLIENT = genai.Client(api_key="k")
