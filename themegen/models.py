@@ -117,7 +117,7 @@ class LlmUsage(BaseModel):
     output_tokens: int = 0
     retries: int = 0
     http_429: int = 0
-    # Of the above: requests sent at the standard price on another tier (flex: the deadline near; batch: rows its job left).
+    # Of the above: sent at the standard price on another tier (flex: the deadline near; batch: rows its job left).
     fallback_calls: int = 0
     fallback_input_tokens: int = 0
     fallback_output_tokens: int = 0
