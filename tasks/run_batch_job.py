@@ -35,6 +35,7 @@ from themegen.batch import Pending, cache_answer, unsettled
 from themegen.best_effort import best_effort
 from themegen.cache import open_cache
 from themegen.edges import Edges, open_edges
+from themegen.estimate import RUN_TIME_SHARE
 from themegen.jobs.record import (
     JobRecord,
     add_run_job,
@@ -54,6 +55,7 @@ from themegen.jobs.service import (
     ALIVE,
     DONE,
     BatchJobFailed,
+    BatchJobPending,
     BatchService,
     check_backend,
 )
@@ -109,7 +111,10 @@ async def submit_or_attach(jsonl: bytes, requests: int, edges: Edges) -> str:
 async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
     """Poll until the job is done; (seconds queued, seconds processing) as the polls saw them."""
     service = BatchService(settings)
-    give_up = time.monotonic() + (tier_named(settings.tier).turnaround_s or 0) + 2 * POLL_MAX_S
+    # No longer than the job's promised turnaround, nor than a flow run may last (a Cloud Run job's
+    # timeout): the job keeps running, and a later run attaches to it and collects its answers.
+    turnaround = (tier_named(settings.tier).turnaround_s or 0) + 2 * POLL_MAX_S
+    give_up = time.monotonic() + min(turnaround, RUN_TIME_SHARE * settings.run_timeout_s)
     progress = await best_effort("batch progress artifact", lambda: acreate_progress_artifact(
         progress=0.0, key="themegen-batch-job", description=f"batch job {name}: requests answered"))
     delay, running_seen = POLL_FIRST_S, None
@@ -123,8 +128,10 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
         if job.state in DONE:
             break
         if time.monotonic() > give_up:
-            raise BatchJobFailed(f"batch job {name} is still {job.state.name} after the tier's turnaround: "
-                                 f"{AFTER_FAILURE}")
+            raise BatchJobPending(
+                f"batch job {name} is still {job.state.name}; it goes on without this flow run (which may last "
+                f"THEMEGEN_RUN_TIMEOUT_S={settings.run_timeout_s:g} s): retry this flow run or run it again later, "
+                "and it collects the job's answers without paying for them again")
         if progress is not None:
             await _show_progress(service, name, progress)
         await asyncio.sleep(delay)

@@ -126,3 +126,16 @@ async def test_a_job_that_ends_failed_fails_the_run_without_online_calls_and_a_r
     stack.sim("config", {"batch_outcome": "succeeded"})
     summary = await generate_themes(rows_limit=20, tier="batch")
     assert stack.sim("stats")["batch"]["jobs_created"] == 2 and summary.rows_answered_by_batch > 0
+
+
+async def test_a_run_that_must_end_before_its_job_leaves_it_running_for_a_later_run(stack, monkeypatch):
+    stack.clear_outputs()
+    stack.sim("config", {"batch_turnaround_s": 15.0})
+    monkeypatch.setenv("THEMEGEN_RUN_TIMEOUT_S", "3")  # a Cloud Run job's timeout, shortened
+    state = await generate_themes(rows_limit=20, tier="batch", return_state=True)
+    assert state.is_failed() and "it goes on without this flow run" in state.message
+    assert stack.sim("stats")["batch"]["jobs_cancelled"] == 0 and stack.sim("stats")["requests"] == 0
+
+    monkeypatch.delenv("THEMEGEN_RUN_TIMEOUT_S")
+    summary = await generate_themes(rows_limit=20, tier="batch")
+    assert stack.sim("stats")["batch"]["jobs_created"] == 1 and summary.rows_answered_by_batch > 0

@@ -26,6 +26,10 @@ class BatchJobFailed(RuntimeError):
     """A job ended without output, or cannot be run here; the message says what to do."""
 
 
+class BatchJobPending(RuntimeError):
+    """A job not done when the flow run must end; a later run attaches to it."""
+
+
 def check_backend(settings: Settings) -> None:
     if settings.gemini_backend != "api_key":
         raise BatchJobFailed("tier batch runs on the Gemini API backend only (THEMEGEN_GEMINI_BACKEND=api_key); "
