@@ -77,9 +77,9 @@ async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
         rows = await asyncio.to_thread(edges.source.read_batch, batch)
         pending += await unsettled(rows, batch.batch_id, edges)
     leaders = one_per_text(pending, edges.settings, prompt_fingerprint())
-    print(f"batch: {len(pending):,} rows to answer, {len(leaders):,} distinct texts, "
-          f"{-(-len(leaders) // edges.settings.rows_per_request):,} requests")
-    return pack(leaders, edges.settings.rows_per_request)
+    requests = pack(leaders, edges.settings.rows_per_request)
+    print(f"batch: {len(pending):,} rows to answer, {len(leaders):,} distinct texts, {len(requests):,} requests")
+    return requests
 
 
 @task(name="submit-batch-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
@@ -137,7 +137,7 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
         await asyncio.sleep(delay)
         delay = min(POLL_MAX_S, delay * 2)
     if job.state != types.JobState.JOB_STATE_SUCCEEDED:
-        why = f": {message}" if (message := await best_effort("batch job error", lambda: service.error(name))) else ""
+        why = f": {message.rstrip('.')}" if (message := await service.error(name)) else ""
         raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
     if progress is not None:
         await best_effort("batch progress update", lambda: aupdate_progress_artifact(progress, progress=100.0))
@@ -147,8 +147,8 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
 
 
 async def _show_progress(service: BatchService, name: str, artifact_id) -> None:
-    counts = await best_effort("batch job stats", lambda: service.stats(name))
-    if counts and counts.get("requestCount"):
+    counts = await service.stats(name)
+    if counts.get("requestCount"):
         done = counts.get("successfulRequestCount", 0) + counts.get("failedRequestCount", 0)
         percent = 100.0 * done / counts["requestCount"]
         await best_effort("batch progress update", lambda: aupdate_progress_artifact(artifact_id, progress=percent))

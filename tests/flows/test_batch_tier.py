@@ -33,13 +33,15 @@ def settled_rows(stack) -> tuple[int, int, int]:
     """(rows with themes, rows with a failure that names a reason, rows in both), by plain SQL."""
     [[themed, failed, both]] = stack.read_table(
         f"""SELECT (SELECT COUNT(*) FROM {stack.config.themes_table}),
-                   (SELECT COUNT(*) FROM {stack.config.failures_table} AS f WHERE f.Reason IS NOT NULL AND f.Reason != ''),
+                   (SELECT COUNT(*) FROM {stack.config.failures_table} AS f
+                      WHERE f.Reason IS NOT NULL AND f.Reason != ''),
                    (SELECT COUNT(*) FROM {stack.config.themes_table} AS t
                       JOIN {stack.config.failures_table} AS f ON t.SourceId = f.SourceId)""")
     return themed, failed, both
 
 
-def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(stack, table_3000, tmp_path):  # noqa: F811
+def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(
+        stack, table_3000, tmp_path):  # noqa: F811 - the fixture imported above
     stack.sim("config", {"batch_turnaround_s": 3.0, "batch_missing_rate": 0.02, "batch_failure_rate": 0.02})
 
     result = run_cli(stack, tmp_path, "--tier", "batch", "--json")
@@ -54,7 +56,8 @@ def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(s
     assert stats["batch"]["missing"] + stats["batch"]["failed"] > 0  # the job did leave rows behind
     # Online: only the rows the job left, each answered there (the simulator's online answers are valid).
     assert 0 < summary["rows_left_by_batch"] == summary["rows_answered"]
-    assert 0 < summary["llm_calls"] == stats["requests"] == summary["llm_calls_fallback"] <= summary["rows_left_by_batch"]
+    left = summary["rows_left_by_batch"]
+    assert 0 < summary["llm_calls"] == stats["requests"] == summary["llm_calls_fallback"] <= left
     assert summary["rows_answered_by_batch"] + summary["rows_answered"] + summary["requests_saved"] == themed
     assert summary["tier"] == "batch" and summary["cost_usd_standard"] > 0
     assert summary["cost_usd"] <= 0.55 * summary["cost_usd_standard"]
@@ -119,8 +122,9 @@ async def test_a_job_that_ends_failed_fails_the_run_without_online_calls_and_a_r
     stack.clear_outputs()
     stack.sim("config", {"batch_turnaround_s": 1.0, "batch_outcome": "failed"})
     state = await generate_themes(rows_limit=20, tier="batch", return_state=True)
-    assert state.is_failed() and "ended JOB_STATE_FAILED: The batch failed (simulated)" in state.message
-    assert "retry this flow run to submit a new job" in state.message
+    assert state.is_failed()
+    assert ("ended JOB_STATE_FAILED: The batch failed (simulated); retry this flow run to submit a new job"
+            in state.message)
     assert stack.sim("stats")["requests"] == 0 and theme_ids(stack) == set()  # not silently paid at full price
 
     stack.sim("config", {"batch_outcome": "succeeded"})

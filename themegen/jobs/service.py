@@ -7,6 +7,7 @@ uploaded file; it is not built yet, and a batch run on Vertex AI says so before 
 from __future__ import annotations
 
 import io
+import logging
 
 import httpx
 from google import genai
@@ -15,6 +16,7 @@ from google.genai import errors, types
 from themegen.generator.client import make_client
 from themegen.settings import Settings
 
+log = logging.getLogger("themegen")
 GEMINI_API = "https://generativelanguage.googleapis.com"
 QUEUED = {types.JobState.JOB_STATE_QUEUED, types.JobState.JOB_STATE_PENDING}
 ALIVE = QUEUED | {types.JobState.JOB_STATE_RUNNING, types.JobState.JOB_STATE_SUCCEEDED}
@@ -75,13 +77,18 @@ class BatchService:
         return found
 
     async def _operation(self, name: str) -> dict:
-        """The job as the REST API returns it: google-genai leaves out its batchStats and error."""
+        """The job as the REST API returns it (google-genai leaves out its batchStats and error); {}
+        when it cannot be read: what it adds is for people (progress, a reason), never for the run."""
         base = (self.settings.gemini_base_url or GEMINI_API).rstrip("/")
-        async with httpx.AsyncClient(timeout=30) as http:
-            response = await http.get(f"{base}/v1beta/{name}", headers={
-                "x-goog-api-key": self.settings.gemini_api_key.get_secret_value()})
-            response.raise_for_status()
-        return response.json()
+        try:
+            async with httpx.AsyncClient(timeout=30) as http:
+                response = await http.get(f"{base}/v1beta/{name}", headers={
+                    "x-goog-api-key": self.settings.gemini_api_key.get_secret_value()})
+                response.raise_for_status()
+                return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("batch job %s: its REST operation could not be read (%s: %s)", name, type(exc).__name__, exc)
+            return {}
 
     async def stats(self, name: str) -> dict[str, int]:
         """The job's request counts (metadata.batchStats: requestCount, successfulRequestCount,
