@@ -13,6 +13,11 @@ import time
 from pathlib import Path
 
 from prefect import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 
 from flows.generate_themes import generate_themes
 from tasks.run_batch_job import cancel_batch_jobs
@@ -143,3 +148,8 @@ async def test_a_run_that_must_end_before_its_job_leaves_it_running_for_a_later_
     monkeypatch.delenv("THEMEGEN_RUN_TIMEOUT_S")
     summary = await generate_themes(rows_limit=20, tier="batch")
     assert stack.sim("stats")["batch"]["jobs_created"] == 1 and summary.rows_answered_by_batch > 0
+    async with get_client() as client:  # the job's progress, in the flow run's UI
+        [progress] = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[summary.flow_run_id]),
+            key=ArtifactFilterKey(any_=["themegen-batch-job"])))
+    assert progress.data == 100.0 and summary.flow_run_id and "requests answered" in progress.description
