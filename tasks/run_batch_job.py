@@ -21,8 +21,10 @@ Cancelling the flow run cancels its jobs (`cancel_batch_jobs`, the flow's on_can
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from google.genai import types
 from prefect import task
@@ -44,11 +46,11 @@ from themegen.jobs.record import (
     save_record,
 )
 from themegen.jobs.requests import (
+    JobFile,
     JobRequest,
-    job_record_key,
-    jsonl_files,
     one_per_text,
     pack,
+    write_job_files,
 )
 from themegen.jobs.results import lines_by_key, read_output
 from themegen.jobs.service import (
@@ -83,9 +85,9 @@ async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
 
 
 @task(name="submit-batch-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-async def submit_or_attach(jsonl: bytes, requests: int, edges: Edges) -> str:
+async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
     """The job these requests went to (attached) or a new one; its record is kept before it is created."""
-    service, key = BatchService(edges.settings), job_record_key(edges.settings.model, jsonl)
+    service, key, requests = BatchService(edges.settings), job_file.record_key, len(job_file.requests)
     display_name = f"themegen {key.rsplit('/', 1)[-1][:24]}"
     record = await load_record(edges.cache, key)
     job = None
@@ -99,7 +101,7 @@ async def submit_or_attach(jsonl: bytes, requests: int, edges: Edges) -> str:
         record = JobRecord(job=None, display_name=display_name, requests=requests,
                            submitted_at=datetime.now(UTC))
         await save_record(edges.cache, key, record)
-        job = await service.submit(jsonl, display_name)
+        job = await service.submit(job_file.path, display_name)
         await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
         print(f"batch: submitted {job.name} ({requests:,} requests)")
     if edges.flow_run_id:
@@ -155,21 +157,21 @@ async def _show_progress(service: BatchService, name: str, artifact_id) -> None:
 
 
 @task(name="read-batch-job", task_run_name="read-{name}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-async def read_job(name: str, jsonl: bytes, requests: list[JobRequest], edges: Edges) -> BatchJobs:
+async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
     """Cache every valid answer of the job's output; the rest is left to the online path."""
-    service, settings = BatchService(edges.settings), edges.settings
+    service = BatchService(edges.settings)
     job = await service.get(name)
     if job is None:
         raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
+    requests = job_file.requests
     output = read_output(requests, lines_by_key(await service.output(job)))
     fingerprint = prompt_fingerprint()
     rows = {row.id: row for request in requests for row in request.rows}
     for row_id, answer in output.answers.items():
         if answer is not None:
             await cache_answer(rows[row_id], answer, edges, fingerprint)
-    key = job_record_key(settings.model, jsonl)
-    if (record := await load_record(edges.cache, key)) is not None:
-        await save_record(edges.cache, key, record.model_copy(update={"read": True}))
+    if (record := await load_record(edges.cache, job_file.record_key)) is not None:
+        await save_record(edges.cache, job_file.record_key, record.model_copy(update={"read": True}))
     left = len(output.answers) - output.rows_answered
     print(f"batch: {name} answered {output.rows_answered:,} rows; {left:,} are asked online "
           f"({output.missing} requests missing from the output, {output.errors} with an error, "
@@ -185,17 +187,18 @@ async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | 
     async with open_edges(settings, flow_run_id) as edges:
         requests = await collect_requests(quote(plan), quote(edges))
 
-        async def one(jsonl: bytes, members: list[JobRequest]) -> None:
-            name = await submit_or_attach(quote(jsonl), len(members), quote(edges))
+        async def one(job_file: JobFile) -> None:
+            name = await submit_or_attach(quote(job_file), quote(edges))
             queued, processing = await wait_for_job(name, settings)
-            done = await read_job(name, quote(jsonl), quote(members), quote(edges))
+            done = await read_job(name, quote(job_file), quote(edges))
             for field in ("jobs", "requests", "rows_answered", "rows_left_online", "input_tokens", "output_tokens"):
                 setattr(total, field, getattr(total, field) + getattr(done, field))
             total.queued_seconds = max(total.queued_seconds, queued)
             total.processing_seconds = max(total.processing_seconds, processing)
 
-        files = jsonl_files(requests, settings, BatchService(settings).client) if requests else []
-        await asyncio.gather(*(one(jsonl, members) for jsonl, members in files))
+        with tempfile.TemporaryDirectory(prefix="themegen-batch-") as directory:
+            files = write_job_files(requests, settings, BatchService(settings).client, Path(directory))
+            await asyncio.gather(*(one(job_file) for job_file in files))
     return total
 
 

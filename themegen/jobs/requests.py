@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from google import genai
 from google.genai import _common, batches, types
@@ -66,29 +67,52 @@ def request_json(request: JobRequest, settings: Settings, client: genai.Client) 
     return _common.encode_unserializable_types(_common.convert_to_dict(body))["request"]
 
 
-def jsonl_files(requests: list[JobRequest], settings: Settings, client: genai.Client,
-                max_bytes: int = MAX_JOB_BYTES) -> list[tuple[bytes, list[JobRequest]]]:
-    """The JSONL input of each job ({"key", "request"} lines), a new file when one would pass max_bytes."""
-    files: list[tuple[bytes, list[JobRequest]]] = []
-    lines: list[bytes] = []
-    members: list[JobRequest] = []
-    size = 0
+@dataclass(frozen=True)
+class JobFile:
+    """One job's input: a JSONL file of {"key", "request"} lines, its requests in line order, and
+    where the row cache keeps the job they went to."""
+
+    path: Path
+    requests: list[JobRequest]
+    record_key: str
+
+
+class _FileWriter:
+    """One job's JSONL file being written, hashed as it goes."""
+
+    def __init__(self, path: Path, model: str) -> None:
+        self.path, self.out = path, path.open("wb")
+        self.digest = hashlib.sha256(model.encode() + b"\n")
+        self.requests: list[JobRequest] = []
+        self.size = 0
+
+    def add(self, request: JobRequest, line: bytes) -> None:
+        self.out.write(line)
+        self.digest.update(line)
+        self.requests.append(request)
+        self.size += len(line)
+
+    def close(self) -> JobFile:
+        self.out.close()
+        digest = self.digest.hexdigest()
+        return JobFile(self.path, self.requests, f"batch-jobs/{digest[:2]}/{digest}.json")
+
+
+def write_job_files(requests: list[JobRequest], settings: Settings, client: genai.Client, directory: Path,
+                    max_bytes: int = MAX_JOB_BYTES) -> list[JobFile]:
+    """The job inputs, written line by line (a run's requests never sit in memory as text), a new
+    file when one would pass max_bytes. The record key is a hash of the model and the file itself
+    (prompt, schema, config, row ids and texts), so the same requests find the same job."""
+    files: list[JobFile] = []
+    writer: _FileWriter | None = None
     for request in requests:
         line = (json.dumps({"key": request.key, "request": request_json(request, settings, client)},
                            ensure_ascii=False) + "\n").encode()
-        if members and size + len(line) > max_bytes:
-            files.append((b"".join(lines), members))
-            lines, members, size = [], [], 0
-        lines.append(line)
-        members.append(request)
-        size += len(line)
-    if members:
-        files.append((b"".join(lines), members))
+        if writer is None or (writer.requests and writer.size + len(line) > max_bytes):
+            if writer is not None:
+                files.append(writer.close())
+            writer = _FileWriter(directory / f"requests-{len(files)}.jsonl", settings.model)
+        writer.add(request, line)
+    if writer is not None:
+        files.append(writer.close())
     return files
-
-
-def job_record_key(model: str, jsonl: bytes) -> str:
-    """Where the row cache keeps the job these requests went to: a hash of the model and the JSONL
-    itself (prompt, schema, config, row ids and texts), so the same requests find the same job."""
-    digest = hashlib.sha256(model.encode() + b"\n" + jsonl).hexdigest()
-    return f"batch-jobs/{digest[:2]}/{digest}.json"

@@ -6,8 +6,8 @@ uploaded file; it is not built yet, and a batch run on Vertex AI says so before 
 
 from __future__ import annotations
 
-import io
 import logging
+from pathlib import Path
 
 import httpx
 from google import genai
@@ -43,10 +43,10 @@ class BatchService:
         self.settings = settings
         self.client: genai.Client = make_client(settings)
 
-    async def submit(self, jsonl: bytes, display_name: str) -> types.BatchJob:
-        """Upload the requests and create a job reading them."""
+    async def submit(self, jsonl: Path, display_name: str) -> types.BatchJob:
+        """Upload the requests (a JSONL file) and create a job reading them."""
         uploaded = await self.client.aio.files.upload(
-            file=io.BytesIO(jsonl), config={"mime_type": "application/jsonl", "display_name": display_name})
+            file=jsonl, config={"mime_type": "application/jsonl", "display_name": display_name})
         return await self.client.aio.batches.create(model=self.settings.model, src=uploaded.name,
                                                     config={"display_name": display_name})
 

@@ -11,11 +11,10 @@ from tests.themegen.generator.test_gemini import settings_for
 from themegen.batch import Pending
 from themegen.cache import cache_key
 from themegen.jobs.requests import (
-    job_record_key,
-    jsonl_files,
     one_per_text,
     pack,
     request_json,
+    write_job_files,
 )
 from themegen.prompt import (
     ITEMS_JSON_SCHEMA,
@@ -63,18 +62,27 @@ def test_a_request_carries_the_online_contents_instruction_and_schema():
     json.dumps(body)  # a JSONL line: plain JSON all through
 
 
-def test_requests_are_split_into_files_under_the_size_limit_and_keep_their_order():
+def test_requests_are_written_to_files_under_the_size_limit_in_order(tmp_path):
     requests = pack(one_per_text(ROWS, SETTINGS, "fp"), 1)
-    [(whole, members)] = jsonl_files(requests, SETTINGS, CLIENT)
-    lines = whole.decode().splitlines()
-    assert [json.loads(line)["key"] for line in lines] == [q.key for q in requests] == [q.key for q in members]
-    files = jsonl_files(requests, SETTINGS, CLIENT, max_bytes=2 * max(len(line) + 1 for line in lines))
-    assert len(files) == 2 and [q.key for _, m in files for q in m] == [q.key for q in requests]
-    assert all(len(data) <= 2 * max(len(line) + 1 for line in lines) for data, _ in files)
+    (tmp_path / "one").mkdir()
+    [whole] = write_job_files(requests, SETTINGS, CLIENT, tmp_path / "one")
+    lines = whole.path.read_bytes().decode().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == [q.key for q in requests] == [q.key for q in whole.requests]
+    limit = 2 * max(len(line.encode()) + 1 for line in lines)
+    (tmp_path / "split").mkdir()
+    files = write_job_files(requests, SETTINGS, CLIENT, tmp_path / "split", max_bytes=limit)
+    assert len(files) == 2 and [q.key for f in files for q in f.requests] == [q.key for q in requests]
+    assert all(f.path.stat().st_size <= limit for f in files)
+    assert len({f.record_key for f in files}) == 2
 
 
-def test_the_record_key_follows_the_model_and_the_requests():
-    data = jsonl_files(pack(ROWS, 2), SETTINGS, CLIENT)[0][0]
-    assert job_record_key("m", data) == job_record_key("m", data)
-    assert job_record_key("m", data) != job_record_key("other-model", data)
-    assert job_record_key("m", data) != job_record_key("m", jsonl_files(pack(ROWS[:4], 2), SETTINGS, CLIENT)[0][0])
+def test_the_record_key_follows_the_model_and_the_requests(tmp_path):
+    def key(model: str, rows: list[Pending], name: str) -> str:
+        (tmp_path / name).mkdir()
+        [written] = write_job_files(pack(rows, 2), SETTINGS.with_overrides(model=model), CLIENT, tmp_path / name)
+        return written.record_key
+
+    first = key("gemini-2.5-flash", ROWS, "a")
+    assert first.startswith("batch-jobs/") and first == key("gemini-2.5-flash", ROWS, "b")  # a rerun finds it
+    assert first != key("gemini-2.5-flash-lite", ROWS, "c")
+    assert first != key("gemini-2.5-flash", ROWS[:4], "d")
