@@ -52,7 +52,7 @@ from themegen.jobs.requests import (
     pack,
     write_job_files,
 )
-from themegen.jobs.results import lines_by_key, read_output
+from themegen.jobs.results import JobOutput, matched, outcomes
 from themegen.jobs.service import (
     ALIVE,
     DONE,
@@ -163,20 +163,20 @@ async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
     job = await service.get(name)
     if job is None:
         raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
-    requests = job_file.requests
-    output = read_output(requests, lines_by_key(await service.output(job)))
-    fingerprint = prompt_fingerprint()
-    rows = {row.id: row for request in requests for row in request.rows}
-    for row_id, answer in output.answers.items():
-        if answer is not None:
-            await cache_answer(rows[row_id], answer, edges, fingerprint)
+    data = await service.output(job)
+    output, fingerprint = JobOutput(), prompt_fingerprint()
+    for request, line in matched(job_file.requests, data.decode("utf-8").splitlines()):
+        answers = outcomes(request, line, output)
+        for row in request.rows:  # cached as they are read: a big output is never held as answers
+            if answers[row.id] is not None:
+                await cache_answer(row, answers[row.id], edges, fingerprint)
     if (record := await load_record(edges.cache, job_file.record_key)) is not None:
         await save_record(edges.cache, job_file.record_key, record.model_copy(update={"read": True}))
-    left = len(output.answers) - output.rows_answered
-    print(f"batch: {name} answered {output.rows_answered:,} rows; {left:,} are asked online "
+    print(f"batch: {name} answered {output.rows_answered:,} rows; {output.rows_left:,} are asked online "
           f"({output.missing} requests missing from the output, {output.errors} with an error, "
-          f"{output.invalid} rows invalid or declined)")
-    return BatchJobs(jobs=1, requests=len(requests), rows_answered=output.rows_answered, rows_left_online=left,
+          f"{output.invalid} rows whose answer did not validate)")
+    return BatchJobs(jobs=1, requests=len(job_file.requests), rows_answered=output.rows_answered,
+                     rows_left_online=output.rows_left,
                      input_tokens=output.input_tokens, output_tokens=output.output_tokens)
 
 

@@ -13,7 +13,8 @@ parsers (prompt.py: one row's themes, or a packed answer's items by row id). A r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from google.genai import types
 
@@ -32,29 +33,31 @@ from themegen.prompt import InvalidAnswer, parse_answer, parse_items
 
 @dataclass
 class JobOutput:
-    """What a job's output gave, row by row, and what it cost."""
+    """What a job's output gave, counted as its lines are read."""
 
-    answers: dict[str, Answer | RowFailure | None] = field(default_factory=dict)
+    rows_answered: int = 0
+    rows_left: int = 0  # asked online: missing, error line, invalid (declined single rows not included)
     input_tokens: int = 0
     output_tokens: int = 0
     errors: int = 0  # requests answered with an error line
     missing: int = 0  # requests whose key is not in the output
     invalid: int = 0  # rows whose answer did not validate
 
-    @property
-    def rows_answered(self) -> int:
-        return sum(isinstance(a, Answer) for a in self.answers.values())
+
+Outcomes = dict[str, Answer | RowFailure | None]  # row id -> what the output gave it (None: ask online)
 
 
-def lines_by_key(data: bytes) -> dict[str, dict]:
-    """The output's lines by key; lines without a key cannot be matched and are left out."""
-    found = {}
-    for line in data.decode("utf-8").splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            if isinstance(entry, dict) and isinstance(entry.get("key"), str):
-                found[entry["key"]] = entry
-    return found
+def matched(requests: list[JobRequest], lines: Iterable[str]) -> Iterator[tuple[JobRequest, dict | None]]:
+    """Each request with its output line, matched by key as the lines come (None: no line for it).
+    Lines of keys not asked, or a key's second line, are left out."""
+    waiting = {request.key: request for request in requests}
+    for line in lines:
+        entry = json.loads(line) if line.strip() else None
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if isinstance(key, str) and key in waiting:
+            yield waiting.pop(key), entry
+    for request in waiting.values():
+        yield request, None
 
 
 def _response(body: dict) -> types.GenerateContentResponse:
@@ -82,21 +85,19 @@ def _answers(request: JobRequest, response: types.GenerateContentResponse,
             for r in rows}
 
 
-def read_output(requests: list[JobRequest], lines: dict[str, dict]) -> JobOutput:
-    """Every row of every request with what the output gave it (None: ask online)."""
-    out = JobOutput()
-    for request in requests:
-        line = lines.get(request.key)
-        if line is None or "response" not in line:
-            out.missing += line is None
-            out.errors += line is not None
-            out.answers.update(dict.fromkeys(r.id for r in request.rows))
-            continue
+def outcomes(request: JobRequest, line: dict | None, out: JobOutput) -> Outcomes:
+    """What one request's output line gives its rows, counted into `out`."""
+    if line is None or "response" not in line:
+        out.missing += line is None
+        out.errors += line is not None
+        answers: Outcomes = dict.fromkeys(r.id for r in request.rows)
+    else:
         response = _response(line["response"])
         reply = reply_of(response)
         out.input_tokens += reply.input_tokens
         out.output_tokens += reply.output_tokens
         answers = _answers(request, response, reply)
         out.invalid += sum(a is None for a in answers.values())
-        out.answers.update(answers)
-    return out
+    out.rows_answered += sum(isinstance(a, Answer) for a in answers.values())
+    out.rows_left += sum(a is None for a in answers.values())
+    return answers

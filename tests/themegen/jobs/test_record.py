@@ -16,7 +16,8 @@ from themegen.jobs.record import (
 
 
 async def test_a_record_is_found_by_its_key_after_the_cache_is_opened_again(tmp_path):
-    record = JobRecord(job="batches/abc", display_name="themegen aa", requests=12, submitted_at=datetime(2026, 11, 29, tzinfo=UTC))
+    record = JobRecord(job="batches/abc", display_name="themegen aa", requests=12,
+                       submitted_at=datetime(2026, 11, 29, tzinfo=UTC))
     await save_record(LocalCache(tmp_path), "batch-jobs/aa/aa.json", record)
     again = LocalCache(tmp_path)  # another process, or a rerun
     assert await load_record(again, "batch-jobs/aa/aa.json") == record

@@ -9,7 +9,7 @@ import random
 from themegen.batch import Pending
 from themegen.generator.gemini import Answer
 from themegen.jobs.requests import pack
-from themegen.jobs.results import lines_by_key, read_output
+from themegen.jobs.results import JobOutput, Outcomes, matched, outcomes
 from themegen.models import Reason, RowFailure
 from themegen.prompt import input_hash
 
@@ -26,8 +26,12 @@ def items(*ids: str) -> str:
     return json.dumps({"items": [{"id": i, "themes": THEMES} for i in ids]})
 
 
-def jsonl(lines: list[dict]) -> bytes:
-    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+def read(requests, lines: list[dict]) -> tuple[Outcomes, JobOutput]:
+    """Every row's outcome, as the batch step reads them (line by line, each request by its key)."""
+    out, found = JobOutput(), {}
+    for request, line in matched(requests, [json.dumps(line) for line in lines] + [""]):
+        found |= outcomes(request, line, out)
+    return found, out
 
 
 def test_answers_map_by_key_not_position_and_what_is_left_goes_online():
@@ -41,14 +45,14 @@ def test_answers_map_by_key_not_position_and_what_is_left_goes_online():
     ]
     random.Random(3).shuffle(lines)
 
-    output = read_output(requests, lines_by_key(jsonl(lines)))
+    answers, output = read(requests, lines)
 
-    assert {i for i, a in output.answers.items() if isinstance(a, Answer)} == {"r0", "r1", "r2"}
-    assert all(output.answers[i] is None for i in ("r3", "r4", "r5", "r6"))
-    assert output.answers["r0"].themes == THEMES and json.loads(output.answers["r0"].raw_text) == {"themes": THEMES}
-    assert (output.missing, output.errors, output.invalid, output.rows_answered) == (1, 1, 1, 3)
+    assert {i for i, a in answers.items() if isinstance(a, Answer)} == {"r0", "r1", "r2"}
+    assert all(answers[i] is None for i in ("r3", "r4", "r5", "r6"))
+    assert answers["r0"].themes == THEMES and json.loads(answers["r0"].raw_text) == {"themes": THEMES}
+    assert (output.missing, output.errors, output.invalid, output.rows_answered, output.rows_left) == (1, 1, 1, 3, 4)
     assert (output.input_tokens, output.output_tokens) == (200, 120)  # the two responses, not the stray line
-    assert output.answers["r2"].input_tokens == 50  # a packed answer's tokens shared by its rows, as online
+    assert answers["r2"].input_tokens == 50  # a packed answer's tokens shared by its rows, as online
 
 
 def test_a_single_row_answer_is_validated_as_online():
@@ -57,16 +61,17 @@ def test_a_single_row_answer_is_validated_as_online():
              {"key": requests[1].key, "response": response(json.dumps({"themes": THEMES[:5]}))},  # five themes
              {"key": requests[2].key, "response": response("", finish="SAFETY")}]
 
-    output = read_output(requests, lines_by_key(jsonl(lines)))
+    answers, output = read(requests, lines)
 
-    assert output.answers["r0"].themes == THEMES and output.answers["r1"] is None
-    declined = output.answers["r2"]
+    assert answers["r0"].themes == THEMES and answers["r1"] is None
+    declined = answers["r2"]
     assert isinstance(declined, RowFailure) and declined.reason == Reason.BLOCKED and "SAFETY" in declined.error
+    assert (output.rows_answered, output.rows_left) == (1, 1)  # the declined row is settled, not asked again
 
 
 def test_a_declined_or_cut_pack_is_asked_online_row_by_row():
     requests = pack(ROWS[:4], 2)
     lines = [{"key": requests[0].key, "response": response(items("r0", "r1"), finish="SAFETY")},
              {"key": requests[1].key, "response": response(items("r2", "r3")[:40], finish="MAX_TOKENS")}]
-    output = read_output(requests, lines_by_key(jsonl(lines)))
-    assert all(output.answers[f"r{i}"] is None for i in range(4)) and output.invalid == 4
+    answers, output = read(requests, lines)
+    assert all(answers[f"r{i}"] is None for i in range(4)) and output.invalid == 4
