@@ -37,7 +37,7 @@ async def test_progress_goes_on_when_the_prefect_api_is_down(monkeypatch):
     monkeypatch.setattr(progress, "acreate_progress_artifact", down)
     seen = []
     run = progress.RunProgress(rows_total=200)
-    monkeypatch.setattr(progress, "_listeners", [lambda done, total, batches: seen.append(done)])
+    monkeypatch.setattr(progress, "_listeners", [lambda counts: seen.append(counts.rows_done)])
     await run.start()
     await run.batch_done(100)
     await run.batch_done(100)
