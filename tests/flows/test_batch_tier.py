@@ -4,6 +4,7 @@ missing or invalid are asked online, a killed run's rerun attaches to its job.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,9 +19,9 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
 )
+from prefect.states import Cancelling
 
 from flows.generate_themes import generate_themes
-from tasks.run_batch_job import cancel_batch_jobs
 from tests.flows.helpers import is_empty, nonempty, source_rows, theme_ids
 from tests.flows.test_bad_input import report_markdown
 from tests.flows.test_local_themes import ROWS, table_3000  # noqa: F401 - the fixture: 3,000 rows beside the session's
@@ -107,22 +108,6 @@ async def test_a_rerun_after_sigkill_attaches_to_the_running_job_and_settles_eve
     assert "| batch seconds queued / processing (as polled) |" in report
 
 
-async def test_cancelling_the_flow_run_cancels_its_job_and_a_rerun_submits_a_new_one(stack):
-    stack.clear_outputs()
-    stack.sim("config", {"batch_turnaround_s": 600.0})
-    kill(start_batch_run(stack, 30))
-    async with get_client() as client:
-        [flow_run] = await client.read_flow_runs(limit=1, sort="START_TIME_DESC")
-
-    await cancel_batch_jobs(None, flow_run, None)  # what Prefect runs when the flow run is cancelled
-
-    stats = stack.sim("stats")["batch"]
-    assert stats["jobs_cancelled"] == 1
-    stack.sim("config", {"batch_turnaround_s": 1.0})
-    summary = await generate_themes(rows_limit=30, tier="batch")  # a cancelled job is not attached to
-    assert stack.sim("stats")["batch"]["jobs_created"] == 2 and summary.rows_answered_by_batch > 0
-
-
 async def test_a_job_that_ends_failed_fails_the_run_without_online_calls_and_a_retry_submits_anew(stack):
     stack.clear_outputs()
     stack.sim("config", {"batch_turnaround_s": 1.0, "batch_outcome": "failed"})
@@ -153,3 +138,43 @@ async def test_a_run_that_must_end_before_its_job_leaves_it_running_for_a_later_
             flow_run_id=ArtifactFilterFlowRunId(any_=[summary.flow_run_id]),
             key=ArtifactFilterKey(any_=["themegen-batch-job"])))
     assert progress.data == 100.0 and summary.flow_run_id and "requests answered" in progress.description
+
+
+async def test_cancelling_a_served_flow_run_in_the_prefect_api_cancels_its_job(stack, tmp_path):
+    """The real path: a runner (`serve`) runs the flow, the run is set Cancelling through the API,
+    the runner stops it and runs the flow's on_cancellation hook."""
+    stack.clear_outputs()
+    stack.sim("config", {"batch_turnaround_s": 600.0})
+    # From the entrypoint, as a deployment runs it (the runner starts each flow run from it).
+    serve = ("from prefect import serve; from prefect.deployments.runner import RunnerDeployment; "
+             "serve(RunnerDeployment.from_entrypoint('flows/generate_themes.py:generate_themes', name='batch-cancel'))")
+    runner = subprocess.Popen([sys.executable, "-c", serve], cwd=REPO,  # noqa: ASYNC220 - started once
+                              env=os.environ | {"PREFECT_RUNNER_POLL_FREQUENCY": "1"},
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "runner.log").open("w"))
+    try:
+        async with get_client() as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    deployment = await client.read_deployment_by_name("generate-themes/batch-cancel")
+                    break
+                except Exception:  # noqa: BLE001 - not registered yet
+                    assert time.monotonic() < deadline and runner.poll() is None, "the runner did not start"
+                    await asyncio.sleep(0.5)
+            flow_run = await client.create_flow_run_from_deployment(
+                deployment.id, parameters={"rows_limit": 20, "tier": "batch"})
+            deadline = time.monotonic() + 120
+            while stack.sim("stats")["batch"]["jobs_created"] < 1:
+                assert time.monotonic() < deadline, "no batch job was created"
+                await asyncio.sleep(0.2)
+            await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+            deadline = time.monotonic() + 90
+            while stack.sim("stats")["batch"]["jobs_cancelled"] < 1:
+                assert time.monotonic() < deadline, "the job was not cancelled with the flow run"
+                await asyncio.sleep(0.5)
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        try:
+            runner.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            runner.kill()
