@@ -11,7 +11,8 @@ online path's.
    or a rerun after a crash pays nothing more); none, or one gone, failed, cancelled or expired,
    and a new job is submitted;
 3. wait: polled with capped exponential backoff, its progress (batchStats) in a Prefect progress
-   artifact, for at most the tier's turnaround;
+   artifact, for at most the tier's turnaround and 80% of THEMEGEN_RUN_TIMEOUT_S (then the job is
+   left running and a later run collects it);
 4. read: every output line matched by key and validated as online, each valid answer cached under
    its row's and its text's key.
 
