@@ -25,8 +25,9 @@ launched together, so with P > 1 it is close to the span from the first flow sta
 flow end, understating it by the start skew (`run_wall_seconds` lists each run's); the subprocess
 wall bounds that span from above, and `ratio_subprocess` uses it.
 
-ideal_seconds = max(rows / (rpm x rows_per_request), input_tokens / tpm) minutes + one latency,
-with rows = rows of the run (sum of rows_total) and input_tokens from the runs' summaries.
+ideal_seconds = max(requests / rpm, input_tokens / tpm) minutes + one latency, with requests = the
+first attempts the runs sent (llm_calls - llm_retries: the sample repeats sentences, and identical
+texts are paid once, so fewer than rows / rows_per_request) and input_tokens from the runs' summaries.
 `--rpm 0` means no quota (simulator rpm null, THEMEGEN_RPM 10,000,000): ideal and ratio are null.
 Gemini (and the simulator) count quotas over a sliding 60-s window, so a run whose total fits in
 one minute's quota can beat the ideal (ratio < 1) if the pipeline bursts: use minutes of rows.
@@ -229,10 +230,10 @@ def run_flows(args: argparse.Namespace, env: dict[str, str]) -> tuple[float, lis
     return wall, summaries
 
 
-def ideal_seconds(args: argparse.Namespace, rows: int, input_tokens: int) -> float | None:
+def ideal_seconds(args: argparse.Namespace, requests: int, input_tokens: int) -> float | None:
     if not args.rpm:
         return None
-    minutes = rows / (args.rpm * args.rows_per_request)
+    minutes = requests / args.rpm
     if args.tpm:
         minutes = max(minutes, input_tokens / args.tpm)
     return round(60 * minutes + args.latency, 2)
@@ -245,7 +246,7 @@ def results(args: argparse.Namespace, summaries: list[dict], process_wall: float
     rows = sum(s["rows_total"] for s in summaries)
     tokens_in, tokens_out = sum(s["input_tokens"] for s in summaries), sum(s["output_tokens"] for s in summaries)
     wall = max(s["wall_seconds"] for s in summaries)
-    ideal = ideal_seconds(args, rows, tokens_in)
+    ideal = ideal_seconds(args, sum(s["llm_calls"] - s["llm_retries"] for s in summaries), tokens_in)
     rows_per_second = rows / wall if wall else None
     return {
         "rows": rows, "wall_seconds": round(wall, 2), "ideal_seconds": ideal,

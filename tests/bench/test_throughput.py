@@ -30,10 +30,18 @@ def test_every_row_means_no_rows_limit() -> None:
 
 
 def test_ideal_is_the_tighter_quota_plus_one_latency() -> None:
-    assert ideal_seconds(args(), rows=2000, input_tokens=0) == 20.2  # 2000 / 6000 RPM = 20 s
-    assert ideal_seconds(args(rows_per_request=5), rows=2000, input_tokens=0) == 4.2
-    assert ideal_seconds(args(tpm=100_000), rows=2000, input_tokens=300_000) == 180.2  # TPM binds
-    assert ideal_seconds(args(rpm=0), rows=2000, input_tokens=0) is None  # no quota, no ideal
+    assert ideal_seconds(args(), requests=2000, input_tokens=0) == 20.2  # 2000 / 6000 RPM = 20 s
+    assert ideal_seconds(args(tpm=100_000), requests=2000, input_tokens=300_000) == 180.2  # TPM binds
+    assert ideal_seconds(args(rpm=0), requests=2000, input_tokens=0) is None  # no quota, no ideal
+
+
+def test_the_ideal_counts_the_requests_sent_not_the_rows() -> None:
+    """Identical texts are paid once: 1,000 rows that needed 400 first attempts (and 10 retries)."""
+    summary = {"rows_total": 1000, "input_tokens": 0, "output_tokens": 0, "wall_seconds": 5.0,
+               "llm_calls": 410, "llm_retries": 10, "rows_failed": 0, "exit_code": 0}
+    result = results(args(rows=1000, latency=0.0, rpm=6000), [summary], 6.0, {"http_429": 0, "requests": 410},
+                     [None, None])
+    assert result["ideal_seconds"] == 4.0  # 400 / 6000 RPM
 
 
 def test_knobs_default_jitter_and_no_quota() -> None:
@@ -52,7 +60,7 @@ def test_shared_limits_only_across_processes(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_the_pipeline_is_compared_with_the_mean_raw_measurement_and_the_faster() -> None:
     summary = {"rows_total": 1000, "input_tokens": 0, "output_tokens": 0, "wall_seconds": 5.0,
-               "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
+               "llm_calls": 1000, "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
     run = args(rows=1000, latency=0.0, rpm=0)
     stats = {"http_429": 0, "requests": 1000}
     result = results(run, [summary], 6.0, stats, [250.0, 150.0])
@@ -65,7 +73,7 @@ def test_the_pipeline_is_compared_with_the_mean_raw_measurement_and_the_faster()
 
 def test_the_summary_line_names_the_raw_client_only_when_it_was_measured() -> None:
     summary = {"rows_total": 1000, "input_tokens": 0, "output_tokens": 0, "wall_seconds": 5.0,
-               "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
+               "llm_calls": 1000, "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
     run, stats = args(rows=1000, latency=0.0, rpm=0), {"http_429": 0, "requests": 1000}
     line = summary_line(results(run, [summary], 6.0, stats, [250.0, 150.0]), None)
     assert line.startswith("[Gemini SIMULATED]") and "raw client 200.0 calls/s (mean of [250.0, 150.0])" in line
