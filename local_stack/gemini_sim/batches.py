@@ -14,6 +14,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from .state import SIMULATOR, Simulator
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main."
 _SLICES = 10  # progress steps while RUNNING
 _YIELD_EVERY = 50  # requests answered between two turns of the event loop
-_DONE = (
+DONE = (
     "BATCH_STATE_SUCCEEDED",
     "BATCH_STATE_FAILED",
     "BATCH_STATE_CANCELLED",
@@ -53,6 +54,9 @@ class Item:
         return result if self.metadata is None else {"metadata": self.metadata, **result}
 
 
+Deliver = Callable[[Simulator, "BatchJob", list[dict[str, Any]]], Awaitable[None]]
+
+
 @dataclass
 class BatchJob:
     job_id: str
@@ -68,6 +72,10 @@ class BatchJob:
     task: asyncio.Task | None = None
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Where a succeeded job's output goes (None: a Gemini API file or inline responses). Vertex AI
+    # jobs (vertex_batches.py) write a BigQuery table and keep their resource's own fields in `vertex`.
+    deliver: Deliver | None = None
+    vertex: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -82,7 +90,7 @@ class BatchJob:
 
     def operation(self) -> dict[str, Any]:
         """The job as the API returns it: a long-running Operation whose metadata is the batch."""
-        done = self.state in _DONE
+        done = self.state in DONE
         metadata: dict[str, Any] = {
             "@type": _TYPE + "GenerateContentBatch",
             "name": self.name,
@@ -109,7 +117,7 @@ class BatchJob:
         return operation
 
 
-def _camel(request: dict[str, Any]) -> dict[str, Any]:
+def camel(request: dict[str, Any]) -> dict[str, Any]:
     """Proto JSON accepts snake_case field names too (the docs' JSONL uses "generation_config")."""
     request = {_SNAKE.sub(lambda m: m.group(1).upper(), k): v for k, v in request.items()}
     config = request.get("generationConfig")
@@ -131,7 +139,7 @@ def _inline_items(requests: Any) -> list[Item] | str:
             return f"batch.inputConfig.requests.requests[{index}].request must be a GenerateContentRequest object."
         metadata = entry.get("metadata")
         items.append(
-            Item(_camel(request), metadata=metadata if isinstance(metadata, dict) else None)
+            Item(camel(request), metadata=metadata if isinstance(metadata, dict) else None)
         )
     return items
 
@@ -154,7 +162,7 @@ def _file_items(sim: Simulator, file_name: Any) -> list[Item] | str:
             and isinstance(entry.get("request"), dict)
         ):
             return f'{file_name} line {number} must be {{"key": string, "request": GenerateContentRequest}}.'
-        items.append(Item(_camel(entry["request"]), key=entry["key"]))
+        items.append(Item(camel(entry["request"]), key=entry["key"]))
     return items
 
 
@@ -209,6 +217,11 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
         return
     if sim.config.batch_shuffle:
         sim.rng.shuffle(outputs)
+    await (job.deliver or _deliver)(sim, job, outputs)
+    job.move("BATCH_STATE_SUCCEEDED")
+
+
+async def _deliver(sim: Simulator, job: BatchJob, outputs: list[dict[str, Any]]) -> None:
     if job.from_file:
         lines = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in outputs)
         job.output = {
@@ -216,7 +229,6 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
         }
     else:
         job.output = {"inlinedResponses": {"inlinedResponses": outputs}}
-    job.move("BATCH_STATE_SUCCEEDED")
 
 
 def _crashed(job: BatchJob, task: asyncio.Task) -> None:
@@ -261,17 +273,23 @@ async def _create(request: web.Request) -> web.Response:
         items,
         "fileName" in input_config,
     )
+    start_job(sim, job)
+    return replies.json_response(200, job.operation())
+
+
+def start_job(sim: Simulator, job: BatchJob) -> None:
+    """Keep the job and run it in the background (both platforms' jobs count in stats.batch)."""
     sim.jobs[job.job_id] = job
     sim.stats.batch.jobs_created += 1
     job.task = asyncio.get_running_loop().create_task(_run(sim, job))
     job.task.add_done_callback(lambda task: _crashed(job, task))
-    return replies.json_response(200, job.operation())
 
 
 def _job(sim: Simulator, request: web.Request) -> BatchJob | web.Response:
     if (rejected := replies.bad_api_key(sim, request)) is not None:
         return rejected
     job = sim.jobs.get(request.match_info["job"])
+    job = job if job is not None and job.vertex is None else None
     return (
         job if job is not None else replies.not_found(sim, f"batches/{request.match_info['job']}")
     )
@@ -287,13 +305,17 @@ async def _cancel(request: web.Request) -> web.Response:
     job = _job(sim, request)
     if isinstance(job, web.Response):
         return job
-    if job.state not in _DONE:  # cancelling a finished job changes nothing, like the real API
+    cancel_job(sim, job)
+    return replies.json_response(200, {})
+
+
+def cancel_job(sim: Simulator, job: BatchJob) -> None:
+    if job.state not in DONE:  # cancelling a finished job changes nothing, like the real API
         job.stop()
         job.move(
             "BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."}
         )
         sim.stats.batch.jobs_cancelled += 1
-    return replies.json_response(200, {})
 
 
 async def _delete(request: web.Request) -> web.Response:
@@ -314,7 +336,7 @@ async def _list(request: web.Request) -> web.Response:
     if not (size.isdigit() and start.isdigit() and int(size) > 0):
         return replies.invalid_argument(sim, "pageSize and pageToken must be whole numbers.")
     size, start = int(size), int(start)
-    jobs = list(sim.jobs.values())
+    jobs = [job for job in sim.jobs.values() if job.vertex is None]
     page: dict[str, Any] = {"operations": [job.operation() for job in jobs[start : start + size]]}
     if start + size < len(jobs):
         page["nextPageToken"] = str(start + size)

@@ -1,5 +1,6 @@
 """aiohttp app simulating Gemini's REST API for the local stack: generateContent (standard and
-Flex tier) and countTokens here, batch jobs in batches.py, the Files API in files.py.
+Flex tier) and countTokens here, batch jobs in batches.py (Vertex AI's in vertex_batches.py), the Files API
+in files.py.
 
 Every response carries `x-themegen-simulated: true` so nothing downstream can mistake the
 simulated themes for real model output. The handler is kept lean (no per-request logging, no
@@ -17,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import batches, files, replies
+from . import batches, files, replies, vertex_batches
 from .answers import prompt_texts
 from .config import SimConfig
 from .generate import Prompt, generate, hits_error_ids, read_prompt
@@ -186,6 +187,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
         app.router.add_post(f"/{path}:generateContent", _generate_content)
         app.router.add_post(f"/{path}:countTokens", _count_tokens)
     batches.add_routes(app)
+    vertex_batches.add_routes(app)
     files.add_routes(app)
     app.router.add_get("/_sim/config", _get_config)
     app.router.add_post("/_sim/config", _post_config)
