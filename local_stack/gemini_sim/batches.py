@@ -24,6 +24,7 @@ from aiohttp import web
 from . import replies
 from .files import store_generated, timestamp
 from .generate import generate, hits_error_ids, read_prompt
+from .job_routes import Platform, add_job_routes
 from .state import SIMULATOR, Simulator
 
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main."
@@ -84,6 +85,14 @@ class BatchJob:
     def stop(self) -> None:
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+    def cancel(self) -> bool:
+        """Stop the job as CANCELLED; False for a finished job, which it leaves as it is (like the real APIs)."""
+        if self.state in DONE:
+            return False
+        self.stop()
+        self.move("BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."})
+        return True
 
     def move(self, state: str, error: dict[str, Any] | None = None) -> None:
         self.state, self.error, self.updated = state, error, datetime.now(UTC)
@@ -285,74 +294,15 @@ def start_job(sim: Simulator, job: BatchJob) -> None:
     job.task.add_done_callback(lambda task: _crashed(job, task))
 
 
-def _job(sim: Simulator, request: web.Request) -> BatchJob | web.Response:
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    job = sim.jobs.get(request.match_info["job"])
-    job = job if job is not None and job.vertex is None else None
-    return (
-        job if job is not None else replies.not_found(sim, f"batches/{request.match_info['job']}")
-    )
-
-
-async def _get(request: web.Request) -> web.Response:
-    job = _job(request.app[SIMULATOR], request)
-    return job if isinstance(job, web.Response) else replies.json_response(200, job.operation())
-
-
-async def _cancel(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    job = _job(sim, request)
-    if isinstance(job, web.Response):
-        return job
-    cancel_job(sim, job)
-    return replies.json_response(200, {})
-
-
-def cancel_job(sim: Simulator, job: BatchJob) -> None:
-    if job.state not in DONE:  # cancelling a finished job changes nothing, like the real API
-        job.stop()
-        job.move(
-            "BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."}
-        )
-        sim.stats.batch.jobs_cancelled += 1
-
-
-async def _delete(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    job = _job(sim, request)
-    if isinstance(job, web.Response):
-        return job
-    job.stop()
-    del sim.jobs[job.job_id]
-    return replies.json_response(200, {})
-
-
-async def _list(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    size, start = request.query.get("pageSize", "50"), request.query.get("pageToken", "0")
-    if not (size.isdigit() and start.isdigit() and int(size) > 0):
-        return replies.invalid_argument(sim, "pageSize and pageToken must be whole numbers.")
-    size, start = int(size), int(start)
-    jobs = [job for job in sim.jobs.values() if job.vertex is None]
-    page: dict[str, Any] = {"operations": [job.operation() for job in jobs[start : start + size]]}
-    if start + size < len(jobs):
-        page["nextPageToken"] = str(start + size)
-    return replies.json_response(200, page)
-
-
 async def _stop_jobs(app: web.Application) -> None:
     for job in app[SIMULATOR].jobs.values():
         job.stop()
 
 
 def add_routes(app: web.Application) -> None:
-    version, job = replies.VERSION_PATH, "{job:[^/:]+}"
+    version = replies.VERSION_PATH
     app.router.add_post(f"/{version}/models/{{model:[^/:]+}}:batchGenerateContent", _create)
-    app.router.add_get(f"/{version}/batches", _list)
-    app.router.add_get(f"/{version}/batches/{job}", _get)
-    app.router.add_delete(f"/{version}/batches/{job}", _delete)
-    app.router.add_post(f"/{version}/batches/{job}:cancel", _cancel)
+    platform = Platform(vertex=False, collection="batches", list_field="operations",
+                        render=BatchJob.operation, deleted=lambda job: {})
+    add_job_routes(app, f"/{version}/batches", platform)
     app.on_cleanup.append(_stop_jobs)

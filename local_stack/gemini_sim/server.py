@@ -133,11 +133,9 @@ async def _answer(sim: Simulator, model: str, prompt: Prompt, flex: bool) -> web
 
 async def _count_tokens(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    body = await replies.read_json(request)
-    if body is None:
-        return replies.invalid_argument(sim, "Invalid JSON payload received.")
+    body = await replies.checked_json(sim, request)
+    if isinstance(body, web.Response):
+        return body
     # countTokens also accepts the contents wrapped in a full generateContentRequest.
     prompt, _ = prompt_texts(body.get("generateContentRequest") or body)
     return replies.json_response(200, {"totalTokens": approx_tokens(prompt)})

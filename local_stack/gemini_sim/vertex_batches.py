@@ -26,8 +26,9 @@ from google.cloud import bigquery
 from local_stack.bigquery import bigquery_client
 
 from . import replies
-from .batches import DONE, BatchJob, Item, camel, cancel_job, start_job
+from .batches import DONE, BatchJob, Item, camel, start_job
 from .files import timestamp
+from .job_routes import Platform, add_job_routes
 from .state import SIMULATOR, Simulator
 
 _OUTPUT_COLUMNS = [
@@ -126,11 +127,9 @@ def resource(job: BatchJob) -> dict[str, Any]:
 
 async def _create(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    body = await replies.read_json(request)
-    if body is None:
-        return replies.invalid_argument(sim, "Invalid JSON payload received.")
+    body = await replies.checked_json(sim, request)
+    if isinstance(body, web.Response):
+        return body
     source = _table_id(body.get("inputConfig"), "instancesFormat", "bigquerySource", "inputUri")
     dest = _table_id(body.get("outputConfig"), "predictionsFormat", "bigqueryDestination", "outputUri")
     if source is None or dest is None:
@@ -160,59 +159,9 @@ async def _create(request: web.Request) -> web.Response:
     return replies.json_response(200, resource(job))
 
 
-def _job(sim: Simulator, request: web.Request) -> BatchJob | web.Response:
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    job = sim.jobs.get(request.match_info["job"])
-    if job is None or job.vertex is None:
-        return replies.not_found(sim, f"batchPredictionJobs/{request.match_info['job']}")
-    return job
-
-
-async def _get(request: web.Request) -> web.Response:
-    job = _job(request.app[SIMULATOR], request)
-    return job if isinstance(job, web.Response) else replies.json_response(200, resource(job))
-
-
-async def _cancel(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    job = _job(sim, request)
-    if isinstance(job, web.Response):
-        return job
-    cancel_job(sim, job)
-    return replies.json_response(200, {})
-
-
-async def _delete(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    job = _job(sim, request)
-    if isinstance(job, web.Response):
-        return job
-    job.stop()
-    del sim.jobs[job.job_id]
-    return replies.json_response(200, {"name": job.vertex["name"], "done": True})
-
-
-async def _list(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    size, start = request.query.get("pageSize", "100"), request.query.get("pageToken", "0")
-    if not (size.isdigit() and start.isdigit() and int(size) > 0):
-        return replies.invalid_argument(sim, "pageSize and pageToken must be whole numbers.")
-    size, start = int(size), int(start)
-    jobs = [job for job in sim.jobs.values() if job.vertex is not None]
-    page: dict[str, Any] = {"batchPredictionJobs": [resource(job) for job in jobs[start : start + size]]}
-    if start + size < len(jobs):
-        page["nextPageToken"] = str(start + size)
-    return replies.json_response(200, page)
-
-
 def add_routes(app: web.Application) -> None:
     jobs = f"/{replies.VERSION_PATH}/projects/{{project}}/locations/{{location}}/batchPredictionJobs"
-    job = f"{jobs}/{{job:[^/:]+}}"
     app.router.add_post(jobs, _create)
-    app.router.add_get(jobs, _list)
-    app.router.add_get(job, _get)
-    app.router.add_delete(job, _delete)
-    app.router.add_post(f"{job}:cancel", _cancel)
+    add_job_routes(app, jobs, Platform(
+        vertex=True, collection="batchPredictionJobs", list_field="batchPredictionJobs", render=resource,
+        deleted=lambda job: {"name": (job.vertex or {})["name"], "done": True}))

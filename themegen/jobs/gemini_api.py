@@ -6,11 +6,11 @@ import logging
 
 import httpx
 from google import genai
-from google.genai import errors, types
+from google.genai import types
 
 from themegen.generator.client import make_client
 from themegen.jobs.requests import JobFile
-from themegen.jobs.service import BatchJobFailed
+from themegen.jobs.service import BatchJobFailed, get_job, newest_named
 from themegen.settings import Settings
 
 log = logging.getLogger("themegen")
@@ -30,12 +30,7 @@ class GeminiApiJobs:
                                                     config={"display_name": display_name})
 
     async def get(self, name: str) -> types.BatchJob | None:
-        try:
-            return await self.client.aio.batches.get(name=name)
-        except errors.ClientError as exc:
-            if exc.code == 404:
-                return None
-            raise
+        return await get_job(self.client, name)
 
     async def cancel(self, name: str) -> None:
         await self.client.aio.batches.cancel(name=name)
@@ -46,12 +41,7 @@ class GeminiApiJobs:
         return (await self.client.aio.files.download(file=job.dest.file_name)).decode("utf-8").splitlines()
 
     async def find(self, display_name: str) -> types.BatchJob | None:
-        found = None
-        async for job in await self.client.aio.batches.list(config={"page_size": 100}):
-            newer = found is None or (job.create_time and found.create_time and job.create_time > found.create_time)
-            if job.display_name == display_name and newer:
-                found = job
-        return found
+        return await newest_named(self.client, display_name, {"page_size": 100})
 
     async def _operation(self, name: str) -> dict:
         """The job as the REST API returns it (google-genai leaves out its batchStats and error); {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from google import genai
-from google.genai import types
+from google.genai import errors, types
 
 from themegen.jobs.requests import JobFile
 from themegen.settings import Settings
@@ -53,10 +53,31 @@ class BatchService(Protocol):
         """Why a job ended without output, as the service says (None when it says nothing)."""
 
 
+async def get_job(client: genai.Client, name: str) -> types.BatchJob | None:
+    """The job, or None when the service answers 404 (it no longer knows the job)."""
+    try:
+        return await client.aio.batches.get(name=name)
+    except errors.ClientError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+async def newest_named(client: genai.Client, display_name: str, config: dict) -> types.BatchJob | None:
+    """The newest job with this display name among those the service lists with `config`."""
+    found = None
+    async for job in await client.aio.batches.list(config=config):
+        newer = found is None or (job.create_time and found.create_time and job.create_time > found.create_time)
+        if job.display_name == display_name and newer:
+            found = job
+    return found
+
+
 def batch_service(settings: Settings) -> BatchService:
     """The batch job service of the settings' Gemini backend."""
     if settings.gemini_backend == "vertex":
-        from themegen.jobs.vertex import VertexJobs  # BigQuery staging: loaded only where it runs
+        # Imported here: each backend loads only its own libraries (BigQuery staging for Vertex AI).
+        from themegen.jobs.vertex import VertexJobs
 
         return VertexJobs(settings)
     from themegen.jobs.gemini_api import GeminiApiJobs

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 from google.cloud.bigquery_storage_v1 import types as bqs_types
-from google.genai import errors, types
+from google.genai import types
 
 from themegen.generator.client import make_client
 from themegen.jobs.requests import JobFile
-from themegen.jobs.service import BatchJobFailed
+from themegen.jobs.service import BatchJobFailed, get_job, newest_named
 from themegen.settings import Settings
 from themegen.source.bigquery import SNAPSHOT_DAYS, bigquery_client, storage_read_client
 
@@ -77,25 +77,15 @@ class VertexJobs:
             model=self.settings.model, src=f"bq://{source}", config={"display_name": display_name, "dest": f"bq://{dest}"})
 
     async def get(self, name: str) -> types.BatchJob | None:
-        try:
-            return await self.client.aio.batches.get(name=name)
-        except errors.ClientError as exc:
-            if exc.code == 404:
-                return None
-            raise
+        return await get_job(self.client, name)
 
     async def cancel(self, name: str) -> None:
         await self.client.aio.batches.cancel(name=name)
 
     async def find(self, display_name: str) -> types.BatchJob | None:
-        found = None
-        pages = await self.client.aio.batches.list(config={"page_size": 100,
-                                                           "filter": f'display_name="{display_name}"'})
-        async for job in pages:
-            newer = found is None or (job.create_time and found.create_time and job.create_time > found.create_time)
-            if job.display_name == display_name and newer:
-                found = job
-        return found
+        # Vertex AI lists every batch prediction job of the location: its filter keeps the page short.
+        return await newest_named(self.client, display_name,
+                                  {"page_size": 100, "filter": f'display_name="{display_name}"'})
 
     def _read(self, table_id: str) -> list[str]:
         project, dataset, table = table_id.split(".")
