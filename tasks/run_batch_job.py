@@ -56,6 +56,7 @@ from themegen.jobs.requests import (
 from themegen.jobs.results import JobOutput, matched, outcomes
 from themegen.jobs.service import (
     ALIVE,
+    ANSWERED,
     DONE,
     BatchJobFailed,
     BatchJobPending,
@@ -94,7 +95,7 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
     job = None
     if record is not None:
         job = await service.get(record.job) if record.job else await service.find(record.display_name)
-    if job is not None and job.state in ALIVE and not (record.read and job.state == types.JobState.JOB_STATE_SUCCEEDED):
+    if job is not None and job.state in ALIVE and not (record.read and job.state in ANSWERED):
         print(f"batch: attached to {job.name} ({job.state.name}, submitted {record.submitted_at:%Y-%m-%d %H:%M} UTC)")
         if record.job is None:
             await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
@@ -139,7 +140,7 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
             await _show_progress(service, name, progress)
         await asyncio.sleep(delay)
         delay = min(POLL_MAX_S, delay * 2)
-    if job.state != types.JobState.JOB_STATE_SUCCEEDED:
+    if job.state not in ANSWERED:
         why = f": {message.rstrip('.')}" if (message := await service.error(name)) else ""
         raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
     if progress is not None:

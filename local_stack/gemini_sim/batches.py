@@ -6,7 +6,7 @@ inline responses echoing each request's `metadata`, or a generated JSONL file (`
 `{"key", "response" | "error"}` lines. Outputs are shuffled (`batch_shuffle`): clients must map them
 by key. Every request is answered by generate.py exactly as online (same themes, same bad-output
 knobs); quotas and latency knobs do not apply. `batch_outcome` makes jobs end FAILED (after running,
-no output) or EXPIRED (never leaving PENDING).
+no output), EXPIRED (never leaving PENDING) or, Vertex AI jobs only, PARTIALLY_SUCCEEDED (with output).
 """
 
 import asyncio
@@ -32,6 +32,7 @@ _SLICES = 10  # progress steps while RUNNING
 _YIELD_EVERY = 50  # requests answered between two turns of the event loop
 DONE = (
     "BATCH_STATE_SUCCEEDED",
+    "BATCH_STATE_PARTIALLY_SUCCEEDED",  # Vertex AI's jobs only
     "BATCH_STATE_FAILED",
     "BATCH_STATE_CANCELLED",
     "BATCH_STATE_EXPIRED",
@@ -213,7 +214,7 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     for start in range(0, len(job.items), step):
         await asyncio.sleep(running_s / slices)
         for offset, item in enumerate(
-            job.items[start : start + step] if outcome == "succeeded" else ()
+            job.items[start : start + step] if outcome != "failed" else ()
         ):
             if (line := _answer(sim, job, item)) is not None:
                 outputs.append(line)
@@ -227,7 +228,8 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     if sim.config.batch_shuffle:
         sim.rng.shuffle(outputs)
     await (job.deliver or _deliver)(sim, job, outputs)
-    job.move("BATCH_STATE_SUCCEEDED")
+    partly = outcome == "partially_succeeded" and job.vertex is not None
+    job.move("BATCH_STATE_PARTIALLY_SUCCEEDED" if partly else "BATCH_STATE_SUCCEEDED")
 
 
 async def _deliver(sim: Simulator, job: BatchJob, outputs: list[dict[str, Any]]) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from flows.generate_themes import generate_themes
 from local_stack.bigquery import bigquery_client
+from tests.flows.helpers import nonempty, source_rows, theme_ids
 
 # The Gemini API tier's tests, run again on Vertex AI (imported under names pytest does not collect).
 from tests.flows.test_batch_tier import (
@@ -54,3 +56,16 @@ async def test_a_vertex_rerun_after_sigkill_attaches_to_the_running_job_and_sett
 
 async def test_a_vertex_job_that_ends_failed_fails_the_run_with_its_reason_and_a_retry_submits_anew(stack, on_vertex):
     await failed_job_fails_the_run(stack)
+
+
+async def test_a_partially_succeeded_vertex_job_is_read_and_its_failed_rows_go_online(stack, on_vertex):
+    stack.clear_outputs()
+    stack.sim("config", {"batch_turnaround_s": 1.0, "batch_outcome": "partially_succeeded", "batch_failure_rate": 0.2})
+    rows = source_rows(stack)
+    wanted = nonempty(rows, sorted(rows)[:40])
+
+    summary = await generate_themes(rows_limit=40, tier="batch")
+
+    failed = stack.sim("stats")["batch"]["failed"]
+    assert failed > 0 and summary.rows_answered_by_batch > 0 and summary.rows_left_by_batch > 0
+    assert theme_ids(stack) == set(wanted) and summary.rows_succeeded == len(wanted)

@@ -16,7 +16,10 @@ from themegen.jobs.requests import JobFile
 from themegen.settings import Settings
 
 QUEUED = {types.JobState.JOB_STATE_QUEUED, types.JobState.JOB_STATE_PENDING}
-ALIVE = QUEUED | {types.JobState.JOB_STATE_RUNNING, types.JobState.JOB_STATE_SUCCEEDED}
+# Ended with an output to read (Vertex AI ends a job PARTIALLY_SUCCEEDED when some rows failed: they
+# are missing or carry an error, and go online like any row a job left).
+ANSWERED = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED}
+ALIVE = QUEUED | {types.JobState.JOB_STATE_RUNNING} | ANSWERED
 DONE = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED, types.JobState.JOB_STATE_CANCELLED,
         types.JobState.JOB_STATE_EXPIRED, types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED}
 
