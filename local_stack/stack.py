@@ -160,7 +160,9 @@ def _gemini_ready(port: int) -> bool:
 def _configure_gemini(config: StackConfig) -> None:
     """Apply quota and latency at runtime, so a reused simulator gets them too."""
     knobs = {"rpm": config.gemini_rpm, "latency_s": config.gemini_latency_s, "api_key": SIM_API_KEY,
-             "latency_jitter_s": config.gemini_latency_jitter_s}
+             "latency_jitter_s": config.gemini_latency_jitter_s,
+             # Vertex AI batch jobs read their request table from the BigQuery emulator, and write there.
+             "bigquery_endpoint": f"http://{HOST}:{config.bigquery_rest_port}"}
     http_post_json(f"http://{HOST}:{config.gemini_port}/_sim/config", knobs)
     _say(GEMINI_LABEL, f"quota {config.gemini_rpm} RPM, latency {config.gemini_latency_s} s "
                        f"± {config.gemini_latency_jitter_s} s")

@@ -56,11 +56,12 @@ from themegen.jobs.requests import (
 from themegen.jobs.results import JobOutput, matched, outcomes
 from themegen.jobs.service import (
     ALIVE,
+    ANSWERED,
     DONE,
     BatchJobFailed,
     BatchJobPending,
     BatchService,
-    check_backend,
+    batch_service,
 )
 from themegen.models import BatchJobs, BatchPlan
 from themegen.prompt import prompt_fingerprint
@@ -88,13 +89,13 @@ async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
 @task(name="submit-batch-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
 async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
     """The job these requests went to (attached) or a new one; its record is kept before it is created."""
-    service, key, requests = BatchService(edges.settings), job_file.record_key, len(job_file.requests)
+    service, key, requests = batch_service(edges.settings), job_file.record_key, len(job_file.requests)
     display_name = f"themegen {key.rsplit('/', 1)[-1][:24]}"
     record = await load_record(edges.cache, key)
     job = None
     if record is not None:
         job = await service.get(record.job) if record.job else await service.find(record.display_name)
-    if job is not None and job.state in ALIVE and not (record.read and job.state == types.JobState.JOB_STATE_SUCCEEDED):
+    if job is not None and job.state in ALIVE and not (record.read and job.state in ANSWERED):
         print(f"batch: attached to {job.name} ({job.state.name}, submitted {record.submitted_at:%Y-%m-%d %H:%M} UTC)")
         if record.job is None:
             await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
@@ -102,7 +103,7 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
         record = JobRecord(job=None, display_name=display_name, requests=requests,
                            submitted_at=datetime.now(UTC))
         await save_record(edges.cache, key, record)
-        job = await service.submit(job_file.path, display_name)
+        job = await service.submit(job_file, display_name)
         await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
         print(f"batch: submitted {job.name} ({requests:,} requests)")
     if edges.flow_run_id:
@@ -113,7 +114,7 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
 @task(name="wait-for-batch-job", task_run_name="wait-{name}", cache_policy=NO_CACHE)
 async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
     """Poll until the job is done; (seconds queued, seconds processing) as the polls saw them."""
-    service = BatchService(settings)
+    service = batch_service(settings)
     # No longer than the job's promised turnaround, nor than a flow run may last (a Cloud Run job's
     # timeout): the job keeps running, and a later run attaches to it and collects its answers.
     turnaround = (tier_named(settings.tier).turnaround_s or 0) + 2 * POLL_MAX_S
@@ -139,7 +140,7 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
             await _show_progress(service, name, progress)
         await asyncio.sleep(delay)
         delay = min(POLL_MAX_S, delay * 2)
-    if job.state != types.JobState.JOB_STATE_SUCCEEDED:
+    if job.state not in ANSWERED:
         why = f": {message.rstrip('.')}" if (message := await service.error(name)) else ""
         raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
     if progress is not None:
@@ -160,13 +161,12 @@ async def _show_progress(service: BatchService, name: str, artifact_id) -> None:
 @task(name="read-batch-job", task_run_name="read-{name}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
 async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
     """Cache every valid answer of the job's output; the rest is left to the online path."""
-    service = BatchService(edges.settings)
+    service = batch_service(edges.settings)
     job = await service.get(name)
     if job is None:
         raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
-    data = await service.output(job)
     output, fingerprint = JobOutput(), prompt_fingerprint()
-    for request, line in matched(job_file.requests, data.decode("utf-8").splitlines()):
+    for request, line in matched(job_file.requests, await service.output(job)):
         answers = outcomes(request, line, output)
         for row in request.rows:  # cached as they are read: a big output is never held as answers
             if answers[row.id] is not None:
@@ -183,7 +183,6 @@ async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
 
 async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | None) -> BatchJobs:
     """Fill the row cache from batch jobs; return what they did (their tokens at the batch price)."""
-    check_backend(settings)
     total = BatchJobs()
     async with open_edges(settings, flow_run_id) as edges:
         requests = await collect_requests(quote(plan), quote(edges))
@@ -198,7 +197,7 @@ async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | 
             total.processing_seconds = max(total.processing_seconds, processing)
 
         with tempfile.TemporaryDirectory(prefix="themegen-batch-") as directory:
-            files = write_job_files(requests, settings, BatchService(settings).client, Path(directory))
+            files = write_job_files(requests, settings, batch_service(settings).client, Path(directory))
             await asyncio.gather(*(one(job_file) for job_file in files))
     return total
 
@@ -206,7 +205,7 @@ async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | 
 async def cancel_batch_jobs(flow, flow_run, state) -> None:
     """on_cancellation hook: cancel the jobs this flow run submitted or attached to, not yet done."""
     settings = await resolve_settings(flow_run.parameters.get("config_block"))
-    service, cache = BatchService(settings), await open_cache(settings)
+    service, cache = batch_service(settings), await open_cache(settings)
     for name in await run_jobs(cache, str(flow_run.id)):
         job = await service.get(name)
         if job is not None and job.state not in DONE:

@@ -6,7 +6,7 @@ inline responses echoing each request's `metadata`, or a generated JSONL file (`
 `{"key", "response" | "error"}` lines. Outputs are shuffled (`batch_shuffle`): clients must map them
 by key. Every request is answered by generate.py exactly as online (same themes, same bad-output
 knobs); quotas and latency knobs do not apply. `batch_outcome` makes jobs end FAILED (after running,
-no output) or EXPIRED (never leaving PENDING).
+no output), EXPIRED (never leaving PENDING) or, Vertex AI jobs only, PARTIALLY_SUCCEEDED (with output).
 """
 
 import asyncio
@@ -14,6 +14,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +24,15 @@ from aiohttp import web
 from . import replies
 from .files import store_generated, timestamp
 from .generate import generate, hits_error_ids, read_prompt
+from .job_routes import Platform, add_job_routes
 from .state import SIMULATOR, Simulator
 
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main."
 _SLICES = 10  # progress steps while RUNNING
 _YIELD_EVERY = 50  # requests answered between two turns of the event loop
-_DONE = (
+DONE = (
     "BATCH_STATE_SUCCEEDED",
+    "BATCH_STATE_PARTIALLY_SUCCEEDED",  # Vertex AI's jobs only
     "BATCH_STATE_FAILED",
     "BATCH_STATE_CANCELLED",
     "BATCH_STATE_EXPIRED",
@@ -53,6 +56,9 @@ class Item:
         return result if self.metadata is None else {"metadata": self.metadata, **result}
 
 
+Deliver = Callable[[Simulator, "BatchJob", list[dict[str, Any]]], Awaitable[None]]
+
+
 @dataclass
 class BatchJob:
     job_id: str
@@ -68,6 +74,10 @@ class BatchJob:
     task: asyncio.Task | None = None
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Where a succeeded job's output goes (None: a Gemini API file or inline responses). Vertex AI
+    # jobs (vertex_batches.py) write a BigQuery table and keep their resource's own fields in `vertex`.
+    deliver: Deliver | None = None
+    vertex: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -77,12 +87,20 @@ class BatchJob:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
+    def cancel(self) -> bool:
+        """Stop the job as CANCELLED; False for a finished job, which it leaves as it is (like the real APIs)."""
+        if self.state in DONE:
+            return False
+        self.stop()
+        self.move("BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."})
+        return True
+
     def move(self, state: str, error: dict[str, Any] | None = None) -> None:
         self.state, self.error, self.updated = state, error, datetime.now(UTC)
 
     def operation(self) -> dict[str, Any]:
         """The job as the API returns it: a long-running Operation whose metadata is the batch."""
-        done = self.state in _DONE
+        done = self.state in DONE
         metadata: dict[str, Any] = {
             "@type": _TYPE + "GenerateContentBatch",
             "name": self.name,
@@ -109,7 +127,7 @@ class BatchJob:
         return operation
 
 
-def _camel(request: dict[str, Any]) -> dict[str, Any]:
+def camel(request: dict[str, Any]) -> dict[str, Any]:
     """Proto JSON accepts snake_case field names too (the docs' JSONL uses "generation_config")."""
     request = {_SNAKE.sub(lambda m: m.group(1).upper(), k): v for k, v in request.items()}
     config = request.get("generationConfig")
@@ -131,7 +149,7 @@ def _inline_items(requests: Any) -> list[Item] | str:
             return f"batch.inputConfig.requests.requests[{index}].request must be a GenerateContentRequest object."
         metadata = entry.get("metadata")
         items.append(
-            Item(_camel(request), metadata=metadata if isinstance(metadata, dict) else None)
+            Item(camel(request), metadata=metadata if isinstance(metadata, dict) else None)
         )
     return items
 
@@ -154,7 +172,7 @@ def _file_items(sim: Simulator, file_name: Any) -> list[Item] | str:
             and isinstance(entry.get("request"), dict)
         ):
             return f'{file_name} line {number} must be {{"key": string, "request": GenerateContentRequest}}.'
-        items.append(Item(_camel(entry["request"]), key=entry["key"]))
+        items.append(Item(camel(entry["request"]), key=entry["key"]))
     return items
 
 
@@ -196,7 +214,7 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     for start in range(0, len(job.items), step):
         await asyncio.sleep(running_s / slices)
         for offset, item in enumerate(
-            job.items[start : start + step] if outcome == "succeeded" else ()
+            job.items[start : start + step] if outcome != "failed" else ()
         ):
             if (line := _answer(sim, job, item)) is not None:
                 outputs.append(line)
@@ -209,6 +227,12 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
         return
     if sim.config.batch_shuffle:
         sim.rng.shuffle(outputs)
+    await (job.deliver or _deliver)(sim, job, outputs)
+    partly = outcome == "partially_succeeded" and job.vertex is not None
+    job.move("BATCH_STATE_PARTIALLY_SUCCEEDED" if partly else "BATCH_STATE_SUCCEEDED")
+
+
+async def _deliver(sim: Simulator, job: BatchJob, outputs: list[dict[str, Any]]) -> None:
     if job.from_file:
         lines = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in outputs)
         job.output = {
@@ -216,7 +240,6 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
         }
     else:
         job.output = {"inlinedResponses": {"inlinedResponses": outputs}}
-    job.move("BATCH_STATE_SUCCEEDED")
 
 
 def _crashed(job: BatchJob, task: asyncio.Task) -> None:
@@ -261,64 +284,16 @@ async def _create(request: web.Request) -> web.Response:
         items,
         "fileName" in input_config,
     )
+    start_job(sim, job)
+    return replies.json_response(200, job.operation())
+
+
+def start_job(sim: Simulator, job: BatchJob) -> None:
+    """Keep the job and run it in the background (both platforms' jobs count in stats.batch)."""
     sim.jobs[job.job_id] = job
     sim.stats.batch.jobs_created += 1
     job.task = asyncio.get_running_loop().create_task(_run(sim, job))
     job.task.add_done_callback(lambda task: _crashed(job, task))
-    return replies.json_response(200, job.operation())
-
-
-def _job(sim: Simulator, request: web.Request) -> BatchJob | web.Response:
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    job = sim.jobs.get(request.match_info["job"])
-    return (
-        job if job is not None else replies.not_found(sim, f"batches/{request.match_info['job']}")
-    )
-
-
-async def _get(request: web.Request) -> web.Response:
-    job = _job(request.app[SIMULATOR], request)
-    return job if isinstance(job, web.Response) else replies.json_response(200, job.operation())
-
-
-async def _cancel(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    job = _job(sim, request)
-    if isinstance(job, web.Response):
-        return job
-    if job.state not in _DONE:  # cancelling a finished job changes nothing, like the real API
-        job.stop()
-        job.move(
-            "BATCH_STATE_CANCELLED", {"code": _CANCELLED, "message": "The batch was cancelled."}
-        )
-        sim.stats.batch.jobs_cancelled += 1
-    return replies.json_response(200, {})
-
-
-async def _delete(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    job = _job(sim, request)
-    if isinstance(job, web.Response):
-        return job
-    job.stop()
-    del sim.jobs[job.job_id]
-    return replies.json_response(200, {})
-
-
-async def _list(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    size, start = request.query.get("pageSize", "50"), request.query.get("pageToken", "0")
-    if not (size.isdigit() and start.isdigit() and int(size) > 0):
-        return replies.invalid_argument(sim, "pageSize and pageToken must be whole numbers.")
-    size, start = int(size), int(start)
-    jobs = list(sim.jobs.values())
-    page: dict[str, Any] = {"operations": [job.operation() for job in jobs[start : start + size]]}
-    if start + size < len(jobs):
-        page["nextPageToken"] = str(start + size)
-    return replies.json_response(200, page)
 
 
 async def _stop_jobs(app: web.Application) -> None:
@@ -327,10 +302,9 @@ async def _stop_jobs(app: web.Application) -> None:
 
 
 def add_routes(app: web.Application) -> None:
-    version, job = replies.VERSION_PATH, "{job:[^/:]+}"
+    version = replies.VERSION_PATH
     app.router.add_post(f"/{version}/models/{{model:[^/:]+}}:batchGenerateContent", _create)
-    app.router.add_get(f"/{version}/batches", _list)
-    app.router.add_get(f"/{version}/batches/{job}", _get)
-    app.router.add_delete(f"/{version}/batches/{job}", _delete)
-    app.router.add_post(f"/{version}/batches/{job}:cancel", _cancel)
+    platform = Platform(vertex=False, collection="batches", list_field="operations",
+                        render=BatchJob.operation, deleted=lambda job: {})
+    add_job_routes(app, f"/{version}/batches", platform)
     app.on_cleanup.append(_stop_jobs)

@@ -85,8 +85,15 @@ class SimConfig(BaseModel):
     batch_shuffle: bool = Field(
         default=True, description="batch outputs in random order (map them by key, not position)"
     )
-    batch_outcome: Literal["succeeded", "failed", "expired"] = Field(
-        default="succeeded", description="state a batch job ends in (failed/expired: no output)"
+    batch_outcome: Literal["succeeded", "partially_succeeded", "failed", "expired"] = Field(
+        default="succeeded",
+        description="state a batch job ends in (failed/expired: no output; partially_succeeded: with "
+        "its output, Vertex AI jobs only, as the Gemini API has no such state)",
+    )
+    bigquery_endpoint: str | None = Field(
+        default=None,
+        description="REST endpoint of the BigQuery emulator Vertex AI batch jobs read and write "
+        "(e.g. http://127.0.0.1:9050; None: such jobs are refused)",
     )
     batch_inline_max_bytes: int = Field(
         default=20_000_000, ge=1, description="largest inline batch create body (real limit 20 MB)"

@@ -95,6 +95,14 @@ async def read_json(request: web.Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+async def checked_json(sim: Simulator, request: web.Request) -> dict[str, Any] | web.Response:
+    """A request's JSON object body once its key passes, else the error reply to send."""
+    if (rejected := bad_api_key(sim, request)) is not None:
+        return rejected
+    body = await read_json(request)
+    return body if body is not None else invalid_argument(sim, "Invalid JSON payload received.")
+
+
 def bad_api_key(sim: Simulator, request: web.Request) -> web.Response | None:
     """The real Gemini API answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID."""
     expected = sim.config.api_key

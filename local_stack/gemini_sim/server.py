@@ -1,5 +1,6 @@
 """aiohttp app simulating Gemini's REST API for the local stack: generateContent (standard and
-Flex tier) and countTokens here, batch jobs in batches.py, the Files API in files.py.
+Flex tier) and countTokens here, batch jobs in batches.py (Vertex AI's in vertex_batches.py), the Files API
+in files.py.
 
 Every response carries `x-themegen-simulated: true` so nothing downstream can mistake the
 simulated themes for real model output. The handler is kept lean (no per-request logging, no
@@ -17,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import batches, files, replies
+from . import batches, files, replies, vertex_batches
 from .answers import prompt_texts
 from .config import SimConfig
 from .generate import Prompt, generate, hits_error_ids, read_prompt
@@ -132,11 +133,9 @@ async def _answer(sim: Simulator, model: str, prompt: Prompt, flex: bool) -> web
 
 async def _count_tokens(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
-    if (rejected := replies.bad_api_key(sim, request)) is not None:
-        return rejected
-    body = await replies.read_json(request)
-    if body is None:
-        return replies.invalid_argument(sim, "Invalid JSON payload received.")
+    body = await replies.checked_json(sim, request)
+    if isinstance(body, web.Response):
+        return body
     # countTokens also accepts the contents wrapped in a full generateContentRequest.
     prompt, _ = prompt_texts(body.get("generateContentRequest") or body)
     return replies.json_response(200, {"totalTokens": approx_tokens(prompt)})
@@ -186,6 +185,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
         app.router.add_post(f"/{path}:generateContent", _generate_content)
         app.router.add_post(f"/{path}:countTokens", _count_tokens)
     batches.add_routes(app)
+    vertex_batches.add_routes(app)
     files.add_routes(app)
     app.router.add_get("/_sim/config", _get_config)
     app.router.add_post("/_sim/config", _post_config)

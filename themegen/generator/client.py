@@ -22,6 +22,7 @@ import aiohttp
 from google import genai
 from google.genai import types
 
+from themegen.gcp import gemini_credentials
 from themegen.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, system_instruction
 from themegen.settings import Settings
 from themegen.tiers.requests import request_policy, service_tier
@@ -38,7 +39,8 @@ def make_client(settings: Settings, session: aiohttp.ClientSession | None = None
     )
     if settings.gemini_backend == "vertex":
         return genai.Client(
-            vertexai=True, project=settings.gcp_project, location=settings.gemini_location, http_options=http
+            vertexai=True, project=settings.gcp_project, location=settings.gemini_location, http_options=http,
+            credentials=gemini_credentials(settings),
         )
     return genai.Client(api_key=settings.gemini_api_key.get_secret_value(), http_options=http)
 

@@ -4,8 +4,9 @@ The rows are those the batch tasks would send (themegen/batch.py `unsettled`), o
 text as online (identical texts are paid once), packed `rows_per_request` to a request with the
 same contents (prompt.user_content) and config (generator/client.generation_config: instruction,
 response schema, output budget, thinking budget) as online. The config is turned into the REST
-JSON of a GenerateContentRequest by google-genai's own converter, the one its inline batches use,
-so the JSONL line and an online request cannot drift apart.
+JSON of a GenerateContentRequest by google-genai's own converter for the client's backend (the
+Gemini API's inline batch requests, Vertex AI's generateContent), so the JSONL line and an online
+request cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google import genai
-from google.genai import _common, batches, types
+from google.genai import _common, batches, models, types
 
 from themegen.batch import Pending
 from themegen.cache import text_cache_key
@@ -61,10 +62,14 @@ def pack(rows: list[Pending], rows_per_request: int) -> list[JobRequest]:
 
 def request_json(request: JobRequest, settings: Settings, client: genai.Client) -> dict:
     """The GenerateContentRequest as REST JSON: the online request's contents and config."""
-    inlined = types.InlinedRequest(contents=user_content([(r.id, r.text) for r in request.rows]),
-                                   config=generation_config(settings, rows=len(request.rows)))
-    body = batches._InlinedRequest_to_mldev(client._api_client, inlined)  # google-genai's own converter
-    return _common.encode_unserializable_types(_common.convert_to_dict(body))["request"]
+    contents = user_content([(r.id, r.text) for r in request.rows])
+    config = generation_config(settings, rows=len(request.rows))
+    if client.vertexai:  # google-genai's own converters, as it sends a request on each backend
+        body = models._GenerateContentParameters_to_vertex(client._api_client, {"contents": contents, "config": config})
+    else:
+        inlined = types.InlinedRequest(contents=contents, config=config)
+        body = batches._InlinedRequest_to_mldev(client._api_client, inlined)["request"]
+    return _common.encode_unserializable_types(_common.convert_to_dict(body))
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,25 @@
-"""The Gemini API's batch jobs through google-genai (the file form: a JSONL upload, a result file).
-
-Vertex AI's batch prediction reads its requests from Cloud Storage or BigQuery instead of an
-uploaded file; it is not built yet, and a batch run on Vertex AI says so before reading any row.
+"""The batch job services behind one small interface, one per Gemini backend (chosen by
+THEMEGEN_GEMINI_BACKEND): the Gemini API's file jobs (gemini_api.py) and Vertex AI's BigQuery jobs
+(vertex.py). Both take the same JSONL of {"key", "request"} lines (requests.py) and give back
+output lines of {"key", "response" | "error"} (read by results.py), so validation, caching and
+the job records are the same whichever backend runs the job.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
+from typing import Protocol
 
-import httpx
 from google import genai
 from google.genai import errors, types
 
-from themegen.generator.client import make_client
+from themegen.jobs.requests import JobFile
 from themegen.settings import Settings
 
-log = logging.getLogger("themegen")
-GEMINI_API = "https://generativelanguage.googleapis.com"
 QUEUED = {types.JobState.JOB_STATE_QUEUED, types.JobState.JOB_STATE_PENDING}
-ALIVE = QUEUED | {types.JobState.JOB_STATE_RUNNING, types.JobState.JOB_STATE_SUCCEEDED}
+# Ended with an output to read (Vertex AI ends a job PARTIALLY_SUCCEEDED when some rows failed: they
+# are missing or carry an error, and go online like any row a job left).
+ANSWERED = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED}
+ALIVE = QUEUED | {types.JobState.JOB_STATE_RUNNING} | ANSWERED
 DONE = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED, types.JobState.JOB_STATE_CANCELLED,
         types.JobState.JOB_STATE_EXPIRED, types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED}
 
@@ -32,70 +32,57 @@ class BatchJobPending(RuntimeError):
     """A job not done when the flow run must end; a later run attaches to it."""
 
 
-def check_backend(settings: Settings) -> None:
-    if settings.gemini_backend != "api_key":
-        raise BatchJobFailed("tier batch runs on the Gemini API backend only (THEMEGEN_GEMINI_BACKEND=api_key); "
-                             "on Vertex AI use tier flex (also half price) or standard")
+class BatchService(Protocol):
+    client: genai.Client  # builds the requests in this backend's JSON form (requests.request_json)
 
-
-class BatchService:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.client: genai.Client = make_client(settings)
-
-    async def submit(self, jsonl: Path, display_name: str) -> types.BatchJob:
-        """Upload the requests (a JSONL file) and create a job reading them."""
-        uploaded = await self.client.aio.files.upload(
-            file=jsonl, config={"mime_type": "application/jsonl", "display_name": display_name})
-        return await self.client.aio.batches.create(model=self.settings.model, src=uploaded.name,
-                                                    config={"display_name": display_name})
+    async def submit(self, job_file: JobFile, display_name: str) -> types.BatchJob:
+        """Hand the job file's requests to the service and create a job reading them."""
 
     async def get(self, name: str) -> types.BatchJob | None:
         """The job, or None when the service no longer knows it (deleted, or never kept)."""
-        try:
-            return await self.client.aio.batches.get(name=name)
-        except errors.ClientError as exc:
-            if exc.code == 404:
-                return None
-            raise
-
-    async def cancel(self, name: str) -> None:
-        await self.client.aio.batches.cancel(name=name)
-
-    async def output(self, job: types.BatchJob) -> bytes:
-        if job.dest is None or not job.dest.file_name:
-            raise BatchJobFailed(f"batch job {job.name} succeeded without a result file; retry the flow run")
-        return await self.client.aio.files.download(file=job.dest.file_name)
 
     async def find(self, display_name: str) -> types.BatchJob | None:
         """The newest job with this display name, if the service still lists one."""
-        found = None
-        async for job in await self.client.aio.batches.list(config={"page_size": 100}):
-            newer = found is None or (job.create_time and found.create_time and job.create_time > found.create_time)
-            if job.display_name == display_name and newer:
-                found = job
-        return found
 
-    async def _operation(self, name: str) -> dict:
-        """The job as the REST API returns it (google-genai leaves out its batchStats and error); {}
-        when it cannot be read: what it adds is for people (progress, a reason), never for the run."""
-        base = (self.settings.gemini_base_url or GEMINI_API).rstrip("/")
-        try:
-            async with httpx.AsyncClient(timeout=30) as http:
-                response = await http.get(f"{base}/v1beta/{name}", headers={
-                    "x-goog-api-key": self.settings.gemini_api_key.get_secret_value()})
-                response.raise_for_status()
-                return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("batch job %s: its REST operation could not be read (%s: %s)", name, type(exc).__name__, exc)
-            return {}
+    async def cancel(self, name: str) -> None: ...
+
+    async def output(self, job: types.BatchJob) -> list[str]:
+        """A succeeded job's output lines, {"key", "response" | "error"} as JSON, in any order."""
 
     async def stats(self, name: str) -> dict[str, int]:
-        """The job's request counts (metadata.batchStats: requestCount, successfulRequestCount,
-        failedRequestCount, pendingRequestCount)."""
-        counts = (await self._operation(name)).get("metadata", {}).get("batchStats", {})
-        return {key: int(value) for key, value in counts.items()}
+        """The job's request counts: requestCount, successfulRequestCount, failedRequestCount."""
 
     async def error(self, name: str) -> str | None:
         """Why a job ended without output, as the service says (None when it says nothing)."""
-        return (await self._operation(name)).get("error", {}).get("message")
+
+
+async def get_job(client: genai.Client, name: str) -> types.BatchJob | None:
+    """The job, or None when the service answers 404 (it no longer knows the job)."""
+    try:
+        return await client.aio.batches.get(name=name)
+    except errors.ClientError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+async def newest_named(client: genai.Client, display_name: str, config: dict) -> types.BatchJob | None:
+    """The newest job with this display name among those the service lists with `config`."""
+    found = None
+    async for job in await client.aio.batches.list(config=config):
+        newer = found is None or (job.create_time and found.create_time and job.create_time > found.create_time)
+        if job.display_name == display_name and newer:
+            found = job
+    return found
+
+
+def batch_service(settings: Settings) -> BatchService:
+    """The batch job service of the settings' Gemini backend."""
+    if settings.gemini_backend == "vertex":
+        # Imported here: each backend loads only its own libraries (BigQuery staging for Vertex AI).
+        from themegen.jobs.vertex import VertexJobs
+
+        return VertexJobs(settings)
+    from themegen.jobs.gemini_api import GeminiApiJobs
+
+    return GeminiApiJobs(settings)

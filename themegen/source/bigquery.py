@@ -106,6 +106,24 @@ def combine_text(parts: list[str | None]) -> str | None:
     return "\n".join(present) if present else None
 
 
+def bigquery_client(s: Settings) -> bigquery.Client:
+    """The REST client of the settings' BigQuery (the source, and the batch tier's staging tables)."""
+    options = ClientOptions(api_endpoint=s.bq_api_endpoint) if s.bq_api_endpoint else None
+    return bigquery.Client(project=s.gcp_project, credentials=credentials(s), client_options=options,
+                           location=s.bq_location)
+
+
+def storage_read_client(s: Settings) -> bigquery_storage_v1.BigQueryReadClient:
+    """A Storage Read client (one gRPC channel) of the settings' BigQuery."""
+    endpoint = s.bq_storage_endpoint
+    if endpoint and endpoint.startswith(PLAINTEXT):
+        # The endpoint itself says it speaks plaintext gRPC (as BIGQUERY_EMULATOR_HOST's http:// does).
+        channel = grpc.insecure_channel(endpoint.removeprefix(PLAINTEXT))
+        return bigquery_storage_v1.BigQueryReadClient(transport=BigQueryReadGrpcTransport(channel=channel))
+    options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+    return bigquery_storage_v1.BigQueryReadClient(credentials=credentials(s), client_options=options)
+
+
 class BigQuerySource:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -114,11 +132,7 @@ class BigQuerySource:
     def client(self) -> bigquery.Client:
         """Built on first use: every batch task makes a source just to read its rows through the
         Storage Read client, and a REST client per batch would look up credentials for nothing."""
-        s = self.settings
-        options = ClientOptions(api_endpoint=s.bq_api_endpoint) if s.bq_api_endpoint else None
-        return bigquery.Client(
-            project=s.gcp_project, credentials=credentials(s), client_options=options, location=s.bq_location
-        )
+        return bigquery_client(self.settings)
 
     def check_source(self) -> None:
         """Fail before any LLM call when the table or a column is missing, naming the setting."""
@@ -211,13 +225,7 @@ class BigQuerySource:
     @cached_property
     def _read_client(self) -> bigquery_storage_v1.BigQueryReadClient:
         """One Storage Read client (one gRPC channel) for every batch of the run; close() closes it."""
-        s, endpoint = self.settings, self.settings.bq_storage_endpoint
-        if endpoint and endpoint.startswith(PLAINTEXT):
-            # The endpoint itself says it speaks plaintext gRPC (as BIGQUERY_EMULATOR_HOST's http:// does).
-            channel = grpc.insecure_channel(endpoint.removeprefix(PLAINTEXT))
-            return bigquery_storage_v1.BigQueryReadClient(transport=BigQueryReadGrpcTransport(channel=channel))
-        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
-        return bigquery_storage_v1.BigQueryReadClient(credentials=credentials(s), client_options=options)
+        return storage_read_client(self.settings)
 
     def read_batch(self, batch: BatchDescriptor) -> list[SourceRow]:
         """Read one batch's rows from the snapshot (Storage Read API, filtered on batch_id)."""
