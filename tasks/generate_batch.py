@@ -16,31 +16,14 @@ from prefect.utilities.annotations import quote
 from themegen.batch import settle_batch
 from themegen.edges import Edges, open_edges
 from themegen.generator.client import close_clients
-from themegen.generator.gemini import Answer, GeminiGenerator, Row
-from themegen.generator.stop import RunStop
+from themegen.generator.gemini import GeminiGenerator
 from themegen.limiter import BatchSlot, slot_pool
-from themegen.models import BatchDescriptor, BatchResult, RowFailure
+from themegen.models import BatchDescriptor, BatchResult
 from themegen.progress import RunProgress
 from themegen.settings import Settings
 from themegen.tally import RunTally
 
 log = logging.getLogger(__name__)
-
-
-class SlotGenerator(GeminiGenerator):
-    """The batch's generator: takes the batch's slot of the `gemini` limit before its requests."""
-
-    def __init__(self, settings: Settings, stop: RunStop, slot: BatchSlot) -> None:
-        super().__init__(settings, stop)
-        self.slot = slot
-
-    async def answer(self, row_id: str, text: str, batch_id: int) -> Answer | RowFailure:
-        await self.slot.take()
-        return await super().answer(row_id, text, batch_id)
-
-    async def answer_pack(self, rows: list[Row], batch_id: int) -> dict[str, Answer | RowFailure | None]:
-        await self.slot.take()
-        return await super().answer_pack(rows, batch_id)
 
 
 # No "gemini" tag: Prefect would take the tag limit's slot for every task run, Gemini or not, one
@@ -57,7 +40,8 @@ async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
     slot = BatchSlot(holder=_holder(), stopped=lambda: run.stop.tripped)
     try:
         rows = await asyncio.to_thread(run.source.read_batch, batch)
-        result = await settle_batch(rows, batch.batch_id, run, SlotGenerator(run.settings, run.stop, slot))
+        generator = GeminiGenerator(run.settings, run.stop, before_sending=slot.take)
+        result = await settle_batch(rows, batch.batch_id, run, generator)
     finally:
         slot.release()
     # Handed over before the task ends: if the Prefect API cannot take this task's final state,

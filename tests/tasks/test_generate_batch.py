@@ -4,10 +4,11 @@ limit (the flow-level behaviour is in tests/flows)."""
 from __future__ import annotations
 
 from local_stack.gemini_sim import running_simulator
-from tasks.generate_batch import SlotGenerator, batches_at_once
+from tasks.generate_batch import batches_at_once
 from tests.themegen.generator.test_gemini import settings_for
 from tests.themegen.test_batch import ROWS, MemorySink, edges, requests
 from themegen.batch import settle_batch
+from themegen.generator.gemini import GeminiGenerator
 from themegen.settings import Settings
 
 
@@ -54,8 +55,8 @@ async def test_a_batch_takes_its_slot_before_its_first_request_and_a_done_batch_
     async with running_simulator() as url:
         e = edges(settings_for(url, rows_per_request=5), tmp_path, sink)
         first = CountingSlot(url)
-        await settle_batch(ROWS, 0, e, SlotGenerator(e.settings, e.stop, first))
+        await settle_batch(ROWS, 0, e, GeminiGenerator(e.settings, e.stop, before_sending=first.take))
         again = CountingSlot(url)
-        await settle_batch(ROWS, 0, e, SlotGenerator(e.settings, e.stop, again))
+        await settle_batch(ROWS, 0, e, GeminiGenerator(e.settings, e.stop, before_sending=again.take))
     assert first.requests_at_first_take == 0 and first.takes == 3  # packs of 5, 5 and 1 row
     assert again.takes == 0  # every row done: no slot, no call

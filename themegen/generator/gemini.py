@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import httpx
@@ -65,8 +66,11 @@ class GeneratorConfigError(RuntimeError):
 class GeminiGenerator:
     """One per batch task: holds the batch's usage counters; the client itself is shared."""
 
-    def __init__(self, settings: Settings, stop: RunStop | None = None) -> None:
+    def __init__(self, settings: Settings, stop: RunStop | None = None,
+                 before_sending: Callable[[], Awaitable[None]] | None = None) -> None:
         self.settings = settings
+        # Awaited before each row or pack is asked (a batch takes its `gemini` slot here).
+        self.before_sending = before_sending
         self.client = shared_client(settings)
         # RPM/TPM pacing with AIMD, plus the Prefect limits shared by all processes when configured.
         self.limiter = request_limiter(settings)
@@ -178,6 +182,8 @@ class GeminiGenerator:
     async def answer(self, row_id: str, text: str, batch_id: int) -> Answer | RowFailure:
         """Six themes for one (prepared) text, or a failure with the reason. Never raises for one
         bad row: an invalid answer gets one repair attempt with the reason spelled out."""
+        if self.before_sending is not None:
+            await self.before_sending()
         attempts = [0]
 
         def failure(reason: Reason, message: str) -> RowFailure:
@@ -205,6 +211,8 @@ class GeminiGenerator:
     async def answer_pack(self, rows: list[Row], batch_id: int) -> dict[str, Answer | RowFailure | None]:
         """Several rows in one request ({"items": [{id, themes}]}), each item validated and mapped
         back by id. None for a row means its item was missing or invalid: ask for it alone."""
+        if self.before_sending is not None:
+            await self.before_sending()
         attempts = [0]
         ids = [row_id for row_id, _ in rows]
         try:
