@@ -8,7 +8,8 @@ Steps:
 1b. run_batch_job  - tier batch only: the rows left to answer go out as one asynchronous job (or a few)
                      at the batch price, or a Retry/rerun attaches to the job they went to; its valid
                      answers fill the row cache (the batches below take them from there)
-2. generate_batch  - one task run per batch, max_parallel_batches at once (a shard its share), holding a "gemini" slot while it sends:
+2. generate_batch  - one task run per batch, max_parallel_batches at once (a shard its share; at most
+                     max_rows_in_flight rows), each holding a "gemini" slot while it sends:
                      skip rows Spanner already holds for this input/model/prompt, answer the rest from
                      the row cache or Gemini (each answer cached as it validates), and write the batch's
                      themes and failures to Spanner before the task ends; the flow keeps counters only.
