@@ -27,6 +27,12 @@ STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
 class _Commands(TyperGroup):
     """Turns any error of a command into one message (report_error) and exit code 1."""
 
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        # `themegen run --debug` as well as `themegen --debug run`: the flag is the whole CLI's.
+        if "--debug" in args[1:]:
+            args = ["--debug", *(arg for arg in args if arg != "--debug")]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)

@@ -79,6 +79,12 @@ def test_debug_adds_the_traceback_and_the_log_file_keeps_it(stack, tmp_path):
     assert "Traceback" in loud.stderr and "THEMEGEN_BQ_TABLE" in loud.stderr.splitlines()[-1]
 
 
+def test_debug_also_works_after_the_command(tmp_path):
+    loud = themegen(["estimate", "--debug"], tmp_path, THEMEGEN_RPM="-5")
+    assert loud.returncode == 1
+    assert "Traceback" in loud.stderr and "THEMEGEN_RPM" in loud.stderr.splitlines()[-1]
+
+
 @pytest.mark.parametrize("command", [["run"], ["limits", "apply"], ["setup"]])
 def test_without_a_stack_the_prefect_commands_say_to_start_it(stack, tmp_path, command):
     result = themegen(command, tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
