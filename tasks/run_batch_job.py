@@ -191,10 +191,7 @@ async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | 
             name = await submit_or_attach(quote(job_file), quote(edges))
             queued, processing = await wait_for_job(name, settings)
             done = await read_job(name, quote(job_file), quote(edges))
-            for field in ("jobs", "requests", "rows_answered", "rows_left_online", "input_tokens", "output_tokens"):
-                setattr(total, field, getattr(total, field) + getattr(done, field))
-            total.queued_seconds = max(total.queued_seconds, queued)
-            total.processing_seconds = max(total.processing_seconds, processing)
+            total.merge(done.model_copy(update={"queued_seconds": queued, "processing_seconds": processing}))
 
         with tempfile.TemporaryDirectory(prefix="themegen-batch-") as directory:
             files = write_job_files(requests, settings, batch_service(settings).client, Path(directory))

@@ -217,3 +217,10 @@ class BatchJobs(BaseModel):
     output_tokens: int = 0
     queued_seconds: float = 0.0
     processing_seconds: float = 0.0
+
+    def merge(self, other: BatchJobs) -> None:
+        """Add another job's counts; its times overlap this one's (jobs run side by side): the longest."""
+        for name in ("jobs", "requests", "rows_answered", "rows_left_online", "input_tokens", "output_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.queued_seconds = max(self.queued_seconds, other.queued_seconds)
+        self.processing_seconds = max(self.processing_seconds, other.processing_seconds)
