@@ -25,6 +25,7 @@ from themegen.models import LlmUsage, Reason, RowFailure
 from themegen.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
 from themegen.settings import Settings
 from themegen.tiers.requests import request_policy
+from themegen.tiers.tier import Tier
 
 Row = tuple[str, str]  # (row id, prepared text)
 
@@ -78,12 +79,7 @@ class GeminiGenerator:
         self.policy = request_policy(settings)
         self.in_flight = in_flight_gate(self.policy.max_in_flight)
         self._wait = backoff_wait(self.policy.tier.backoff_initial_s, self.policy.tier.backoff_max_s)
-        margin, deadline = self.policy.tier.fallback_margin_s, settings.deadline_at
-        # From this moment (UNIX time) requests go at the standard price: the deadline is near.
-        self._fallback_at = (deadline.timestamp() - margin if settings.flex_fallback and margin is not None
-                             and deadline is not None else None)
-        if not self.policy.tier.synchronous:  # batch: the rows its job left are asked online, at the standard price
-            self._fallback_at = 0.0
+        self._fallback_at = _fallback_at(settings, self.policy.tier)
         self._fallback_client: genai.Client | None = None
         self.stop = stop or RunStop()
         self.usage = LlmUsage()
@@ -252,6 +248,17 @@ def check_finish(response: types.GenerateContentResponse) -> None:
     if finish not in (None, types.FinishReason.STOP):
         name = getattr(finish, "value", str(finish))
         raise (Blocked if name in _DECLINED else InvalidAnswer)(f"finishReason {name}")
+
+
+def _fallback_at(settings: Settings, tier: Tier) -> float | None:
+    """From this moment (UNIX time) requests go at the standard price (pure): at once on batch (the
+    rows its job left are asked online), near the deadline on flex with THEMEGEN_FLEX_FALLBACK, never else."""
+    if not tier.synchronous:
+        return 0.0
+    margin, deadline = tier.fallback_margin_s, settings.deadline_at
+    if not settings.flex_fallback or margin is None or deadline is None:
+        return None
+    return deadline.timestamp() - margin
 
 
 def _failed(row_id: str, batch_id: int, reason: Reason, message: str, attempts: int) -> RowFailure:
