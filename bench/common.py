@@ -14,8 +14,8 @@ import httpx
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import spanner
 
-from themegen.cli import load_stack_env
-from themegen.settings import Settings
+from themegen.cli.app import load_stack_env
+from themegen.config.settings import Settings
 
 STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
 # The knobs `themegen stack up` gives the simulator; benchmarks put them back when they finish.
@@ -46,7 +46,7 @@ def ensure_stack() -> None:
     if stack_reachable():
         return
     print("local stack not reachable: running `themegen stack up`", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "themegen.cli", "stack", "up"], check=True,
+    subprocess.run([sys.executable, "-m", "themegen.cli.app", "stack", "up"], check=True,
                    env={**os.environ, "THEMEGEN_STATE_DIR": str(STATE_DIR)})
     for key, value in load_stack_env(STATE_DIR).items():
         os.environ[key] = value  # a fresh stack.env wins over values loaded before it existed
@@ -64,8 +64,8 @@ def clear(settings: Settings) -> None:
 
 
 def run_command(extra: list[str]) -> list[str]:
-    """`python -m themegen.cli run --json ...` (the last stdout line is the summary)."""
-    return [sys.executable, "-m", "themegen.cli", "run", "--json", *extra]
+    """`python -m themegen.cli.app run --json ...` (the last stdout line is the summary)."""
+    return [sys.executable, "-m", "themegen.cli.app", "run", "--json", *extra]
 
 
 def last_json_line(stdout: str) -> dict:

@@ -24,13 +24,13 @@ if not __package__:  # `python bench/reruns.py` as well as `python -m bench.reru
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import STATE_DIR, clear, run_cli, sim  # noqa: E402
-from themegen.cli import load_stack_env  # noqa: E402
-from themegen.settings import Settings  # noqa: E402
+from themegen.cli.app import load_stack_env  # noqa: E402
+from themegen.config.settings import Settings  # noqa: E402
 
 
 def killed_run(extra: list[str], rows: int, kill_at: float) -> dict:
     before = sim("stats")["ok"]
-    command = [sys.executable, "-m", "themegen.cli", "run", *extra]
+    command = [sys.executable, "-m", "themegen.cli.app", "run", *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while sim("stats")["ok"] - before < rows * kill_at and process.poll() is None:
         time.sleep(0.05)

@@ -30,7 +30,7 @@ if not __package__:  # `python bench/scale.py` as well as `python -m bench.scale
 from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
 from local_stack.bigquery import bigquery_client, seed_table  # noqa: E402
 from local_stack.sample_data import generate_rows  # noqa: E402
-from themegen.settings import Settings  # noqa: E402
+from themegen.config.settings import Settings  # noqa: E402
 
 
 def seed(settings: Settings, rows: int, unique_texts: bool = False) -> None:

@@ -24,7 +24,7 @@ if not __package__:  # `python bench/tag_limit.py` as well as `python -m bench.t
 
 from bench.common import SIM_DEFAULTS, clear, ensure_stack, run_cli, sim  # noqa: E402
 from themegen.limiter.batch_slot import GEMINI_TAG  # noqa: E402
-from themegen.settings import Settings  # noqa: E402
+from themegen.config.settings import Settings  # noqa: E402
 
 
 async def set_limit(on: bool) -> None:

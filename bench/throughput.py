@@ -57,10 +57,10 @@ if not __package__:  # `python bench/throughput.py` as well as `python -m bench.
 
 from bench.common import SIM_DEFAULTS, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
 from local_stack.sample_data import generate_rows  # noqa: E402
-# The generator builds its client and configs in themegen.generator.client (gemini.py imports them).
-from themegen.generator.client import generation_config, make_client  # noqa: E402
-from themegen.prompt import user_content  # noqa: E402
-from themegen.settings import Settings  # noqa: E402
+# The generator builds its client and configs in themegen.llm.gemini.client (gemini.py imports them).
+from themegen.llm.gemini.client import generation_config, make_client  # noqa: E402
+from themegen.domain.prompt import user_content  # noqa: E402
+from themegen.config.settings import Settings  # noqa: E402
 
 RPM_UNLIMITED = 10_000_000  # THEMEGEN_RPM for `--rpm 0`: no in-process throttle in practice
 RAW_CONCURRENCY = 128
@@ -159,14 +159,14 @@ def flow_env(args: argparse.Namespace) -> dict[str, str]:
 
 def apply_shared_limits(env: dict[str, str]) -> str:
     """Size the shared Prefect limits to this run's quota; `limits apply` is new, `setup` the fallback."""
-    command = [sys.executable, "-m", "themegen.cli", "limits", "apply"]
+    command = [sys.executable, "-m", "themegen.cli.app", "limits", "apply"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode == 0:
         asyncio.run(_empty_limits([env[name] for name in SHARED_LIMIT_VARIABLES if name in env]))
         return "limits apply"
     if "No such command" not in done.stderr:
         raise RuntimeError(f"`themegen limits apply` failed:\n{done.stdout}{done.stderr}")
-    subprocess.run([sys.executable, "-m", "themegen.cli", "setup"], env=env, capture_output=True, check=True)
+    subprocess.run([sys.executable, "-m", "themegen.cli.app", "setup"], env=env, capture_output=True, check=True)
     return "setup (fallback: `themegen limits apply` is not available; no shared TPM limit)"
 
 

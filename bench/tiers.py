@@ -19,7 +19,7 @@ if not __package__:  # `python bench/tiers.py` as well as `python -m bench.tiers
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SIM_DEFAULTS, clear, ensure_stack, run_cli, sim  # noqa: E402
-from themegen.settings import Settings  # noqa: E402
+from themegen.config.settings import Settings  # noqa: E402
 
 TIERS = ("standard", "flex", "batch")
 

@@ -1,7 +1,7 @@
 """ThemegenConfig: the run configuration a user may change in the Prefect UI without a redeploy.
 
 Every field is optional: None keeps the environment's value (THEMEGEN_* settings), so a block only
-needs the fields that differ. Field names are `themegen.settings.Settings` field names, which makes
+needs the fields that differ. Field names are `themegen.config.settings.Settings` field names, which makes
 the block a plain set of overrides:
 
     settings = Settings().with_overrides(**ThemegenConfig.load(THEMEGEN_CONFIG_BLOCK).overrides())
@@ -17,8 +17,8 @@ from prefect.blocks.core import Block
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import SettingsError
 
-from themegen.errors import InvalidSettings
-from themegen.settings import Settings
+from themegen.domain.errors import InvalidSettings
+from themegen.config.settings import Settings
 
 
 class ThemegenConfig(Block):

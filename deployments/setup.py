@@ -29,7 +29,7 @@ from prefect_gcp import GcpCredentials, GcsBucket
 from blocks.themegen_config import ThemegenConfig
 from themegen.limiter import GEMINI_TAG
 from themegen.limiter.shared import LimitSpec, limit_specs
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 # Work pool name -> type. Names are referenced by prefect.yaml.
 WORK_POOLS = {"themegen-local": "process", "themegen-cloud-run": "cloud-run-v2"}

@@ -40,9 +40,9 @@ from tasks.generate_batch import generate_batches
 from tasks.publish_report import publish_report
 from tasks.run_batch_job import cancel_batch_jobs, run_batch_job
 from tasks.upsert_themes import upsert_themes
-from themegen.estimate import Estimate
-from themegen.models import RunSummary
-from themegen.report import MAX_BATCH_IDS_SHOWN, batch_rerun
+from themegen.pricing.estimate import Estimate
+from themegen.domain.models import RunSummary
+from themegen.report.tables import MAX_BATCH_IDS_SHOWN, batch_rerun
 from themegen.tiers import tier_named, usable
 from themegen.tiers.choose import deadline_at, resolve_tier, workload_for
 

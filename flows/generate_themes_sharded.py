@@ -33,9 +33,9 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed
 
 from blocks.themegen_config import resolve_settings
-from themegen.estimate import child_runs
-from themegen.settings import Settings
-from themegen.source.bigquery import BigQuerySource, count_sql
+from themegen.pricing.estimate import child_runs
+from themegen.config.settings import Settings
+from themegen.source.bigquery.client import BigQuerySource, count_sql
 from themegen.tiers.choose import deadline_at
 
 SUMMARY_KEY = "themegen-summary"

@@ -8,11 +8,11 @@ import asyncio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from themegen.generator.gemini import GeminiGenerator
+from themegen.llm.gemini.generator import GeminiGenerator
 from themegen.limiter.shared import check_shared_limits
-from themegen.settings import Settings
-from themegen.sink.spanner import SpannerSink
-from themegen.source.bigquery import BigQuerySource
+from themegen.config.settings import Settings
+from themegen.sink.spanner.client import SpannerSink
+from themegen.source.bigquery.client import BigQuerySource
 
 
 @task(name="check-config", cache_policy=NO_CACHE)

@@ -7,9 +7,9 @@ import asyncio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from themegen.models import BatchPlan
-from themegen.settings import Settings
-from themegen.source.bigquery import BigQuerySource, SourceConfigError
+from themegen.domain.models import BatchPlan
+from themegen.config.settings import Settings
+from themegen.source.bigquery.client import BigQuerySource, SourceConfigError
 
 
 async def _worth_retrying(task, task_run, state) -> bool:

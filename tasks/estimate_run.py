@@ -6,9 +6,9 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from themegen.best_effort import best_effort
-from themegen.estimate import Estimate, estimate, format_estimate
-from themegen.settings import Settings
+from themegen.report.best_effort import best_effort
+from themegen.pricing.estimate import Estimate, estimate, format_estimate
+from themegen.config.settings import Settings
 
 
 @task(name="estimate-run", cache_policy=NO_CACHE)

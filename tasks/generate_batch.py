@@ -1,4 +1,4 @@
-"""Step 2 (mapped): settle one batch (themegen/batch.py): read its rows, skip what is done, answer
+"""Step 2 (mapped): settle one batch (themegen/pipeline/settle.py): read its rows, skip what is done, answer
 the rest from the row cache or Gemini, write the batch's outcome to Spanner. A batch holds a slot of
 the `gemini` tag limit from its first Gemini request to its end (themegen/limiter/batch_slot.py)."""
 
@@ -13,15 +13,15 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.context import TaskRunContext
 from prefect.utilities.annotations import quote
 
-from themegen.batch import settle_batch
-from themegen.edges import Edges, open_edges
-from themegen.generator.client import close_clients
-from themegen.generator.gemini import GeminiGenerator
+from themegen.pipeline.settle import settle_batch
+from themegen.pipeline.edges import Edges, open_edges
+from themegen.llm.gemini.client import close_clients
+from themegen.llm.gemini.generator import GeminiGenerator
 from themegen.limiter import BatchSlot, slot_pool
-from themegen.models import BatchDescriptor, BatchResult
-from themegen.progress import RunProgress
-from themegen.settings import Settings
-from themegen.tally import RunTally
+from themegen.domain.models import BatchDescriptor, BatchResult
+from themegen.report.progress import RunProgress
+from themegen.config.settings import Settings
+from themegen.report.tally import RunTally
 
 log = logging.getLogger(__name__)
 

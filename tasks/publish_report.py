@@ -6,13 +6,13 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from themegen.best_effort import best_effort
-from themegen.cost import cost_usd, tier_cost_usd
-from themegen.models import BatchJobs, BatchPlan, RunSummary, UpsertResult
-from themegen.report import failure_table, markdown, summarize, summary_table
-from themegen.settings import Settings
+from themegen.report.best_effort import best_effort
+from themegen.pricing.cost import cost_usd, tier_cost_usd
+from themegen.domain.models import BatchJobs, BatchPlan, RunSummary, UpsertResult
+from themegen.report.tables import failure_table, markdown, summarize, summary_table
+from themegen.config.settings import Settings
 from themegen.tiers import tier_named
-from themegen.tally import RunTally
+from themegen.report.tally import RunTally
 
 # The report is the run's record for people: worth a few tries across a short Prefect API outage.
 ATTEMPTS = 4

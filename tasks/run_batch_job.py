@@ -1,13 +1,13 @@
 """Step 1b (tier batch): the run's unsettled rows asked in one asynchronous job at the batch price
-(themegen/jobs/), whose valid answers fill the row cache; the batch tasks then run as always and
+(themegen/llm/jobs/), whose valid answers fill the row cache; the batch tasks then run as always and
 take them from the cache. Rows the job left missing or invalid are asked online by those tasks,
 with the repair retry, at the standard price, so nothing is lost; upserts and the report are the
 online path's.
 
 1. collect: each batch's rows as a batch task would see them (Spanner, row cache, identical
-   texts: themegen/batch.py `unsettled`), one per distinct text, packed as online;
+   texts: themegen/pipeline/settle.py `unsettled`), one per distinct text, packed as online;
 2. submit or attach: the job these exact requests went to is looked up in the row cache
-   (themegen/jobs/record.py): a job alive, or succeeded and not read yet, is attached to (a Retry
+   (themegen/llm/jobs/record.py): a job alive, or succeeded and not read yet, is attached to (a Retry
    or a rerun after a crash pays nothing more); none, or one gone, failed, cancelled or expired,
    and a new job is submitted;
 3. wait: polled with capped exponential backoff, its progress (batchStats) in a Prefect progress
@@ -34,27 +34,27 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from blocks.themegen_config import resolve_settings
-from themegen.batch import Pending, cache_answer, unsettled
-from themegen.best_effort import best_effort
+from themegen.pipeline.settle import Pending, cache_answer, unsettled
+from themegen.report.best_effort import best_effort
 from themegen.cache import open_cache
-from themegen.edges import Edges, open_edges
-from themegen.estimate import RUN_TIME_SHARE
-from themegen.jobs.record import (
+from themegen.pipeline.edges import Edges, open_edges
+from themegen.pricing.estimate import RUN_TIME_SHARE
+from themegen.llm.jobs.record import (
     JobRecord,
     add_run_job,
     load_record,
     run_jobs,
     save_record,
 )
-from themegen.jobs.requests import (
+from themegen.llm.jobs.requests import (
     JobFile,
     JobRequest,
     one_per_text,
     pack,
     write_job_files,
 )
-from themegen.jobs.results import JobOutput, matched, outcomes
-from themegen.jobs.service import (
+from themegen.llm.jobs.results import JobOutput, matched, outcomes
+from themegen.llm.jobs.service import (
     ALIVE,
     ANSWERED,
     DONE,
@@ -63,9 +63,9 @@ from themegen.jobs.service import (
     BatchService,
     batch_service,
 )
-from themegen.models import BatchJobs, BatchPlan
-from themegen.prompt import prompt_fingerprint
-from themegen.settings import Settings
+from themegen.domain.models import BatchJobs, BatchPlan
+from themegen.domain.prompt import prompt_fingerprint
+from themegen.config.settings import Settings
 from themegen.tiers import tier_named
 
 POLL_FIRST_S = 2.0

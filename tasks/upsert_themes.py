@@ -13,11 +13,11 @@ import asyncio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from themegen.batch import settle_batch
-from themegen.edges import open_edges
-from themegen.models import BatchPlan, UpsertResult
-from themegen.settings import Settings
-from themegen.tally import RunTally
+from themegen.pipeline.settle import settle_batch
+from themegen.pipeline.edges import open_edges
+from themegen.domain.models import BatchPlan, UpsertResult
+from themegen.config.settings import Settings
+from themegen.report.tally import RunTally
 
 
 @task(name="upsert-themes", cache_policy=NO_CACHE)

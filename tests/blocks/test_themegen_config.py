@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.themegen_config import ThemegenConfig, resolve_settings
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 # Every field set, to valid values that differ from the defaults.
 FULL = ThemegenConfig(

@@ -13,9 +13,9 @@ from prefect.exceptions import ObjectNotFound
 from typer.testing import CliRunner
 
 from deployments.setup import AUTOMATION_FILES, SetupError, apply_automation, apply_limits, load_automation
-from themegen.cli import app
+from themegen.cli.app import app
 from themegen.limiter.shared import limit_specs
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 RPM_NAME, TPM_NAME = "test-apply-rpm", "test-apply-tpm"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from themegen.chart import LATENCY_TITLE, THROUGHPUT_TITLE
+from themegen.report.chart import LATENCY_TITLE, THROUGHPUT_TITLE
 
 CHROMIUM = "/usr/bin/chromium"
 # Offline and quiet: no GPU, no QUIC, no first-run, update, sync or other background traffic.

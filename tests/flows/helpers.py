@@ -8,9 +8,9 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from themegen.prompt import prepare_text
-from themegen.settings import Settings
-from themegen.source.bigquery import BigQuerySource
+from themegen.domain.prompt import prepare_text
+from themegen.config.settings import Settings
+from themegen.source.bigquery.client import BigQuerySource
 
 
 def source_rows(stack) -> dict[str, str | None]:

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_cli(stack, tmp_path, *args: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "themegen.cli", "run", *args], cwd=REPO, env=environment,
+    return subprocess.run([sys.executable, "-m", "themegen.cli.app", "run", *args], cwd=REPO, env=environment,
                           capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -72,7 +72,7 @@ def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(
 
 def start_batch_run(stack, rows: int) -> subprocess.Popen:
     """`themegen run --tier batch` in its own process, returned once its job exists."""
-    command = [sys.executable, "-m", "themegen.cli", "run", "--rows", str(rows), "--tier", "batch"]
+    command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(rows), "--tier", "batch"]
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flows.generate_themes import generate_themes
 from tests.flows.helpers import distinct_texts, nonempty, source_rows, theme_ids
-from themegen.cache.local import FILE_NAME
+from themegen.cache.sqlite.client import FILE_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS, BATCH = 300, 20
@@ -32,7 +32,7 @@ async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfin
     wanted = nonempty(rows, sorted(rows)[:ROWS])
     # Slow answers so the kill lands mid-run; 2 batches x 20 rows in flight.
     stack.sim("config", {"latency_s": 0.25, "latency_jitter_s": 0.1})
-    command = [sys.executable, "-m", "themegen.cli", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
+    command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
                "--max-parallel", "2"]
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

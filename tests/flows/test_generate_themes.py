@@ -9,8 +9,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from flows.generate_themes import generate_themes
 from local_stack.gemini_sim import derive_themes
 from tests.flows.helpers import batch_rows, distinct_texts, is_empty, source_rows
-from themegen.estimate import Estimate
-from themegen.prompt import input_hash
+from themegen.pricing.estimate import Estimate
+from themegen.domain.prompt import input_hash
 
 
 async def artifact_keys(flow_run_id: str) -> set[str]:

@@ -9,8 +9,8 @@ import tasks.generate_batch as generate_step
 from flows.generate_themes import generate_themes
 from local_stack.bigquery import bigquery_client
 from tests.flows.helpers import batch_rows, distinct_texts, is_empty, nonempty, source_rows, texts_of, theme_ids
-from themegen import prompt
-from themegen.source.bigquery import BigQuerySource
+from themegen.domain import prompt
+from themegen.source.bigquery.client import BigQuerySource
 
 ROWS, BATCH = 60, 20
 

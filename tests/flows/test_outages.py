@@ -27,7 +27,7 @@ ROWS, BATCH = 300, 20
 
 def start_run(stack, **env: str) -> subprocess.Popen:
     stack.sim("config", {"latency_s": 0.25, "latency_jitter_s": 0.1})  # slow answers: the kill lands mid-run
-    command = [sys.executable, "-m", "themegen.cli", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
+    command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
                "--max-parallel", "2", "--json"]
     return subprocess.Popen(command, cwd=REPO, env=os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)} | env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

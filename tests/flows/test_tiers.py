@@ -92,7 +92,7 @@ async def test_auto_with_a_deadline_shorter_than_flex_runs_standard_and_the_repo
 def test_run_json_carries_the_tier_and_both_costs(stack, tmp_path):
     stack.clear_outputs()
     environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "themegen.cli", "run", "--rows", "30", "--tier", "flex", "--json"],
+    result = subprocess.run([sys.executable, "-m", "themegen.cli.app", "run", "--rows", "30", "--tier", "flex", "--json"],
                             env=environment, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -112,7 +112,7 @@ def test_estimate_shows_every_tier_and_auto_for_the_deadline_and_names_a_bad_dea
     environment = {**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path), "COLUMNS": "200"}
 
     def estimate(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "themegen.cli", "estimate", "--sample", "50", *args],
+        return subprocess.run([sys.executable, "-m", "themegen.cli.app", "estimate", "--sample", "50", *args],
                               env=environment, capture_output=True, text=True, timeout=180)
 
     day = estimate("--deadline", "1d")

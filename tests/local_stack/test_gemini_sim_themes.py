@@ -8,7 +8,7 @@ from janome.tokenizer import Tokenizer
 
 from local_stack.gemini_sim import derive_themes
 from local_stack.sample_data import generate_rows
-from themegen.prompt import validate_themes
+from themegen.domain.prompt import validate_themes
 
 ENGLISH = "Solar panels and wind turbines: renewable energy makes energy cheaper, solar especially."
 JAPANESE = "発送のお知らせが一度も届きませんでした。サイトの返品ポリシーとサポートの説明が違います。"

@@ -57,7 +57,7 @@ def test_it_starts_and_serves_the_prefect_database():
 def test_an_unknown_database_is_refused_by_the_cli_before_anything_starts():
     from typer.testing import CliRunner
 
-    from themegen.cli import app
+    from themegen.cli.app import app
 
     result = CliRunner().invoke(app, ["stack", "up", "--prefect-database", "postgresql"])
     assert result.exit_code == 2

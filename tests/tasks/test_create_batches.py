@@ -1,7 +1,7 @@
 from prefect.states import Failed
 
 from tasks.create_batches import _worth_retrying
-from themegen.source.bigquery import SourceConfigError
+from themegen.source.bigquery.client import SourceConfigError
 
 
 async def test_transient_errors_are_retried_but_configuration_errors_are_not():

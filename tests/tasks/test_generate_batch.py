@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from local_stack.gemini_sim import running_simulator
 from tasks.generate_batch import batches_at_once
-from tests.themegen.generator.test_gemini import settings_for
+from tests.themegen.llm.gemini.test_generator import settings_for
 from tests.themegen.test_batch import ROWS, MemorySink, edges, requests
-from themegen.batch import settle_batch
-from themegen.generator.gemini import GeminiGenerator
-from themegen.settings import Settings
+from themegen.pipeline.settle import settle_batch
+from themegen.llm.gemini.generator import GeminiGenerator
+from themegen.config.settings import Settings
 
 
 def test_one_process_runs_all_parallel_batches():

@@ -10,14 +10,14 @@ from google.genai import types
 
 from local_stack.gemini_sim import SimConfig, running_simulator
 from tasks.run_batch_job import submit_or_attach
-from tests.themegen.generator.test_gemini import settings_for
-from themegen.batch import Pending
-from themegen.cache.local import LocalCache
-from themegen.edges import Edges
-from themegen.jobs.record import load_record, save_record
-from themegen.jobs.requests import JobFile, pack, write_job_files
-from themegen.jobs.service import batch_service
-from themegen.prompt import input_hash
+from tests.themegen.llm.gemini.test_generator import settings_for
+from themegen.pipeline.settle import Pending
+from themegen.cache.sqlite.client import LocalCache
+from themegen.pipeline.edges import Edges
+from themegen.llm.jobs.record import load_record, save_record
+from themegen.llm.jobs.requests import JobFile, pack, write_job_files
+from themegen.llm.jobs.service import batch_service
+from themegen.domain.prompt import input_hash
 
 ROWS = [Pending(f"r{i}", f"The parcel {i} arrived late", input_hash(f"The parcel {i} arrived late"), f"k{i}")
         for i in range(6)]

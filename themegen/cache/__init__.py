@@ -18,8 +18,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from themegen.models import Reason
-from themegen.settings import Settings
+from themegen.domain.models import Reason
+from themegen.config.settings import Settings
 
 
 class CachedAnswer(BaseModel):
@@ -62,9 +62,9 @@ def text_cache_key(model: str, prompt_version: str, fingerprint: str, input_hash
 
 async def open_cache(settings: Settings) -> RowCache:
     if settings.cache_block:
-        from themegen.cache.block import BlockCache
+        from themegen.cache.block.client import BlockCache
 
         return await BlockCache.open(settings.cache_block)
-    from themegen.cache.local import LocalCache
+    from themegen.cache.sqlite.client import LocalCache
 
     return LocalCache(settings.cache_path)

@@ -45,7 +45,7 @@ from prefect.logging.loggers import get_logger
 from themegen.limiter.shared import LimitSpec, SharedRateLimit, limit_specs
 from themegen.limiter.throttle import RpmThrottle
 from themegen.limiter.tokens import TokenBudget, TokenEstimate
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 # A 429 means requests sent over the last latency (a few seconds) are coming back rejected: they all
 # tell of one overload, so one decrease per cooldown. 0.85 halves the rate within ~20 s of 429s if the

@@ -38,7 +38,7 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 # Names `themegen limits apply` gives the limits when the settings name none.
 RPM_LIMIT = "gemini-rpm"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from themegen.tiers import TIERS, Tier
 
 if TYPE_CHECKING:
-    from themegen.settings import Settings
+    from themegen.config.settings import Settings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

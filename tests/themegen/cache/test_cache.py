@@ -6,9 +6,9 @@ import pytest
 from prefect.filesystems import LocalFileSystem
 
 from themegen.cache import CachedAnswer, CacheReadError, cache_key
-from themegen.cache.block import BlockCache
-from themegen.cache.local import FILE_NAME, CacheFileError, LocalCache
-from themegen.models import Reason
+from themegen.cache.block.client import BlockCache
+from themegen.cache.sqlite.client import FILE_NAME, CacheFileError, LocalCache
+from themegen.domain.models import Reason
 
 ANSWER = CachedAnswer(raw_text='{"themes": ["a", "b", "c", "d", "e", "f"]}', input_tokens=12, output_tokens=9)
 

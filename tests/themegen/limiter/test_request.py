@@ -14,7 +14,7 @@ from tests.themegen.limiter.virtual_time import VirtualClock, most_in_any_window
 from themegen.limiter import request, throttle
 from themegen.limiter.request import DECREASE, DECREASE_COOLDOWN_S, INCREASE_RPM_PER_ANSWER, request_limiter
 from themegen.limiter.throttle import CATCH_UP, throttle_params
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 RPM = 1200
 

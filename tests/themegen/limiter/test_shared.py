@@ -24,7 +24,7 @@ from themegen.limiter.shared import (
     limit_specs,
     window_params,
 )
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 
 LIMIT = "test-shared-window"
 WINDOW_S = 1.0

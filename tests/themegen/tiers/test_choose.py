@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from themegen.settings import Settings
+from themegen.config.settings import Settings
 from themegen.tiers import TIERS, TierUnavailable, tier_named, usable
 from themegen.tiers.choose import (Workload, choose_tier, expected_seconds, in_flight, parse_deadline, resolve_tier,
                                    time_left_s)

@@ -1,0 +1,43 @@
+"""The run's edges: one source, sink, row cache and stop per run, shared by its batches.
+
+Built once per step that needs them (not per batch): a Spanner client, a BigQuery read client and
+a cache connection per batch would cost a credentials lookup and a channel each, and the read
+clients were never closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from themegen.cache import RowCache, open_cache
+from themegen.domain.stop import RunStop
+from themegen.domain.models import BatchResult
+from themegen.pipeline.same_text import TextShare
+from themegen.config.settings import Settings
+from themegen.sink.spanner.client import SpannerSink
+from themegen.source.bigquery.client import BigQuerySource
+
+
+@dataclass
+class Edges:
+    settings: Settings
+    source: BigQuerySource
+    sink: SpannerSink
+    cache: RowCache
+    stop: RunStop = field(default_factory=RunStop)
+    flow_run_id: str | None = None
+    # batch id -> result, handed over by the batch task before it ends (see tasks/generate_batch.py)
+    finished: dict[int, BatchResult] = field(default_factory=dict)
+    # texts a batch is asking Gemini for right now: other batches with the same text wait for it
+    texts: TextShare = field(default_factory=TextShare)
+
+
+@asynccontextmanager
+async def open_edges(settings: Settings, flow_run_id: str | None = None) -> AsyncIterator[Edges]:
+    source = BigQuerySource(settings)
+    try:
+        yield Edges(settings, source, SpannerSink(settings), await open_cache(settings), flow_run_id=flow_run_id)
+    finally:
+        source.close()

@@ -1,0 +1,192 @@
+"""Cloud Spanner sink: what a batch's rows already hold, and idempotent writes of a batch's outcome.
+
+Spanner is half of the run's record of what is done (the row cache is the other half): a row is
+done when its Themes row matches the current model, prompt and input hash. Each batch reads that
+for its ids (`stored`) and writes its own outcome (`write`) before it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from google.api_core import exceptions as gexc
+from google.cloud import spanner
+from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+
+from themegen.domain.errors import sentence, tidy
+from themegen.config.gcp import credentials
+from themegen.domain.models import RowFailure, ThemeRecord
+from themegen.config.settings import Settings
+from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT, pack_commits
+from themegen.sink.spanner.ddl import ADDED_COLUMNS, upgrade_ddl
+
+THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "PromptFingerprint", "InputHash", "GeneratedAt")
+FAILURE_COLUMNS = ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt", "FlowRunId")
+READ_KEYS_PER_CALL = 2_000
+# Errors worth another attempt within the deadline; api_core's RetryError is the client's own retry
+# running out, TimeoutError our deadline cutting a call short.
+_TRANSIENT = (gexc.Aborted, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
+              gexc.ResourceExhausted, gexc.RetryError, TimeoutError)
+
+
+async def _in_daemon_thread(call, *args):
+    """Run a blocking client call off the event loop in a daemon thread. Why not asyncio.to_thread:
+    the client retries UNAVAILABLE commits for up to an hour on its own, and a pool thread still
+    waiting on a dead Spanner would hold the process at exit; a daemon thread is left behind (its
+    writes are idempotent, so a late success is harmless)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(outcome: BaseException | tuple) -> None:
+        if not future.done():
+            future.set_exception(outcome) if isinstance(outcome, BaseException) else future.set_result(outcome[0])
+
+    def run() -> None:
+        try:
+            outcome = (call(*args),)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            outcome = exc
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:
+            pass  # the loop is gone: nobody waits for this call any more
+
+    threading.Thread(target=run, daemon=True, name="spanner-call").start()
+    return await future
+
+
+class SinkConfigError(RuntimeError):
+    """The Spanner database/tables in settings are missing; the message names the settings."""
+
+
+class SinkUnavailable(RuntimeError):
+    """Spanner did not answer within the deadline; the message names it and what to do."""
+
+
+@dataclass
+class Stored:
+    """What Spanner holds for a batch's ids."""
+
+    themes: dict[str, tuple] = field(default_factory=dict)  # id -> (Model, PromptVersion, PromptFingerprint, InputHash)
+    failures: dict[str, tuple] = field(default_factory=dict)  # id -> (Reason, Error)
+
+
+@dataclass
+class Writes:
+    """A batch's outcome as mutations: upserts, and deletes of rows they make stale."""
+
+    themes: list[ThemeRecord] = field(default_factory=list)
+    failures: list[RowFailure] = field(default_factory=list)
+    delete_themes: list[str] = field(default_factory=list)
+    delete_failures: list[str] = field(default_factory=list)
+
+
+class SpannerSink:
+    def __init__(self, settings: Settings, mutation_budget: int | None = None) -> None:
+        self.settings = settings
+        self.budget = mutation_budget or settings.spanner_mutations_per_commit
+        if not 0 < self.budget <= SPANNER_MAX_MUTATIONS_PER_COMMIT:
+            raise ValueError(f"mutation budget must be in 1..{SPANNER_MAX_MUTATIONS_PER_COMMIT}, got {self.budget}")
+        client = spanner.Client(project=settings.gcp_project, credentials=credentials(settings))
+        self.database = client.instance(settings.spanner_instance).database(settings.spanner_database)
+        self.commits = 0
+
+    def _where(self) -> str:
+        s = self.settings
+        endpoint = os.environ.get("SPANNER_EMULATOR_HOST")
+        return (f"Spanner {s.spanner_instance}/{s.spanner_database} "
+                f"({'emulator at ' + endpoint if endpoint else 'project ' + s.gcp_project})")
+
+    async def _within_deadline(self, call, *args):
+        """Run `call`, retrying transient errors until THEMEGEN_SPANNER_DEADLINE_S, then one clear error."""
+        deadline = self.settings.spanner_deadline_s
+        ends = time.monotonic() + deadline
+        try:
+            async for attempt in AsyncRetrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_delay(deadline),
+                                               wait=wait_exponential_jitter(initial=0.5, max=10)):
+                with attempt:
+                    return await asyncio.wait_for(_in_daemon_thread(call, *args), max(1.0, ends - time.monotonic()))
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            detail = tidy((getattr(last, "message", None) or str(last) or "no answer within the deadline").splitlines()[0])
+            raise SinkUnavailable(
+                f"{self._where()} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
+                "Check that it is up and reachable (locally: `themegen stack up`), or raise "
+                "THEMEGEN_SPANNER_DEADLINE_S; answered rows are in the row cache, so a retry of this flow run "
+                "writes them without calling Gemini"
+            ) from None
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    async def stored(self, source_ids: list[str]) -> Stored:
+        return await self._within_deadline(self._read, source_ids)
+
+    def _read(self, source_ids: list[str]) -> Stored:
+        s, found = self.settings, Stored()
+        for start in range(0, len(source_ids), READ_KEYS_PER_CALL):
+            keys = spanner.KeySet(keys=[[k] for k in source_ids[start:start + READ_KEYS_PER_CALL]])
+            # Single-use snapshots: the emulator aborts concurrent multi-use read-only transactions
+            # ("Transaction not found"), and the two tables need no common read timestamp.
+            with self.database.snapshot() as snapshot:
+                rows = snapshot.read(s.spanner_table, THEME_COLUMNS[:1] + THEME_COLUMNS[2:6], keys)
+                found.themes.update({r[0]: tuple(r[1:]) for r in rows})
+            with self.database.snapshot() as snapshot:
+                rows = snapshot.read(s.spanner_failures_table, ("SourceId", "Reason", "Error"), keys)
+                found.failures.update({r[0]: tuple(r[1:]) for r in rows})
+        return found
+
+    async def write(self, writes: Writes, flow_run_id: str | None) -> None:
+        """Upserts and deletes in commits inside the mutation budget (idempotent, so any may be retried)."""
+        s, ts = self.settings, spanner.COMMIT_TIMESTAMP
+        groups = [
+            (s.spanner_table, THEME_COLUMNS, len(THEME_COLUMNS),
+             [(r.source_id, r.themes, r.model, r.prompt_version, r.prompt_fingerprint, r.input_hash, ts)
+              for r in writes.themes]),
+            (s.spanner_failures_table, FAILURE_COLUMNS, len(FAILURE_COLUMNS),
+             [(f.source_id, f.batch_id, f.reason.value, f.error, f.attempts, ts, flow_run_id)
+              for f in writes.failures]),
+            (s.spanner_table, None, 1, writes.delete_themes),
+            (s.spanner_failures_table, None, 1, writes.delete_failures),
+        ]
+        for commit in pack_commits(groups, self.budget):
+            await self._within_deadline(self._commit, commit)
+
+    def _commit(self, commit: list[tuple]) -> None:
+        with self.database.batch() as batch:
+            for table, columns, values in commit:
+                if columns is None:
+                    batch.delete(table, spanner.KeySet(keys=[[k] for k in values]))
+                else:
+                    batch.insert_or_update(table=table, columns=columns, values=values)
+        self.commits += 1
+
+    async def check_tables(self) -> None:
+        """Fail before any LLM call when the database, a table or a column is missing, naming the fix."""
+        await self._within_deadline(self._check_tables)
+
+    def _check_tables(self) -> None:
+        s = self.settings
+        tables = ((s.spanner_table, THEME_COLUMNS, "themes"), (s.spanner_failures_table, FAILURE_COLUMNS, "failures"))
+        try:
+            with self.database.snapshot(multi_use=True) as snapshot:
+                for table, columns, kind in tables:
+                    list(snapshot.execute_sql(f"SELECT 1 FROM {table} LIMIT 0"))  # the table exists
+                    # qualified names: a column may share its table's name (Themes.Themes)
+                    names = ", ".join(f"t.{c}" for c in columns)
+                    try:
+                        list(snapshot.execute_sql(f"SELECT {names} FROM {table} AS t LIMIT 0"))
+                    except gexc.InvalidArgument as exc:
+                        if ADDED_COLUMNS[kind][0] in exc.message:
+                            raise SinkConfigError(
+                                f"Spanner table {table} was made by an earlier version: apply "
+                                f"`{upgrade_ddl(table, kind)}` (gcloud spanner databases ddl update)"
+                            ) from None
+                        raise
+        except (gexc.NotFound, gexc.InvalidArgument) as exc:
+            raise SinkConfigError(
+                f"{self._where()} is not ready: {sentence(exc.message)}. Check THEMEGEN_SPANNER_INSTANCE / "
+                "THEMEGEN_SPANNER_DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
+            ) from None
