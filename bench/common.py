@@ -56,10 +56,10 @@ def clear(settings: Settings) -> None:
     """Empty Themes, ThemeFailures and the row cache, and reset the simulator's counters, so every
     row of the next run really calls the LLM."""
     client = spanner.Client(project=settings.gcp_project, credentials=AnonymousCredentials())
-    database = client.instance(settings.spanner_instance).database(settings.spanner_database)
-    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner_table} WHERE TRUE")
-    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner_failures_table} WHERE TRUE")
-    shutil.rmtree(settings.cache_path, ignore_errors=True)
+    database = client.instance(settings.spanner.instance).database(settings.spanner.database)
+    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner.table} WHERE TRUE")
+    database.execute_partitioned_dml(f"DELETE FROM {settings.spanner.failures_table} WHERE TRUE")
+    shutil.rmtree(settings.cache.path, ignore_errors=True)
     sim("reset", {})
 
 

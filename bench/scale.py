@@ -37,7 +37,7 @@ def seed(settings: Settings, rows: int, unique_texts: bool = False) -> None:
     """Replace the source table with `rows` sample rows, on the BigQuery emulator stack.env points at.
     unique_texts: every text gets its row's id appended, so no two rows share an answer (the sample
     repeats its sentences, and identical texts are paid once: 1M sample rows make ~52,000 requests)."""
-    client = bigquery_client(settings.gcp_project, settings.bq_api_endpoint)
+    client = bigquery_client(settings.gcp_project, settings.bq.api_endpoint)
     sample = generate_rows(rows)
     if unique_texts:
         sample = ({**row, "text": row["text"] and f"{row['text']} (ref {row['id']})"} for row in sample)

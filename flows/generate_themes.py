@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from typing import Literal
-
 from prefect import flow, runtime
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
@@ -43,7 +41,7 @@ from tasks.upsert_themes import upsert_themes
 from themegen.pricing.estimate import Estimate
 from themegen.domain.models import RunSummary
 from themegen.report.tables import MAX_BATCH_IDS_SHOWN, batch_rerun
-from themegen.tiers import tier_named, usable
+from themegen.tiers import AUTO, TierChoice, tier_named, usable
 from themegen.tiers.choose import deadline_at, resolve_tier, workload_for
 
 
@@ -63,7 +61,7 @@ async def generate_themes(
     shard: int | None = None,
     shard_count: int = 1,
     concurrent_shards: int | None = None,
-    tier: Literal["standard", "flex", "batch", "auto"] | None = None,
+    tier: TierChoice | None = None,
     deadline: str | None = None,
 ) -> RunSummary | Estimate:
     """Parameters left as None take their value from the ThemegenConfig block named by
@@ -94,7 +92,7 @@ async def generate_themes(
     await check_config(settings)
     if estimate_only:
         return await estimate_run(settings, rows_limit)
-    if settings.tier != "auto":
+    if settings.tier != AUTO:
         usable(tier_named(settings.tier))  # before the snapshot: nothing is read for a tier that cannot run
 
     plan = await create_batches(settings, run_key, rows_limit, batch_ids, shard, shard_count)

@@ -21,7 +21,6 @@ import json
 import math
 import time
 from datetime import datetime, timezone
-from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
@@ -35,7 +34,8 @@ from prefect.states import Failed
 from blocks.themegen_config import resolve_settings
 from themegen.pricing.estimate import child_runs
 from themegen.config.settings import Settings
-from themegen.source.bigquery.client import BigQuerySource, count_sql
+from themegen.source import open_source
+from themegen.tiers import TierChoice
 from themegen.tiers.choose import deadline_at
 
 SUMMARY_KEY = "themegen-summary"
@@ -82,8 +82,7 @@ def report_markdown(children: list[FlowRun], summaries: dict[str, dict[str, obje
 
 def runs_needed(settings: Settings, rows_limit: int | None) -> int:
     """Child runs a job needs so each fits settings.run_timeout_s at the quota (blocking: one count)."""
-    source = BigQuerySource(settings)
-    rows = next(iter(source.client.query(count_sql(settings)).result()))["n"]
+    rows = open_source(settings).count_rows()
     rows = rows if rows_limit is None else min(rows, rows_limit)
     minutes = math.ceil(rows / settings.rows_per_request) / settings.rpm
     return child_runs(minutes, settings.run_timeout_s)
@@ -97,7 +96,7 @@ async def generate_themes_sharded(
     rows_limit: int | None = None,
     batch_size: int | None = None,
     config_block: str | None = None,
-    tier: Literal["standard", "flex", "batch", "auto"] | None = None,
+    tier: TierChoice | None = None,
     deadline: str | None = None,
 ) -> dict[str, float]:
     """Start `shards` runs of `deployment` (shard k of shards each), wait for all, report the totals.

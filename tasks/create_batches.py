@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.domain.models import BatchPlan
 from themegen.config.settings import Settings
-from themegen.source.bigquery.client import BigQuerySource, SourceConfigError
+from themegen.source import SourceConfigError, open_source
 
 
 async def _worth_retrying(task, task_run, state) -> bool:
@@ -35,7 +35,7 @@ async def create_batches(
     count within the shard)."""
     if row_limit is not None and row_limit < 1:
         raise ValueError(f"rows_limit={row_limit}: give a number of rows of at least 1, or leave it empty for every row")
-    source = BigQuerySource(settings)
+    source = open_source(settings)
     plan = await asyncio.to_thread(source.plan, run_key, settings.rows_per_batch, row_limit, shard, shard_count,
                                     settings.max_batches_per_run)
     if batch_ids is not None:
@@ -51,6 +51,6 @@ async def create_batches(
         print(f"WARNING: {len(plan.duplicate_ids)} ids occur more than once in the source; each is processed once: "
               f"{plan.duplicate_ids[:10]}")
     if plan.rows_without_id:
-        print(f"WARNING: {plan.rows_without_id:,} source rows have a NULL or empty {settings.bq_id_column}: they are "
+        print(f"WARNING: {plan.rows_without_id:,} source rows have a NULL or empty {settings.bq.id_column}: they are "
               f"skipped (a row needs an id to be stored); give them ids in {settings.source_table}")
     return plan

@@ -26,9 +26,9 @@ def environment_note(settings: Settings) -> str:
     """Say where the data came from and went to, so a simulated run never passes for a real one."""
     return " · ".join([
         f"Environment: **{environment(settings)}**",
-        f"BigQuery: {settings.bq_api_endpoint or 'Google API'} ({settings.source_table})",
-        f"Gemini: {settings.gemini_base_url or settings.gemini_backend}, model {settings.model}",
-        f"Spanner: {settings.spanner_instance}/{settings.spanner_database}",
+        f"BigQuery: {settings.bq.api_endpoint or 'Google API'} ({settings.source_table})",
+        f"Gemini: {settings.gemini.base_url or settings.gemini.backend}, model {settings.model}",
+        f"Spanner: {settings.spanner.instance}/{settings.spanner.database}",
     ])
 
 
@@ -50,12 +50,12 @@ async def publish_report(
     report.backend_note = environment_note(settings)
     report.environment = environment(settings)
     report.rows_per_request = settings.rows_per_request
-    report.failures_table = settings.spanner_failures_table
+    report.failures_table = settings.spanner.failures_table
     report.tier_choice = tier_choice
     summary, tier = report.summary, tier_named(settings.tier)
     summary.tier = tier.name
     summary.cost_usd_standard = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
-                                         backend=settings.gemini_backend)
+                                         backend=settings.gemini.backend)
     usage = tally.usage
     summary.llm_calls_fallback = usage.fallback_calls
     if batch_jobs is not None:
@@ -65,7 +65,7 @@ async def publish_report(
         summary.batch_processing_seconds = round(batch_jobs.processing_seconds, 3)
     summary.cost_usd = tier_cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
                                      price_factor=tier.price_factor, fallback_input_tokens=usage.fallback_input_tokens,
-                                     fallback_output_tokens=usage.fallback_output_tokens, backend=settings.gemini_backend)
+                                     fallback_output_tokens=usage.fallback_output_tokens, backend=settings.gemini.backend)
     await best_effort("report artifact", lambda: acreate_markdown_artifact(
         key="themegen-report", markdown=markdown(report), description="themegen run report"), ATTEMPTS)
     await best_effort("summary artifact", lambda: acreate_table_artifact(

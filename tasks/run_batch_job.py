@@ -34,7 +34,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from blocks.themegen_config import resolve_settings
-from themegen.pipeline.settle import Pending, cache_answer, unsettled
+from themegen.domain.generation import Pending
+from themegen.pipeline.settle import cache_answer, unsettled
 from themegen.report.best_effort import best_effort
 from themegen.cache import open_cache
 from themegen.pipeline.edges import Edges, open_edges
@@ -64,7 +65,6 @@ from themegen.llm.jobs.service import (
     batch_service,
 )
 from themegen.domain.models import BatchJobs, BatchPlan
-from themegen.domain.prompt import prompt_fingerprint
 from themegen.config.settings import Settings
 from themegen.tiers import tier_named
 
@@ -80,7 +80,7 @@ async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
     for batch in plan.batches:
         rows = await asyncio.to_thread(edges.source.read_batch, batch)
         pending += await unsettled(rows, batch.batch_id, edges)
-    leaders = one_per_text(pending, edges.settings, prompt_fingerprint())
+    leaders = one_per_text(pending)
     requests = pack(leaders, edges.settings.rows_per_request)
     print(f"batch: {len(pending):,} rows to answer, {len(leaders):,} distinct texts, {len(requests):,} requests")
     return requests
@@ -165,12 +165,12 @@ async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
     job = await service.get(name)
     if job is None:
         raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
-    output, fingerprint = JobOutput(), prompt_fingerprint()
+    output = JobOutput()
     for request, line in matched(job_file.requests, await service.output(job)):
         answers = outcomes(request, line, output)
         for row in request.rows:  # cached as they are read: a big output is never held as answers
             if answers[row.id] is not None:
-                await cache_answer(row, answers[row.id], edges, fingerprint)
+                await cache_answer(row, answers[row.id], edges)
     if (record := await load_record(edges.cache, job_file.record_key)) is not None:
         await save_record(edges.cache, job_file.record_key, record.model_copy(update={"read": True}))
     print(f"batch: {name} answered {output.rows_answered:,} rows; {output.rows_left:,} are asked online "

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.themegen_config import ThemegenConfig, resolve_settings
-from themegen.config.settings import Settings
+from themegen.config.settings import NESTED, Settings, flat_names
 
 # Every field set, to valid values that differ from the defaults.
 FULL = ThemegenConfig(
@@ -35,12 +35,17 @@ FULL = ThemegenConfig(
 )
 
 
+def flat_value(settings: Settings, name: str):
+    group, _, rest = name.partition("_")
+    return getattr(getattr(settings, group), rest) if group in NESTED else getattr(settings, name)
+
+
 def test_overrides_are_settings_fields_and_validate():
     overrides = FULL.overrides()
     assert set(overrides) == set(ThemegenConfig.model_fields)  # FULL really sets every field
-    assert set(overrides) <= set(Settings.model_fields)
+    assert set(overrides) <= flat_names()
     settings = Settings().with_overrides(**overrides)
-    assert {name: getattr(settings, name) for name in overrides} == overrides
+    assert {name: flat_value(settings, name) for name in overrides} == overrides
 
 
 def test_unset_fields_keep_the_environment():
@@ -73,5 +78,5 @@ async def test_a_run_takes_the_block_over_the_environment_and_its_parameters_ove
     await ThemegenConfig(batch_size=7, model="gemini-2.5-pro").save("resolve-test", overwrite=True)
     settings = await resolve_settings("resolve-test", batch_size=None, model="gemini-2.5-flash-lite")
     assert (settings.batch_size, settings.model) == (7, "gemini-2.5-flash-lite")
-    assert settings.spanner_database == Settings().spanner_database  # untouched: environment
+    assert settings.spanner.database == Settings().spanner.database  # untouched: environment
     assert (await resolve_settings(None)).batch_size == Settings().batch_size

@@ -30,7 +30,7 @@ def is_empty(text: str | None) -> bool:
 def batch_rows(batch_size: int, batch_id: int, rows_limit: int | None = None) -> list[str]:
     """Ids of one batch as a run with these parameters cuts them (a fingerprint of the id decides)."""
     source = BigQuerySource(Settings())
-    plan = source.plan(f"helper_{source.settings.bq_table}_{batch_size}_{rows_limit}", batch_size, rows_limit)
+    plan = source.plan(f"helper_{source.settings.bq.table}_{batch_size}_{rows_limit}", batch_size, rows_limit)
     [batch] = [b for b in plan.batches if b.batch_id == batch_id]
     return sorted(r.id for r in source.read_batch(batch))
 

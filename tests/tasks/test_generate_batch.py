@@ -6,7 +6,7 @@ from __future__ import annotations
 from local_stack.gemini_sim import running_simulator
 from tasks.generate_batch import batches_at_once
 from tests.themegen.llm.gemini.test_generator import settings_for
-from tests.themegen.test_batch import ROWS, MemorySink, edges, requests
+from tests.themegen.pipeline.test_settle import ROWS, MemorySink, edges, requests
 from themegen.pipeline.settle import settle_batch
 from themegen.llm.gemini.generator import GeminiGenerator
 from themegen.config.settings import Settings

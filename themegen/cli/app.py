@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from themegen.cli.output import configure_logging, report_error, require_prefect_api
 from themegen.domain.errors import tidy
+from themegen.tiers import TierChoice
 
 STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
 
@@ -122,7 +123,7 @@ def ddl() -> None:
     from themegen.sink.spanner.ddl import all_ddl
 
     settings = Settings()
-    for statement in all_ddl(settings.spanner_table, settings.spanner_failures_table):
+    for statement in all_ddl(settings.spanner.table, settings.spanner.failures_table):
         typer.echo(statement + ";\n")
 
 
@@ -162,7 +163,7 @@ def run(
     shard_count: Annotated[int, typer.Option(help="shards the rows are split into (with --shard)")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="write the summary as JSON, and only that, to stdout "
                                                   "(the table and the rest go to stderr)")] = False,
-    tier: Annotated[Literal["standard", "flex", "batch", "auto"] | None, typer.Option(
+    tier: Annotated[TierChoice | None, typer.Option(
         help="standard, flex (half price, best effort), batch (half price, within 24 h) or auto (THEMEGEN_TIER)")] = None,
     deadline: Annotated[str | None, typer.Option(help="for --tier auto: e.g. 90m, 2h, 1d (THEMEGEN_DEADLINE)")] = None,
 ) -> None:
@@ -191,7 +192,7 @@ def run(
         flow_run_id = str(state.state_details.flow_run_id)
         summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=flow_run_id)
         if isinstance(data, RunSummary):  # a run that stopped before any row has nothing to tabulate
-            _print_summary(console, summary, state.name, state.message, settings.spanner_failures_table)
+            _print_summary(console, summary, state.name, state.message, settings.spanner.failures_table)
         elif url := flow_run_url(flow_run_id):
             console.print(f"Prefect UI: {url}", soft_wrap=True)
     if as_json:

@@ -1,27 +1,36 @@
 """The one settings model: environment variables (prefix THEMEGEN_), overridden by flow parameters.
 
+The root holds what a run is (what to generate, how fast, on which tier); each adapter's own
+settings are a block nested under its name, defined in the adapter's folder (`bq`: the BigQuery
+source, `spanner` / `postgres`: the sinks, `gemini`: how the client reaches Gemini, `cache`: the row
+cache). The environment names stay flat: THEMEGEN_SPANNER_TABLE is `spanner.table`, and so is the
+keyword `spanner_table` given to `Settings(...)` or `with_overrides(...)` (a ThemegenConfig block's
+field names are these flat names too).
+
+A sink is chosen by `sink`, the name of its nested block: a new sink is its folder under
+themegen/sink/ plus one line here, its settings block.
+
 The CLI loads `.themegen/stack.env` (written by `themegen stack up`) into the environment first,
 so the local stack is just another set of environment values.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from themegen.source.bigquery.filter import validate_where
+from themegen.cache.settings import CacheSettings
+from themegen.config.identifiers import check_project
+from themegen.llm.gemini.settings import GeminiSettings
+from themegen.sink.postgres.settings import PostgresSettings
+from themegen.sink.spanner.settings import SpannerSettings
+from themegen.source.bigquery.settings import BigQuerySettings
+from themegen.tiers import AUTO, TierChoice
 from themegen.tiers.choose import parse_deadline
 
-# BigQuery / Spanner identifiers end up inside SQL and DDL text, so they are checked, never quoted
-# blindly: letters, digits and underscores, starting with a letter or underscore.
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# BigQuery project ids may contain dashes (and a domain prefix such as "example.com:proj").
-_PROJECT = re.compile(r"^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,61}[a-z0-9]$")
 # A batch's task run costs the same whatever its size, so the default batch is a number of requests,
 # not of rows: 100 rows at rows_per_request=10 left the request pipe idle at each task's start and end
 # (measured at zero latency: 928 rows/s with batches of 100 rows, 1,214 with 1,000).
@@ -29,19 +38,13 @@ REQUESTS_PER_BATCH = 100
 MAX_BATCH_SIZE = 10_000
 
 
-def check_identifier(value: str, setting: str) -> str:
-    if not _IDENTIFIER.match(value):
-        raise ValueError(
-            f"{setting}={value!r} is not a valid identifier: use letters, digits and underscores "
-            f"(set THEMEGEN_{setting.upper()})"
-        )
-    return value
-
 
 class Settings(BaseSettings):
     """Everything a run needs. Defaults suit the local stack's sample table."""
 
-    model_config = SettingsConfigDict(env_prefix="THEMEGEN_", extra="ignore", validate_assignment=True)
+    # env_nested_max_split=1: THEMEGEN_SPANNER_FAILURES_TABLE is spanner.failures_table.
+    model_config = SettingsConfigDict(env_prefix="THEMEGEN_", env_nested_delimiter="_", env_nested_max_split=1,
+                                      extra="ignore", validate_assignment=True)
 
     stack: str | None = Field(
         None, description="label of the environment shown in every report, e.g. 'local-simulated'"
@@ -54,38 +57,15 @@ class Settings(BaseSettings):
         description="'adc' = Application Default Credentials (prod); 'anonymous' for emulators only",
     )
 
-    # --- BigQuery source ---------------------------------------------------------------------
-    bq_project: str | None = Field(None, description="project holding the source table (default gcp_project)")
-    bq_dataset: str = "themegen"
-    bq_table: str = "feedback"
-    bq_id_column: str = "id"
-    bq_text_columns: list[str] = Field(default_factory=lambda: ["text"])
-    bq_where: str | None = Field(None, description="optional filter on the source rows: one boolean BigQuery SQL expression")
-    bq_location: str | None = None
-    bq_staging_dataset: str | None = Field(
-        None, description="dataset for the run's snapshot table (default: the source dataset)"
-    )
-    bq_api_endpoint: str | None = Field(None, description="BigQuery REST endpoint override (emulator)")
-    bq_storage_endpoint: str | None = Field(None, description="BigQuery Storage Read gRPC host:port override; http://host:port for plaintext (an emulator)")
-
-    # --- Spanner sink --------------------------------------------------------------------------
-    spanner_instance: str = "themegen"
-    spanner_database: str = "themegen"
-    spanner_table: str = "Themes"
-    spanner_failures_table: str = "ThemeFailures"
-    spanner_mutations_per_commit: int = Field(
-        20_000, ge=16, le=80_000, description="mutation budget per commit (Spanner's hard limit: 80,000)"
-    )
-    spanner_deadline_s: float = Field(
-        120.0, gt=0, description="how long a Spanner read or commit is retried before the run stops with an error"
-    )
-    # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
+    # --- adapters: one nested block each (their folders define them) -------------------------
+    bq: BigQuerySettings = Field(default_factory=BigQuerySettings)
+    sink: str = Field("spanner", description="where themes go: the name of a sink's block below")
+    spanner: SpannerSettings = Field(default_factory=SpannerSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     # --- Gemini -------------------------------------------------------------------------------
-    gemini_backend: Literal["vertex", "api_key"] = "vertex"
-    gemini_location: str = "asia-northeast1"
-    gemini_api_key: SecretStr | None = None
-    gemini_base_url: str | None = Field(None, description="Gemini endpoint override (simulator)")
     model: str = "gemini-2.5-flash"
     temperature: float = Field(0.2, ge=0, le=2)
     max_output_tokens: int = Field(256, ge=16)
@@ -95,7 +75,7 @@ class Settings(BaseSettings):
         None, gt=0, description="seconds per Gemini request; None = the tier's (standard 60, flex 900)")
     max_attempts: int | None = Field(
         None, ge=1, description="attempts per request on 429/5xx/timeouts; None = the tier's (standard 6, flex 10)")
-    tier: Literal["standard", "flex", "batch", "auto"] = Field(
+    tier: TierChoice = Field(
         "standard", description="how Gemini is bought (themegen/tiers/): standard (list price), flex (half price, "
         "best effort, minutes per request), batch (half price, a job done within 24 h), or auto: the cheapest "
         "tier expected to finish within THEMEGEN_DEADLINE",
@@ -119,12 +99,6 @@ class Settings(BaseSettings):
     )
     max_input_chars: int = Field(
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
-    )
-
-    # --- Row cache (durable LLM answers) ----------------------------------------------------
-    cache_path: Path = Field(Path(".themegen/cache"), description="local cache directory (one machine)")
-    cache_block: str | None = Field(
-        None, description="storage block slug shared by all workers, e.g. 'gcs-bucket/themegen-cache'"
     )
 
     # --- Throughput ---------------------------------------------------------------------------
@@ -186,35 +160,17 @@ class Settings(BaseSettings):
             raise ValueError("shared_token_limit needs tpm: set THEMEGEN_TPM to the input tokens per minute")
         return value
 
-    @field_validator(
-        "bq_dataset", "bq_staging_dataset", "bq_table", "bq_id_column", "spanner_table", "spanner_failures_table"
-    )
+    @field_validator("gcp_project")
     @classmethod
-    def _identifier(cls, value: str | None, info) -> str | None:
-        return None if value is None else check_identifier(value, info.field_name)
+    def _project(cls, value: str) -> str:
+        return check_project(value, "gcp_project")
 
-    @field_validator("bq_text_columns")
+    @field_validator("sink")
     @classmethod
-    def _text_columns(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("bq_text_columns is empty: name at least one text column")
-        return [check_identifier(v, "bq_text_columns") for v in value]
-
-    @field_validator("gcp_project", "bq_project")
-    @classmethod
-    def _project(cls, value: str | None, info) -> str | None:
-        if value is not None and not _PROJECT.match(value):
-            raise ValueError(f"{info.field_name}={value!r} is not a valid GCP project id")
+    def _sink(cls, value: str) -> str:
+        if value not in SINKS:
+            raise ValueError(f"sink {value!r} is not one of {', '.join(SINKS)} (set THEMEGEN_SINK)")
         return value
-
-    @field_validator("bq_where")
-    @classmethod
-    def _where(cls, value: str | None) -> str | None:
-        # The filter is SQL by design, pasted into the snapshot query next to the shard condition:
-        # anything but one boolean expression could widen a shard (issue 11). Empty = no filter.
-        if value is None or not value.strip():
-            return None
-        return validate_where(value)
 
     @field_validator("deadline")
     @classmethod
@@ -225,7 +181,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _auto_needs_deadline(self) -> Settings:
-        if self.tier == "auto" and self.deadline is None:
+        if self.tier == AUTO and self.deadline is None:
             raise ValueError("tier='auto' picks the cheapest tier that fits a deadline: set THEMEGEN_DEADLINE "
                              "(e.g. 2h, 1d) or choose THEMEGEN_TIER=standard or flex")
         return self
@@ -236,7 +192,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _api_key_needed(self) -> Settings:
-        if self.gemini_backend == "api_key" and self.gemini_api_key is None:
+        if self.gemini.backend == "api_key" and self.gemini.api_key is None:
             raise ValueError("gemini_backend='api_key' needs THEMEGEN_GEMINI_API_KEY")
         return self
 
@@ -247,13 +203,60 @@ class Settings(BaseSettings):
 
     @property
     def source_table(self) -> str:
-        return f"{self.bq_project or self.gcp_project}.{self.bq_dataset}.{self.bq_table}"
+        return f"{self.bq.project or self.gcp_project}.{self.bq.dataset}.{self.bq.table}"
 
     @property
     def staging_dataset(self) -> str:
-        return f"{self.bq_project or self.gcp_project}.{self.bq_staging_dataset or self.bq_dataset}"
+        return f"{self.bq.project or self.gcp_project}.{self.bq.staging_dataset or self.bq.dataset}"
+
+    @property
+    def sink_settings(self) -> BaseModel:
+        """The chosen sink's own block (`spanner`, `postgres`, ...)."""
+        return getattr(self, self.sink)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        return nest(data) if isinstance(data, dict) else data
 
     def with_overrides(self, **overrides: object) -> Settings:
-        """A copy with every non-None override applied and validated (flow parameters win)."""
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        return self.model_validate({**self.model_dump(), **changes}) if changes else self
+        """A copy with every non-None override applied and validated (flow parameters win); adapter
+        settings by their flat names (spanner_table=...)."""
+        changes = nest({k: v for k, v in overrides.items() if v is not None})
+        if not changes:
+            return self
+        merged = self.model_dump()
+        for name, value in changes.items():
+            merged[name] = {**merged[name], **value} if name in NESTED and isinstance(value, dict) else value
+        return self.model_validate(merged)
+
+
+# Nested blocks, by the prefix of their flat names: the field `spanner` holds spanner_* settings.
+NESTED = ("bq", "spanner", "postgres", "gemini", "cache")
+# The sinks are the nested blocks defined in themegen/sink/<name>/ (a sink is chosen by that name).
+SINKS = tuple(name for name in NESTED if Settings.model_fields[name].annotation.__module__.startswith("themegen.sink."))
+
+
+def flat_names() -> set[str]:
+    """Every setting by its flat name (spanner_table, rpm, ...): what overrides and blocks are keyed by."""
+    names = set()
+    for name, info in Settings.model_fields.items():
+        names |= {f"{name}_{sub}" for sub in info.annotation.model_fields} if name in NESTED else {name}
+    return names
+
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{spanner_table: x, rpm: 5} -> {spanner: {table: x}, rpm: 5} (pure); nested dicts stay as they are."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        group, _, rest = key.partition("_")
+        if group in NESTED and rest:
+            nested.setdefault(group, {})
+            if isinstance(nested[group], dict):
+                nested[group][rest] = value
+        elif key in NESTED and isinstance(value, dict) and isinstance(nested.get(key), dict):
+            nested[key] = {**value, **nested[key]}
+        else:
+            nested[key] = value
+    return nested

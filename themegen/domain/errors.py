@@ -52,7 +52,9 @@ def settings_error_message(error: ValidationError) -> str:
 
 def _one_setting_error(problem: dict) -> str:
     message = problem["msg"].removeprefix(_VALUE_ERROR_PREFIX)
-    field = str(problem["loc"][0]) if problem["loc"] else ""
+    loc = problem["loc"]
+    # a nested adapter setting (("spanner", "table")) is named flat, as its environment variable
+    field = "_".join(map(str, loc[:2])) if len(loc) > 1 and isinstance(loc[1], str) else str(loc[0]) if loc else ""
     if not field or ENV_PREFIX in message:
         return message  # a model-level check, or a message that already names the variable to set
     name = env_var(field)

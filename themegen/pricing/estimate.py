@@ -21,10 +21,9 @@ from pydantic import BaseModel, Field
 
 from themegen.pricing.cost import base_model, cost_usd, priced_models
 from themegen.llm.gemini.client import shared_client
-from themegen.domain.models import SourceRow
 from themegen.domain.prompt import SYSTEM_INSTRUCTION, InvalidInput, prepare_text, user_content
 from themegen.config.settings import Settings
-from themegen.source.bigquery.client import BigQuerySource, combine_text, count_sql
+from themegen.source import open_source
 from themegen.tiers.choose import Choice, Workload, choose_tier
 from themegen.tiers.compare import TierEstimate, compare_tiers, tier_lines
 
@@ -95,42 +94,11 @@ class Estimate(BaseModel):
     auto: Choice | None = Field(None, description="what tier=auto picks for the deadline")
 
 
-def _where(settings: Settings) -> str:
-    return f"({settings.bq_where or 'TRUE'})"
-
-
-def sample_sql(settings: Settings, sample_rows: int) -> str:
-    # Ordered by a hash of the id rather than the id itself: just as deterministic, but spread over
-    # the whole table when ids follow time or source. Reads the text columns once (billed like the
-    # run's snapshot scan); BigQuery's LIMIT does not reduce the bytes scanned.
-    id_col = settings.bq_id_column
-    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(settings.bq_text_columns))
-    return (
-        f"SELECT CAST({id_col} AS STRING) AS source_id, {texts} FROM `{settings.source_table}` "
-        f"WHERE {_where(settings)} ORDER BY MD5(CAST({id_col} AS STRING)), source_id "
-        f"LIMIT {int(sample_rows)}"
-    )
-
-
-def _read_source(settings: Settings, sample_rows: int) -> tuple[int, list[SourceRow], int]:
-    """(rows the run would process, the sample, bytes processed); blocking BigQuery calls."""
-    source = BigQuerySource(settings)
-    source.check_source()
-    count_job = source.client.query(count_sql(settings))
-    rows = next(iter(count_job.result()))["n"]
-    sample_job = source.client.query(sample_sql(settings, sample_rows))
-    n_texts = len(settings.bq_text_columns)
-    sample = [SourceRow(id=r["source_id"], text=combine_text([r[f"text_{i}"] for i in range(n_texts)]))
-              for r in sample_job.result()]
-    billed = (count_job.total_bytes_processed or 0) + (sample_job.total_bytes_processed or 0)
-    return rows, sample, billed
-
-
 async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) -> tuple[list[int], str]:
     # Counted: system instruction + user content, as generate_content sends them. Not counted: the
     # response schema; should Gemini bill it as prompt tokens, a trial run's input_tokens show it.
     models = shared_client(settings).aio.models
-    if settings.gemini_backend == "vertex":
+    if settings.gemini.backend == "vertex":
         # Vertex AI's countTokens takes the system instruction, so each row is counted as sent.
         config, per_row_extra = types.CountTokensConfig(system_instruction=SYSTEM_INSTRUCTION), 0
         note = "countTokens API (system instruction counted with each row)"
@@ -178,7 +146,8 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     tpm = tpm or settings.tpm
     if sample_rows < 1:
         raise ValueError("sample_rows must be at least 1")
-    rows, sample, billed = await asyncio.to_thread(_read_source, settings, sample_rows)
+    survey = await asyncio.to_thread(open_source(settings).survey, sample_rows)
+    rows, sample, billed = survey.rows, survey.sample, survey.bytes_billed
     if rows_limit is not None:
         rows = min(rows, rows_limit)
     prompts = []
@@ -193,7 +162,7 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     per_row_in = fmean(counts) if counts else 0.0
     input_tokens, output_tokens = round(sent * per_row_in), round(sent * output_tokens_per_row)
     calls = math.ceil(sent / settings.rows_per_request)
-    backend = settings.gemini_backend
+    backend = settings.gemini.backend
     priced = priced_models(backend)
     models = priced + ([] if base_model(settings.model) in priced else [settings.model])
     costs = [ModelCost(model=m, usd=cost_usd(m, input_tokens, output_tokens, backend=backend)) for m in models]

@@ -8,11 +8,17 @@ and a line in the registry below.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from themegen.tiers import batch, flex, standard
 from themegen.tiers.tier import Tier
 
 TIERS: dict[str, Tier] = {t.name: t for t in (standard.TIER, flex.TIER, batch.TIER)}
 TIER_NAMES = tuple(TIERS)
+AUTO = "auto"  # not a tier: the cheapest one that fits the deadline (choose.py)
+TIER_CHOICES = (*TIER_NAMES, AUTO)
+# What a person may ask for (a flow parameter's drop-down in the Prefect UI, the CLI's --tier).
+TierChoice = Literal[TIER_CHOICES]  # type: ignore[valid-type]
 
 
 class TierUnavailable(RuntimeError):

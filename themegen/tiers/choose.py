@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from themegen.tiers import TIERS, Tier
+from themegen.tiers import AUTO, TIERS, Tier
 
 if TYPE_CHECKING:
     from themegen.config.settings import Settings
@@ -96,7 +96,7 @@ def workload_for(settings: Settings, rows: int, seconds_at_quota: float | None =
 
 def resolve_tier(settings: Settings, work: Workload | None) -> Choice:
     """The tier this run uses: the one set, or for `auto` the choice for THEMEGEN_DEADLINE."""
-    if settings.tier != "auto":
+    if settings.tier != AUTO:
         tier = TIERS[settings.tier]
         return Choice(tier=tier, fits=True, expected_s=expected_seconds(tier, work) if work else 0.0,
                       why="set by THEMEGEN_TIER or the flow's tier parameter")

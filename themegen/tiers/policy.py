@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from themegen.tiers import TIERS, Tier, tier_named
+from themegen.tiers import AUTO, TIERS, Tier, tier_named
 from themegen.tiers.choose import in_flight
 
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ class RequestPolicy(BaseModel):
 def request_policy(settings: Settings) -> RequestPolicy:
     """The policy of the settings' tier. `auto` not chosen yet (config checks, estimates: countTokens
     only, which no tier bills) gets the standard tier's; a run chooses before it generates."""
-    tier = TIERS["standard"] if settings.tier == "auto" else tier_named(settings.tier)
+    tier = TIERS["standard"] if settings.tier == AUTO else tier_named(settings.tier)
     headers = ()
-    if settings.gemini_backend == "vertex" and tier.vertex_request_type:
+    if settings.gemini.backend == "vertex" and tier.vertex_request_type:
         headers = ((VERTEX_REQUEST_TYPE_HEADER, tier.vertex_request_type),)
     return RequestPolicy(
         tier=tier,

@@ -5,42 +5,43 @@ from contextlib import closing
 import pytest
 from prefect.filesystems import LocalFileSystem
 
-from themegen.cache import CachedAnswer, CacheReadError, cache_key
+from themegen.cache import CachedAnswer, CacheReadError
 from themegen.cache.block.client import BlockCache
 from themegen.cache.sqlite.client import FILE_NAME, CacheFileError, LocalCache
+from themegen.domain.generation import Generation
 from themegen.domain.models import Reason
 
 ANSWER = CachedAnswer(raw_text='{"themes": ["a", "b", "c", "d", "e", "f"]}', input_tokens=12, output_tokens=9)
 
 
 def test_key_changes_with_every_part_and_only_then():
-    base = cache_key("row-1", "gemini-2.5-flash", "v1", "fp1", "h" * 64)
-    assert base == cache_key("row-1", "gemini-2.5-flash", "v1", "fp1", "h" * 64)
-    others = [cache_key("row-2", "gemini-2.5-flash", "v1", "fp1", "h" * 64),
-              cache_key("row-1", "gemini-2.5-pro", "v1", "fp1", "h" * 64),
-              cache_key("row-1", "gemini-2.5-flash", "v2", "fp1", "h" * 64),
-              cache_key("row-1", "gemini-2.5-flash", "v1", "fp1", "g" * 64),
-              cache_key("row-1", "gemini-2.5-flash", "v1", "fp2", "h" * 64)]
+    base = Generation("gemini-2.5-flash", "v1", "fp1").row_key("row-1", "h" * 64)
+    assert base == Generation("gemini-2.5-flash", "v1", "fp1").row_key("row-1", "h" * 64)
+    others = [Generation("gemini-2.5-flash", "v1", "fp1").row_key("row-2", "h" * 64),
+              Generation("gemini-2.5-pro", "v1", "fp1").row_key("row-1", "h" * 64),
+              Generation("gemini-2.5-flash", "v2", "fp1").row_key("row-1", "h" * 64),
+              Generation("gemini-2.5-flash", "v1", "fp1").row_key("row-1", "g" * 64),
+              Generation("gemini-2.5-flash", "v1", "fp2").row_key("row-1", "h" * 64)]
     assert len({base, *others}) == 6
 
 
 def test_key_is_a_safe_relative_path_for_any_id():
-    key = cache_key("../../etc/passwd", "models/../x", "v 1", "../fp", "h")
+    key = Generation("models/../x", "v 1", "../fp").row_key("../../etc/passwd", "h")
     assert ".." not in key.split("/") and not key.startswith("/")
 
 
 async def test_local_cache_round_trip_and_misses(tmp_path):
     cache = LocalCache(tmp_path / "new")  # the directory is made on first use
-    key = cache_key("r", "m", "v1", "fp", "h")
+    key = Generation("m", "v1", "fp").row_key("r", "h")
     assert await cache.get_many([key]) == {}
     await cache.put(key, ANSWER)
     assert await LocalCache(tmp_path / "new").get_many([key]) == {key: ANSWER}  # committed at once: another reader sees it
-    assert await cache.get_many([cache_key("r", "m", "v2", "fp", "h")]) == {}
+    assert await cache.get_many([Generation("m", "v2", "fp").row_key("r", "h")]) == {}
 
 
 async def test_local_cache_put_replaces_an_older_answer(tmp_path):
     cache = LocalCache(tmp_path)
-    key = cache_key("r", "m", "v1", "fp", "h")
+    key = Generation("m", "v1", "fp").row_key("r", "h")
     await cache.put(key, CachedAnswer(raw_text="not json"))
     await cache.put(key, ANSWER)
     assert await cache.get_many([key]) == {key: ANSWER}
@@ -54,7 +55,7 @@ def test_local_cache_names_an_unusable_file_and_what_to_do(tmp_path):
 
 async def test_block_cache_round_trip_on_a_storage_block(tmp_path):
     cache = BlockCache(LocalFileSystem(basepath=str(tmp_path)))
-    key = cache_key("r", "m", "v1", "fp", "h")
+    key = Generation("m", "v1", "fp").row_key("r", "h")
     assert await cache.get_many([key]) == {}
     await cache.put(key, ANSWER)
     assert await cache.get_many([key, "answers/absent.json"]) == {key: ANSWER}
@@ -62,7 +63,7 @@ async def test_block_cache_round_trip_on_a_storage_block(tmp_path):
 
 async def test_many_keys_in_one_read_and_permanent_failures_round_trip(tmp_path):
     cache = LocalCache(tmp_path)
-    keys = [cache_key(f"r{i}", "m", "v1", "fp", "h") for i in range(1_200)]  # more than one query's worth
+    keys = [Generation("m", "v1", "fp").row_key(f"r{i}", "h") for i in range(1_200)]  # more than one query's worth
     for key in keys[::2]:
         await cache.put(key, ANSWER)
     declined = CachedAnswer(failure_reason=Reason.BLOCKED, failure="the model declined: finishReason SAFETY")

@@ -18,7 +18,7 @@ def test_env_prefix_and_overrides(monkeypatch):
     monkeypatch.setenv("THEMEGEN_BQ_TEXT_COLUMNS", '["title", "body"]')
     settings = Settings()
     assert settings.batch_size == 200
-    assert settings.bq_text_columns == ["title", "body"]
+    assert settings.bq.text_columns == ["title", "body"]
     assert settings.with_overrides(batch_size=50, rpm=None).batch_size == 50
     assert settings.with_overrides(rpm=None).rpm == settings.rpm
 
@@ -34,7 +34,7 @@ def test_identifiers_are_validated(field, value):
 
 
 def test_where_filter_must_be_one_expression():
-    assert Settings(bq_where="lang = 'ja'").bq_where == "lang = 'ja'"
+    assert Settings(bq_where="lang = 'ja'").bq.where == "lang = 'ja'"
     with pytest.raises(ValidationError, match="one boolean SQL expression"):
         Settings(bq_where="TRUE; DELETE FROM t")
 
@@ -48,9 +48,9 @@ def test_a_where_filter_from_the_environment_that_could_widen_a_shard_is_refused
 
 def test_a_where_filter_from_the_environment_is_kept_stripped_and_empty_means_none(monkeypatch):
     monkeypatch.setenv("THEMEGEN_BQ_WHERE", "  note = 'a (b'  ")
-    assert Settings().bq_where == "note = 'a (b'"
+    assert Settings().bq.where == "note = 'a (b'"
     monkeypatch.setenv("THEMEGEN_BQ_WHERE", "  ")
-    assert Settings().bq_where is None
+    assert Settings().bq.where is None
     with pytest.raises(ValidationError, match="THEMEGEN_BQ_WHERE"):  # overrides are validated too
         Settings().with_overrides(bq_where="1=1) OR (1=1")
 

@@ -7,7 +7,7 @@ import asyncio
 
 from local_stack.gemini_sim import SimConfig, derive_themes, running_simulator
 from tests.themegen.llm.gemini.test_generator import settings_for
-from tests.themegen.test_batch import MemorySink, edges, requests, settle
+from tests.themegen.pipeline.test_settle import MemorySink, edges, requests, settle
 from themegen.domain.models import Reason, SourceRow
 
 GREAT = "Great! Fast delivery and friendly support."

@@ -13,17 +13,21 @@ from themegen.domain import prompt
 from themegen.pipeline.settle import settle_batch
 from themegen.cache import CacheReadError
 from themegen.cache.sqlite.client import LocalCache
+from themegen.domain.generation import Generation
 from themegen.pipeline.edges import Edges
 from themegen.llm.gemini.generator import GeminiGenerator
 from themegen.domain.models import Reason, SourceRow
-from themegen.sink.spanner.client import SinkUnavailable, Stored, Writes
+from themegen.sink import SinkUnavailable, Stored, Writes
 from tests.themegen.llm.gemini.test_generator import TEXT, settings_for
 
 ROWS = [SourceRow(id=f"b{i:02d}", text=None if i == 7 else f"{TEXT} Row {i}.") for i in range(12)]
 
 
 class MemorySink:
-    """Spanner's two tables as dicts, behind the sink's interface (stored / write)."""
+    """Spanner's two tables as dicts, behind the sink's interface."""
+
+    description = "Spanner t/t"
+    failures_table = "ThemeFailures"
 
     def __init__(self) -> None:
         self.themes: dict[str, tuple] = {}
@@ -53,7 +57,7 @@ async def requests(base_url: str) -> int:
 
 
 def edges(settings, tmp_path, sink: MemorySink) -> Edges:
-    return Edges(settings, source=None, sink=sink, cache=LocalCache(tmp_path))
+    return Edges(settings, source=None, sink=sink, cache=LocalCache(tmp_path), generation=Generation.of(settings))
 
 
 async def settle(rows, e: Edges):
@@ -124,7 +128,7 @@ async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_none
         await settle(ROWS, e)
         assert await requests(url) == 11
         monkeypatch.setattr(prompt, "SYSTEM_INSTRUCTION", prompt.SYSTEM_INSTRUCTION + " Prefer nouns.")
-        result = await settle(ROWS, e)
+        result = await settle(ROWS, edges(settings_for(url), tmp_path, sink))  # the next run: the edited prompt
         assert await requests(url) == 22
     assert result.answered == result.written == 11
     assert {v[3] for v in sink.themes.values()} == {prompt.prompt_fingerprint()}
@@ -153,7 +157,8 @@ class BrokenCache(LocalCache):
 
 async def test_a_cache_that_cannot_be_read_costs_no_call_and_says_why(tmp_path):
     async with running_simulator() as url:
-        e = Edges(settings_for(url), source=None, sink=MemorySink(), cache=BrokenCache(tmp_path))
+        settings = settings_for(url)
+        e = Edges(settings, source=None, sink=MemorySink(), cache=BrokenCache(tmp_path), generation=Generation.of(settings))
         result = await settle(ROWS, e)
         assert await requests(url) == 0
     assert {f.reason for f in result.failures} == {Reason.CACHE_ERROR, Reason.INPUT}

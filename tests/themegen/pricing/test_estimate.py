@@ -62,7 +62,7 @@ async def test_estimate_is_within_ten_percent_of_the_run(stack):
     every_row = (summary.rows_answered + summary.requests_saved) / summary.rows_answered
     input_tokens, output_tokens = round(summary.input_tokens * every_row), round(summary.output_tokens * every_row)
     assert within(e.input_tokens, input_tokens), (e.input_tokens, input_tokens)
-    run_usd = cost_usd(settings.model, input_tokens, output_tokens, backend=settings.gemini_backend)
+    run_usd = cost_usd(settings.model, input_tokens, output_tokens, backend=settings.gemini.backend)
     assert e.usd is not None and run_usd is not None
     assert within(e.usd, run_usd), (e.usd, run_usd, e.output_tokens, output_tokens)
 

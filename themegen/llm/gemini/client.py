@@ -34,20 +34,20 @@ def make_client(settings: Settings, session: aiohttp.ClientSession | None = None
     """A client with the tier's timeout and headers (Vertex AI's Flex is a header, not a body field)."""
     policy = request_policy(settings)
     http = types.HttpOptions(
-        base_url=settings.gemini_base_url, timeout=int(policy.timeout_s * 1000), aiohttp_client=session,
+        base_url=settings.gemini.base_url, timeout=int(policy.timeout_s * 1000), aiohttp_client=session,
         headers=dict(policy.headers) or None,
     )
-    if settings.gemini_backend == "vertex":
+    if settings.gemini.backend == "vertex":
         return genai.Client(
-            vertexai=True, project=settings.gcp_project, location=settings.gemini_location, http_options=http,
+            vertexai=True, project=settings.gcp_project, location=settings.gemini.location, http_options=http,
             credentials=gemini_credentials(settings),
         )
-    return genai.Client(api_key=settings.gemini_api_key.get_secret_value(), http_options=http)
+    return genai.Client(api_key=settings.gemini.api_key.get_secret_value(), http_options=http)
 
 
 def _client_key(settings: Settings) -> tuple:
-    return (settings.gemini_backend, settings.gemini_base_url, settings.gcp_project, settings.gemini_location,
-            settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
+    return (settings.gemini.backend, settings.gemini.base_url, settings.gcp_project, settings.gemini.location,
+            settings.gemini.api_key.get_secret_value() if settings.gemini.api_key else None,
             request_policy(settings))
 
 

@@ -25,20 +25,8 @@ from themegen.domain.models import LlmUsage, Reason, RowFailure
 from themegen.domain.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
 from themegen.config.settings import Settings
 from themegen.tiers.policy import request_policy
+from themegen.llm import Answer, Row
 from themegen.tiers.tier import Tier
-
-Row = tuple[str, str]  # (row id, prepared text)
-
-
-class Answer(BaseModel):
-    """A validated answer plus what is needed to cache it (the raw text, never just the parse)."""
-
-    source_id: str
-    text: str
-    themes: list[str]
-    raw_text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class Reply(BaseModel):
@@ -98,7 +86,7 @@ class GeminiGenerator:
                 "THEMEGEN_GEMINI_LOCATION"
             ) from None
         except (aiohttp.ClientConnectionError, httpx.TransportError) as exc:
-            where = self.settings.gemini_base_url or "Google's endpoint"
+            where = self.settings.gemini.base_url or "Google's endpoint"
             raise GeneratorConfigError(
                 f"Gemini cannot be reached at {where} ({type(exc).__name__}). Check THEMEGEN_GEMINI_BASE_URL and "
                 "the network (the local stack's simulator: `themegen stack up`)"

@@ -46,11 +46,11 @@ class GeminiApiJobs:
     async def _operation(self, name: str) -> dict:
         """The job as the REST API returns it (google-genai leaves out its batchStats and error); {}
         when it cannot be read: what it adds is for people (progress, a reason), never for the run."""
-        base = (self.settings.gemini_base_url or GEMINI_API).rstrip("/")
+        base = (self.settings.gemini.base_url or GEMINI_API).rstrip("/")
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 response = await http.get(f"{base}/v1beta/{name}", headers={
-                    "x-goog-api-key": self.settings.gemini_api_key.get_secret_value()})
+                    "x-goog-api-key": self.settings.gemini.api_key.get_secret_value()})
                 response.raise_for_status()
                 return response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -19,8 +19,7 @@ from pathlib import Path
 from google import genai
 from google.genai import _common, batches, models, types
 
-from themegen.pipeline.settle import Pending
-from themegen.cache import text_cache_key
+from themegen.domain.generation import Pending
 from themegen.llm.gemini.client import generation_config
 from themegen.domain.prompt import user_content
 from themegen.config.settings import Settings
@@ -37,14 +36,14 @@ class JobRequest:
     rows: tuple[Pending, ...]
 
 
-def one_per_text(rows: list[Pending], settings: Settings, fingerprint: str) -> list[Pending]:
-    """The first row (by id) of each distinct text: the others take its answer from the text key."""
+def one_per_text(rows: list[Pending]) -> list[Pending]:
+    """The first row (by id) of each distinct text: the others take its answer from the text key
+    (one run, one generation: the same text hash is the same text key)."""
     seen: set[str] = set()
     leaders = []
     for row in sorted(rows, key=lambda r: r.id):
-        key = text_cache_key(settings.model, settings.prompt_version, fingerprint, row.digest)
-        if key not in seen:
-            seen.add(key)
+        if row.digest not in seen:
+            seen.add(row.digest)
             leaders.append(row)
     return leaders
 

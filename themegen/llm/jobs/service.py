@@ -78,7 +78,7 @@ async def newest_named(client: genai.Client, display_name: str, config: dict) ->
 
 def batch_service(settings: Settings) -> BatchService:
     """The batch job service of the settings' Gemini backend."""
-    if settings.gemini_backend == "vertex":
+    if settings.gemini.backend == "vertex":
         # Imported here: each backend loads only its own libraries (BigQuery staging for Vertex AI).
         from themegen.llm.jobs.vertex import VertexJobs
 

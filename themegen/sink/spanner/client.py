@@ -1,9 +1,5 @@
-"""Cloud Spanner sink: what a batch's rows already hold, and idempotent writes of a batch's outcome.
-
-Spanner is half of the run's record of what is done (the row cache is the other half): a row is
-done when its Themes row matches the current model, prompt and input hash. Each batch reads that
-for its ids (`stored`) and writes its own outcome (`write`) before it ends.
-"""
+"""Cloud Spanner sink (themegen/sink's port): what a batch's rows already hold, and idempotent
+writes of a batch's outcome, in commits within Spanner's mutation limit."""
 
 from __future__ import annotations
 
@@ -11,7 +7,6 @@ import asyncio
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
@@ -19,8 +14,8 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_af
 
 from themegen.domain.errors import sentence, tidy
 from themegen.config.gcp import credentials
-from themegen.domain.models import RowFailure, ThemeRecord
 from themegen.config.settings import Settings
+from themegen.sink import SinkConfigError, SinkUnavailable, Stored, Writes
 from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT, pack_commits
 from themegen.sink.spanner.ddl import ADDED_COLUMNS, upgrade_ddl
 
@@ -59,51 +54,26 @@ async def _in_daemon_thread(call, *args):
     return await future
 
 
-class SinkConfigError(RuntimeError):
-    """The Spanner database/tables in settings are missing; the message names the settings."""
-
-
-class SinkUnavailable(RuntimeError):
-    """Spanner did not answer within the deadline; the message names it and what to do."""
-
-
-@dataclass
-class Stored:
-    """What Spanner holds for a batch's ids."""
-
-    themes: dict[str, tuple] = field(default_factory=dict)  # id -> (Model, PromptVersion, PromptFingerprint, InputHash)
-    failures: dict[str, tuple] = field(default_factory=dict)  # id -> (Reason, Error)
-
-
-@dataclass
-class Writes:
-    """A batch's outcome as mutations: upserts, and deletes of rows they make stale."""
-
-    themes: list[ThemeRecord] = field(default_factory=list)
-    failures: list[RowFailure] = field(default_factory=list)
-    delete_themes: list[str] = field(default_factory=list)
-    delete_failures: list[str] = field(default_factory=list)
-
-
 class SpannerSink:
     def __init__(self, settings: Settings, mutation_budget: int | None = None) -> None:
         self.settings = settings
-        self.budget = mutation_budget or settings.spanner_mutations_per_commit
+        self.budget = mutation_budget or settings.spanner.mutations_per_commit
         if not 0 < self.budget <= SPANNER_MAX_MUTATIONS_PER_COMMIT:
             raise ValueError(f"mutation budget must be in 1..{SPANNER_MAX_MUTATIONS_PER_COMMIT}, got {self.budget}")
         client = spanner.Client(project=settings.gcp_project, credentials=credentials(settings))
-        self.database = client.instance(settings.spanner_instance).database(settings.spanner_database)
+        self.database = client.instance(settings.spanner.instance).database(settings.spanner.database)
         self.commits = 0
-
-    def _where(self) -> str:
-        s = self.settings
+        self.failures_table = settings.spanner.failures_table
         endpoint = os.environ.get("SPANNER_EMULATOR_HOST")
-        return (f"Spanner {s.spanner_instance}/{s.spanner_database} "
-                f"({'emulator at ' + endpoint if endpoint else 'project ' + s.gcp_project})")
+        self.description = (f"Spanner {settings.spanner.instance}/{settings.spanner.database} "
+                            f"({'emulator at ' + endpoint if endpoint else 'project ' + settings.gcp_project})")
+
+    def close(self) -> None:
+        """Nothing to release: the client's sessions end with the process."""
 
     async def _within_deadline(self, call, *args):
         """Run `call`, retrying transient errors until THEMEGEN_SPANNER_DEADLINE_S, then one clear error."""
-        deadline = self.settings.spanner_deadline_s
+        deadline = self.settings.spanner.deadline_s
         ends = time.monotonic() + deadline
         try:
             async for attempt in AsyncRetrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_delay(deadline),
@@ -114,15 +84,15 @@ class SpannerSink:
             last = exc.last_attempt.exception()
             detail = tidy((getattr(last, "message", None) or str(last) or "no answer within the deadline").splitlines()[0])
             raise SinkUnavailable(
-                f"{self._where()} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
+                f"{self.description} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
                 "Check that it is up and reachable (locally: `themegen stack up`), or raise "
                 "THEMEGEN_SPANNER_DEADLINE_S; answered rows are in the row cache, so a retry of this flow run "
                 "writes them without calling Gemini"
             ) from None
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
-    async def stored(self, source_ids: list[str]) -> Stored:
-        return await self._within_deadline(self._read, source_ids)
+    async def stored(self, row_ids: list[str]) -> Stored:
+        return await self._within_deadline(self._read, row_ids)
 
     def _read(self, source_ids: list[str]) -> Stored:
         s, found = self.settings, Stored()
@@ -131,10 +101,10 @@ class SpannerSink:
             # Single-use snapshots: the emulator aborts concurrent multi-use read-only transactions
             # ("Transaction not found"), and the two tables need no common read timestamp.
             with self.database.snapshot() as snapshot:
-                rows = snapshot.read(s.spanner_table, THEME_COLUMNS[:1] + THEME_COLUMNS[2:6], keys)
+                rows = snapshot.read(s.spanner.table, THEME_COLUMNS[:1] + THEME_COLUMNS[2:6], keys)
                 found.themes.update({r[0]: tuple(r[1:]) for r in rows})
             with self.database.snapshot() as snapshot:
-                rows = snapshot.read(s.spanner_failures_table, ("SourceId", "Reason", "Error"), keys)
+                rows = snapshot.read(s.spanner.failures_table, ("SourceId", "Reason", "Error"), keys)
                 found.failures.update({r[0]: tuple(r[1:]) for r in rows})
         return found
 
@@ -142,14 +112,14 @@ class SpannerSink:
         """Upserts and deletes in commits inside the mutation budget (idempotent, so any may be retried)."""
         s, ts = self.settings, spanner.COMMIT_TIMESTAMP
         groups = [
-            (s.spanner_table, THEME_COLUMNS, len(THEME_COLUMNS),
+            (s.spanner.table, THEME_COLUMNS, len(THEME_COLUMNS),
              [(r.source_id, r.themes, r.model, r.prompt_version, r.prompt_fingerprint, r.input_hash, ts)
               for r in writes.themes]),
-            (s.spanner_failures_table, FAILURE_COLUMNS, len(FAILURE_COLUMNS),
+            (s.spanner.failures_table, FAILURE_COLUMNS, len(FAILURE_COLUMNS),
              [(f.source_id, f.batch_id, f.reason.value, f.error, f.attempts, ts, flow_run_id)
               for f in writes.failures]),
-            (s.spanner_table, None, 1, writes.delete_themes),
-            (s.spanner_failures_table, None, 1, writes.delete_failures),
+            (s.spanner.table, None, 1, writes.delete_themes),
+            (s.spanner.failures_table, None, 1, writes.delete_failures),
         ]
         for commit in pack_commits(groups, self.budget):
             await self._within_deadline(self._commit, commit)
@@ -169,7 +139,7 @@ class SpannerSink:
 
     def _check_tables(self) -> None:
         s = self.settings
-        tables = ((s.spanner_table, THEME_COLUMNS, "themes"), (s.spanner_failures_table, FAILURE_COLUMNS, "failures"))
+        tables = ((s.spanner.table, THEME_COLUMNS, "themes"), (s.spanner.failures_table, FAILURE_COLUMNS, "failures"))
         try:
             with self.database.snapshot(multi_use=True) as snapshot:
                 for table, columns, kind in tables:
@@ -187,6 +157,6 @@ class SpannerSink:
                         raise
         except (gexc.NotFound, gexc.InvalidArgument) as exc:
             raise SinkConfigError(
-                f"{self._where()} is not ready: {sentence(exc.message)}. Check THEMEGEN_SPANNER_INSTANCE / "
+                f"{self.description} is not ready: {sentence(exc.message)}. Check THEMEGEN_SPANNER_INSTANCE / "
                 "THEMEGEN_SPANNER_DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
             ) from None

@@ -21,16 +21,13 @@ from google.cloud.bigquery_storage_v1.services.big_query_read.transports import 
 from themegen.config.gcp import credentials
 from themegen.domain.models import BatchDescriptor, BatchPlan, SourceRow
 from themegen.config.settings import Settings
+from themegen.source import SourceConfigError, Survey
 
 SNAPSHOT_DAYS = 7
 PLAINTEXT = "http://"  # scheme of a Storage Read endpoint without TLS (THEMEGEN_BQ_STORAGE_ENDPOINT)
 
 
 CHECK_TIMEOUT_S = 60
-
-
-class SourceConfigError(RuntimeError):
-    """The source table/columns in settings do not match BigQuery; the message names the setting."""
 
 
 # Rows whose id is NULL or empty go to this batch id: counted and reported, never read or sent.
@@ -62,11 +59,11 @@ def snapshot_sql(settings: Settings, snapshot_table: str, batch_count: int, batc
     parentheses, ANDed with ours. The snapshot stores the id and the text columns only: the batch
     reads need them, and 7 days of them cost less than re-scanning the source for every batch.
     """
-    id_col, columns = settings.bq_id_column, settings.bq_text_columns
+    id_col, columns = settings.bq.id_column, settings.bq.text_columns
     texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(columns))
     text_names = ", ".join(f"text_{i}" for i in range(len(columns)))
     no_id = f"({id_col} IS NULL OR TRIM(CAST({id_col} AS STRING)) = '')"
-    conditions = [f"({settings.bq_where})" if settings.bq_where else "TRUE"]
+    conditions = [f"({settings.bq.where})" if settings.bq.where else "TRUE"]
     if sharded:
         # MOD before ABS: ABS of the smallest INT64 fingerprint would overflow.
         conditions.append(f"ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard")
@@ -93,11 +90,24 @@ FROM (
 
 def count_sql(settings: Settings, sharded: bool = False) -> str:
     """Distinct ids the snapshot will hold (pure): it sizes the batches. Scans the id and filter columns."""
-    id_col = settings.bq_id_column
-    conditions = [f"({settings.bq_where})" if settings.bq_where else "TRUE"]
+    id_col = settings.bq.id_column
+    conditions = [f"({settings.bq.where})" if settings.bq.where else "TRUE"]
     if sharded:
         conditions.append(f"ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard")
     return f"SELECT COUNT(DISTINCT {id_col}) AS n FROM `{settings.source_table}` WHERE {' AND '.join(conditions)}"
+
+
+def sample_sql(settings: Settings, sample_rows: int) -> str:
+    # Ordered by a hash of the id rather than the id itself: just as deterministic, but spread over
+    # the whole table when ids follow time or source. Reads the text columns once (billed like the
+    # run's snapshot scan); BigQuery's LIMIT does not reduce the bytes scanned.
+    id_col = settings.bq.id_column
+    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(settings.bq.text_columns))
+    return (
+        f"SELECT CAST({id_col} AS STRING) AS source_id, {texts} FROM `{settings.source_table}` "
+        f"WHERE ({settings.bq.where or 'TRUE'}) ORDER BY MD5(CAST({id_col} AS STRING)), source_id "
+        f"LIMIT {int(sample_rows)}"
+    )
 
 
 def combine_text(parts: list[str | None]) -> str | None:
@@ -108,14 +118,14 @@ def combine_text(parts: list[str | None]) -> str | None:
 
 def bigquery_client(s: Settings) -> bigquery.Client:
     """The REST client of the settings' BigQuery (the source, and the batch tier's staging tables)."""
-    options = ClientOptions(api_endpoint=s.bq_api_endpoint) if s.bq_api_endpoint else None
+    options = ClientOptions(api_endpoint=s.bq.api_endpoint) if s.bq.api_endpoint else None
     return bigquery.Client(project=s.gcp_project, credentials=credentials(s), client_options=options,
-                           location=s.bq_location)
+                           location=s.bq.location)
 
 
 def storage_read_client(s: Settings) -> bigquery_storage_v1.BigQueryReadClient:
     """A Storage Read client (one gRPC channel) of the settings' BigQuery."""
-    endpoint = s.bq_storage_endpoint
+    endpoint = s.bq.storage_endpoint
     if endpoint and endpoint.startswith(PLAINTEXT):
         # The endpoint itself says it speaks plaintext gRPC (as BIGQUERY_EMULATOR_HOST's http:// does).
         channel = grpc.insecure_channel(endpoint.removeprefix(PLAINTEXT))
@@ -148,13 +158,13 @@ class BigQuerySource:
             ) from None
         except gexc.RetryError as exc:
             raise SourceConfigError(
-                f"BigQuery at {s.bq_api_endpoint or 'its Google endpoint'} did not answer (retried up to {CHECK_TIMEOUT_S} s, "
+                f"BigQuery at {s.bq.api_endpoint or 'its Google endpoint'} did not answer (retried up to {CHECK_TIMEOUT_S} s, "
                 f"{type(exc.cause).__name__}): check THEMEGEN_BQ_API_ENDPOINT and the network (the local stack: "
                 "`themegen stack up`)"
             ) from None
         columns = {f.name for f in table.schema}
-        for setting, col in [("THEMEGEN_BQ_ID_COLUMN", s.bq_id_column)] + [
-            ("THEMEGEN_BQ_TEXT_COLUMNS", c) for c in s.bq_text_columns
+        for setting, col in [("THEMEGEN_BQ_ID_COLUMN", s.bq.id_column)] + [
+            ("THEMEGEN_BQ_TEXT_COLUMNS", c) for c in s.bq.text_columns
         ]:
             if col not in columns:
                 raise SourceConfigError(
@@ -227,10 +237,26 @@ class BigQuerySource:
         """One Storage Read client (one gRPC channel) for every batch of the run; close() closes it."""
         return storage_read_client(self.settings)
 
+    def count_rows(self) -> int:
+        """Distinct ids a run would process (one query over the id and filter columns)."""
+        return next(iter(self.client.query(count_sql(self.settings)).result()))["n"]
+
+    def survey(self, sample_rows: int) -> Survey:
+        """The rows a run would process, a sample of them and the bytes the two queries billed."""
+        self.check_source()
+        count_job = self.client.query(count_sql(self.settings))
+        rows = next(iter(count_job.result()))["n"]
+        sample_job = self.client.query(sample_sql(self.settings, sample_rows))
+        n_texts = len(self.settings.bq.text_columns)
+        sample = [SourceRow(id=r["source_id"], text=combine_text([r[f"text_{i}"] for i in range(n_texts)]))
+                  for r in sample_job.result()]
+        billed = (count_job.total_bytes_processed or 0) + (sample_job.total_bytes_processed or 0)
+        return Survey(rows=rows, sample=sample, bytes_billed=billed)
+
     def read_batch(self, batch: BatchDescriptor) -> list[SourceRow]:
         """Read one batch's rows from the snapshot (Storage Read API, filtered on batch_id)."""
         project, dataset, table = batch.snapshot_table.split(".")
-        n_texts = len(self.settings.bq_text_columns)
+        n_texts = len(self.settings.bq.text_columns)
         fields = ["source_id", *(f"text_{i}" for i in range(n_texts))]
         client = self._read_client
         session = client.create_read_session(

@@ -8,8 +8,7 @@ import json
 from google import genai
 
 from tests.themegen.llm.gemini.test_generator import settings_for
-from themegen.pipeline.settle import Pending
-from themegen.cache import cache_key
+from themegen.domain.generation import Generation, Pending
 from themegen.llm.jobs.requests import (
     one_per_text,
     pack,
@@ -30,7 +29,7 @@ CLIENT = genai.Client(api_key="k")
 
 def row(row_id: str, text: str) -> Pending:
     digest = input_hash(text)
-    return Pending(row_id, text, digest, cache_key(row_id, SETTINGS.model, SETTINGS.prompt_version, "fp", digest))
+    return Pending(row_id, text, digest, Generation(SETTINGS.model, SETTINGS.prompt_version, "fp").row_key(row_id, digest))
 
 
 ROWS = [row("c", "Great!"), row("a", "The app crashes"), row("b", "Great!"), row("d", "Slow delivery"),
@@ -38,18 +37,18 @@ ROWS = [row("c", "Great!"), row("a", "The app crashes"), row("b", "Great!"), row
 
 
 def test_one_row_per_distinct_text_in_id_order():
-    assert [r.id for r in one_per_text(ROWS, SETTINGS, "fp")] == ["a", "b", "d", "e"]  # "c" takes b's answer
+    assert [r.id for r in one_per_text(ROWS)] == ["a", "b", "d", "e"]  # "c" takes b's answer
 
 
 def test_rows_are_packed_as_online_and_each_request_key_names_its_rows():
-    requests = pack(one_per_text(ROWS, SETTINGS, "fp"), 2)
+    requests = pack(one_per_text(ROWS), 2)
     assert [[r.id for r in q.rows] for q in requests] == [["a", "b"], ["d", "e"]]
     assert len({q.key for q in requests}) == 2
     assert pack([ROWS[0]], 2)[0].key != pack([row("c", "Other text")], 2)[0].key  # same id, other text
 
 
 def test_a_request_carries_the_online_contents_instruction_and_schema():
-    packed, single = pack(one_per_text(ROWS, SETTINGS, "fp"), 2)[0], pack([ROWS[3]], 2)[0]
+    packed, single = pack(one_per_text(ROWS), 2)[0], pack([ROWS[3]], 2)[0]
     body = request_json(packed, SETTINGS, CLIENT)
     assert body["contents"][0]["parts"][0]["text"] == user_content([("a", "The app crashes"), ("b", "Great!")])
     assert body["systemInstruction"]["parts"][0]["text"] == system_instruction(packed=True)
@@ -63,7 +62,7 @@ def test_a_request_carries_the_online_contents_instruction_and_schema():
 
 
 def test_requests_are_written_to_files_under_the_size_limit_in_order(tmp_path):
-    requests = pack(one_per_text(ROWS, SETTINGS, "fp"), 1)
+    requests = pack(one_per_text(ROWS), 1)
     (tmp_path / "one").mkdir()
     [whole] = write_job_files(requests, SETTINGS, CLIENT, tmp_path / "one")
     lines = whole.path.read_bytes().decode().splitlines()

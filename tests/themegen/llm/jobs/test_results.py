@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 
-from themegen.pipeline.settle import Pending
+from themegen.domain.generation import Pending
 from themegen.llm.gemini.generator import Answer
 from themegen.llm.jobs.requests import pack
 from themegen.llm.jobs.results import JobOutput, Outcomes, matched, outcomes

@@ -1,0 +1,24 @@
+"""The PostgreSQL sink's settings (THEMEGEN_POSTGRES_*), nested in the root Settings as `postgres`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from themegen.config.identifiers import check_identifier
+
+
+class PostgresSettings(BaseModel):
+    dsn: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/themegen"),
+        description="libpq connection string, e.g. postgresql://user:password@host:5432/db (Cloud SQL, AlloyDB)",
+    )
+    table: str = "themes"
+    failures_table: str = "theme_failures"
+    deadline_s: float = Field(
+        120.0, gt=0, description="how long a read or write is retried before the run stops with an error"
+    )
+
+    @field_validator("table", "failures_table")
+    @classmethod
+    def _identifier(cls, value: str, info) -> str:
+        return check_identifier(value, f"postgres_{info.field_name}")

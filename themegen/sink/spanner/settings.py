@@ -1,0 +1,28 @@
+"""The Spanner sink's settings (THEMEGEN_SPANNER_*), nested in the root Settings as `spanner`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+from themegen.config.identifiers import check_identifier
+from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT
+
+
+class SpannerSettings(BaseModel):
+    instance: str = "themegen"
+    database: str = "themegen"
+    table: str = "Themes"
+    failures_table: str = "ThemeFailures"
+    mutations_per_commit: int = Field(
+        20_000, ge=16, le=SPANNER_MAX_MUTATIONS_PER_COMMIT,
+        description="mutation budget per commit (Spanner's hard limit: 80,000)",
+    )
+    deadline_s: float = Field(
+        120.0, gt=0, description="how long a Spanner read or commit is retried before the run stops with an error"
+    )
+    # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
+
+    @field_validator("table", "failures_table")
+    @classmethod
+    def _identifier(cls, value: str, info) -> str:
+        return check_identifier(value, f"spanner_{info.field_name}")
