@@ -54,7 +54,6 @@ async def generate_themes(
     rows_per_request: int | None = None,
     model: str | None = None,
     batch_ids: list[int] | None = None,
-    only_failed: bool = False,
     retry_failed: bool = False,
     config_block: str | None = None,
     estimate_only: bool = False,
@@ -70,7 +69,6 @@ async def generate_themes(
     rows_limit: only the first N rows by id (a trial run, N >= 1); None = every row.
     rows_per_request: rows packed into one Gemini request (fewer requests and tokens per row).
     batch_ids: run only these batches (ids as listed in a previous run's report, with its batch_size).
-    only_failed: accepted for rerun links of earlier versions; every run now sends only unfinished rows.
     retry_failed: send rows again whose answer was declined or invalid (recorded, not re-sent by default).
     estimate_only: count rows and tokens on a sample and return the estimate; no generation.
     shard, shard_count: only the rows whose id hashes to shard `shard` of `shard_count` (one child

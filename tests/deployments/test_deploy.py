@@ -33,14 +33,13 @@ def test_every_deployment_is_registered(deployed_run):
     with get_client(sync_client=True) as client:
         pools = {
             name: client.read_deployment_by_name(f"generate-themes/{name}").work_pool_name
-            for name in ("generate-themes-local", "generate-themes-rerun-failed", "generate-themes-cloud-run")
+            for name in ("generate-themes-local", "generate-themes-cloud-run")
         }
         sharded = client.read_deployment_by_name("generate-themes-sharded/generate-themes-sharded")
         cloud_run = client.read_deployment_by_name("generate-themes/generate-themes-cloud-run")
         local = client.read_deployment_by_name("generate-themes/generate-themes-local")
     assert pools == {
         "generate-themes-local": "themegen-local",
-        "generate-themes-rerun-failed": "themegen-local",
         "generate-themes-cloud-run": "themegen-cloud-run",
     }
     assert sharded.work_pool_name == "themegen-local"

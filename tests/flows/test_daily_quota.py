@@ -9,7 +9,7 @@ from tests.flows.helpers import distinct_texts, nonempty, source_rows, theme_ids
 ROWS, BATCH, DAILY = 200, 20, 30
 
 
-async def test_per_day_quota_stops_all_sending_and_only_failed_then_finishes_every_unfinished_row(stack, monkeypatch):
+async def test_per_day_quota_stops_all_sending_and_a_rerun_then_finishes_every_unfinished_row(stack, monkeypatch):
     stack.clear_outputs()
     wanted = set(nonempty(rows := source_rows(stack), sorted(rows)[:ROWS]))
     # A low RPM (10/s) keeps most requests waiting in the limiter when the refusal comes back.
@@ -35,7 +35,7 @@ async def test_per_day_quota_stops_all_sending_and_only_failed_then_finishes_eve
     stack.sim("config", {"rpd": None, "latency_s": 0.0})
     stack.sim("reset", {})
     monkeypatch.setenv("THEMEGEN_RPM", "600000")
-    rerun = await generate_themes(rows_limit=ROWS, batch_size=BATCH, only_failed=True)
+    rerun = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
 
     assert stack.sim("stats")["requests"] == rerun.llm_calls == distinct_texts(rows, wanted) - answered
     assert theme_ids(stack) == wanted

@@ -54,7 +54,7 @@ async def test_a_rerun_of_a_finished_run_with_permanent_failures_pays_nothing_un
     assert stack.sim("stats")["requests"] == paid + 2 * len(bad)  # asked for: each sent again, with its repair
 
 
-async def test_only_failed_after_a_batch_level_failure_reaches_every_row_of_it(stack, monkeypatch):
+async def test_a_rerun_after_a_batch_level_failure_reaches_every_row_of_it(stack, monkeypatch):
     stack.clear_outputs()
     rows = source_rows(stack)
     batch_one = nonempty(rows, batch_rows(BATCH, 1, ROWS))
@@ -73,7 +73,7 @@ async def test_only_failed_after_a_batch_level_failure_reaches_every_row_of_it(s
     monkeypatch.setattr(BigQuerySource, "read_batch", read_batch)
     stack.sim("reset", {})
 
-    summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH, only_failed=True)
+    summary = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
 
     # One request per text of batch one that no row of the other batches had answered.
     answered = texts_of(rows, set(nonempty(rows, sorted(rows)[:ROWS])) - set(batch_one))

@@ -40,7 +40,7 @@ async def test_rerun_of_a_finished_run_makes_zero_calls_and_rewrites_nothing(sta
     assert stack.read_table("SELECT t.SourceId, t.GeneratedAt FROM Themes AS t ORDER BY t.SourceId") == written
 
 
-@pytest.mark.parametrize("rerun", [{"batch_ids": [3, 7]}, {"only_failed": True}])
+@pytest.mark.parametrize("rerun", [{"batch_ids": [3, 7]}, {}])
 async def test_rerun_after_failed_batches_calls_only_their_rows(stack, monkeypatch, rerun):
     stack.clear_outputs()
     monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
