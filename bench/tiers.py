@@ -39,7 +39,7 @@ def one_tier(tier: str, rows: int, settings: Settings) -> dict:
         "flow_wall_seconds": summary["wall_seconds"],
         "command_wall_seconds": round(wall, 1),
         "llm_calls_online": summary["llm_calls"],
-        "batch_jobs": summary.get("batch_jobs", 0),
+        "inference_jobs": summary.get("inference_jobs", 0),
         "batch_queued_seconds": summary.get("batch_queued_seconds", 0.0),
         "batch_processing_seconds": summary.get("batch_processing_seconds", 0.0),
     }

@@ -5,7 +5,7 @@ Steps:
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
                      by default 100 requests' worth)
-1b. run_batch_job  - tier batch only: the rows left to answer go out as one asynchronous job (or a few)
+1b. run_inference_job  - tier batch only: the rows left to answer go out as one asynchronous job (or a few)
                      at the batch price, or a Retry/rerun attaches to the job they went to; its valid
                      answers fill the row cache (the batches below take them from there)
 2. generate_batch  - one task run per batch, max_parallel_batches at once (a shard its share; at most
@@ -36,7 +36,7 @@ from tasks.create_batches import create_batches
 from tasks.estimate_run import estimate_run
 from tasks.generate_batch import generate_batches
 from tasks.publish_report import publish_report
-from tasks.run_batch_job import cancel_batch_jobs, run_batch_job
+from tasks.run_inference_job import cancel_inference_jobs, run_inference_job
 from tasks.upsert_themes import upsert_themes
 from themegen.pricing.estimate import Estimate
 from themegen.domain.models import RunSummary
@@ -45,7 +45,7 @@ from themegen.tiers import AUTO, TierChoice, tier_named, usable
 from themegen.tiers.choose import deadline_at, resolve_tier, workload_for
 
 
-@flow(name="generate-themes", log_prints=True, on_cancellation=[cancel_batch_jobs])
+@flow(name="generate-themes", log_prints=True, on_cancellation=[cancel_inference_jobs])
 async def generate_themes(
     rows_limit: int | None = None,
     batch_size: int | None = None,
@@ -98,7 +98,7 @@ async def generate_themes(
     print(f"tier {choice.tier.name}: {choice.why}")
     settings = settings.with_overrides(tier=usable(choice.tier).name, deadline_at=deadline_at(settings, started_at))
     # Tier batch: one job (or a few) fills the row cache at the batch price; the batches take from it.
-    jobs = None if choice.tier.synchronous else await run_batch_job(plan, settings, flow_run_id)
+    jobs = None if choice.tier.synchronous else await run_inference_job(plan, settings, flow_run_id)
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.report.best_effort import best_effort
 from themegen.pricing.cost import cost_usd, tier_cost_usd
-from themegen.domain.models import BatchJobs, BatchPlan, RunSummary, UpsertResult
+from themegen.domain.models import InferenceJobs, BatchPlan, RunSummary, UpsertResult
 from themegen.report.tables import failure_table, markdown, summarize, summary_table
 from themegen.config.settings import Settings
 from themegen.tiers import tier_named
@@ -41,11 +41,11 @@ async def publish_report(
     wall_seconds: float,
     flow_run_id: str | None,
     tier_choice: str = "",
-    batch_jobs: BatchJobs | None = None,
+    inference_jobs: InferenceJobs | None = None,
 ) -> RunSummary:
-    if batch_jobs is not None:  # the jobs' tokens, at the tier's price (the online ones count as fallback)
-        tally.usage.input_tokens += batch_jobs.input_tokens
-        tally.usage.output_tokens += batch_jobs.output_tokens
+    if inference_jobs is not None:  # the jobs' tokens, at the tier's price (the online ones count as fallback)
+        tally.usage.input_tokens += inference_jobs.input_tokens
+        tally.usage.output_tokens += inference_jobs.output_tokens
     report = summarize(plan, tally, upsert, wall_seconds, flow_run_id)
     report.backend_note = environment_note(settings)
     report.environment = environment(settings)
@@ -58,11 +58,11 @@ async def publish_report(
                                          backend=settings.gemini.backend)
     usage = tally.usage
     summary.llm_calls_fallback = usage.fallback_calls
-    if batch_jobs is not None:
-        summary.batch_jobs, summary.batch_requests = batch_jobs.jobs, batch_jobs.requests
-        summary.rows_answered_by_batch, summary.rows_left_by_batch = batch_jobs.rows_answered, batch_jobs.rows_left_online
-        summary.batch_queued_seconds = round(batch_jobs.queued_seconds, 3)
-        summary.batch_processing_seconds = round(batch_jobs.processing_seconds, 3)
+    if inference_jobs is not None:
+        summary.inference_jobs, summary.batch_requests = inference_jobs.jobs, inference_jobs.requests
+        summary.rows_answered_by_batch, summary.rows_left_by_batch = inference_jobs.rows_answered, inference_jobs.rows_left_online
+        summary.batch_queued_seconds = round(inference_jobs.queued_seconds, 3)
+        summary.batch_processing_seconds = round(inference_jobs.processing_seconds, 3)
     summary.cost_usd = tier_cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
                                      price_factor=tier.price_factor, fallback_input_tokens=usage.fallback_input_tokens,
                                      fallback_output_tokens=usage.fallback_output_tokens, backend=settings.gemini.backend)

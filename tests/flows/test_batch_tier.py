@@ -58,7 +58,7 @@ def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(
     assert themed + failed == ROWS and both == 0  # every row: themes, or a failure with its reason
     assert themed == sum(not is_empty(r["text"]) for r in table_3000) == summary["rows_succeeded"]
     stats = stack.sim("stats")
-    assert stats["batch"]["jobs_created"] == 1 == summary["batch_jobs"]
+    assert stats["batch"]["jobs_created"] == 1 == summary["inference_jobs"]
     assert stats["batch"]["missing"] + stats["batch"]["failed"] > 0  # the job did leave rows behind
     # Online: only the rows the job left, each answered there (the simulator's online answers are valid).
     assert 0 < summary["rows_left_by_batch"] == summary["rows_answered"]
@@ -100,7 +100,7 @@ async def test_a_rerun_after_sigkill_attaches_to_the_running_job_and_settles_eve
     summary = await generate_themes(rows_limit=100, tier="batch")
 
     stats = stack.sim("stats")
-    assert stats["batch"]["jobs_created"] == 1 == summary.batch_jobs  # attached, not paid twice
+    assert stats["batch"]["jobs_created"] == 1 == summary.inference_jobs  # attached, not paid twice
     assert theme_ids(stack) == set(wanted) and summary.rows_succeeded == len(wanted)
     assert stats["requests"] == summary.llm_calls == 0
     report = await report_markdown(summary.flow_run_id)

@@ -75,7 +75,7 @@ async def test_auto_with_a_one_day_deadline_runs_batch_and_the_report_says_why(s
     stack.clear_outputs()
     summary = await generate_themes(rows_limit=20, tier="auto", deadline="1d")
     stats = stack.sim("stats")
-    assert summary.tier == "batch" and stats["batch"]["jobs_created"] == 1 == summary.batch_jobs
+    assert summary.tier == "batch" and stats["batch"]["jobs_created"] == 1 == summary.inference_jobs
     assert summary.rows_answered_by_batch > 0 and stats["requests"] == summary.llm_calls == 0  # no online call
     assert summary.cost_usd == pytest.approx(0.5 * summary.cost_usd_standard) and summary.cost_usd_standard > 0
     assert "| tier | batch (the cheapest tier expected within 24.0 h" in await report_markdown(summary.flow_run_id)

@@ -198,7 +198,7 @@ class RunSummary(BaseModel):
                                     "invalid; cost_usd counts them at that price")
     requests_saved: int = Field(0, description="rows that took the answer of an identical text (this run's or an "
                                 "earlier one's) instead of a request of their own")
-    batch_jobs: int = Field(0, description="batch jobs whose output this run read (tier batch; attached ones too)")
+    inference_jobs: int = Field(0, description="batch jobs whose output this run read (tier batch; attached ones too)")
     batch_requests: int = Field(0, description="requests those jobs carried (rows_per_request rows each)")
     rows_answered_by_batch: int = Field(0, description="rows a batch job answered validly (then taken from the cache)")
     rows_left_by_batch: int = Field(0, description="rows a batch job left missing or invalid: asked online")
@@ -206,7 +206,7 @@ class RunSummary(BaseModel):
     batch_processing_seconds: float = Field(0.0, description="from seen running until seen done (polled)")
 
 
-class BatchJobs(BaseModel):
+class InferenceJobs(BaseModel):
     """What the batch tier's jobs did for a run; their tokens are priced at the batch tier's factor."""
 
     jobs: int = 0
@@ -218,7 +218,7 @@ class BatchJobs(BaseModel):
     queued_seconds: float = 0.0
     processing_seconds: float = 0.0
 
-    def merge(self, other: BatchJobs) -> None:
+    def merge(self, other: InferenceJobs) -> None:
         """Add another job's counts; its times overlap this one's (jobs run side by side): the longest."""
         for name in ("jobs", "requests", "rows_answered", "rows_left_online", "input_tokens", "output_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -10,7 +10,7 @@ from google.genai import types
 
 from themegen.llm.gemini.client import make_client
 from themegen.llm.jobs.requests import JobFile
-from themegen.llm.jobs.service import BatchJobFailed, get_job, newest_named
+from themegen.llm.jobs.service import JobFailed, get_job, newest_named
 from themegen.config.settings import Settings
 
 log = logging.getLogger("themegen")
@@ -37,7 +37,7 @@ class GeminiApiJobs:
 
     async def output(self, job: types.BatchJob) -> list[str]:
         if job.dest is None or not job.dest.file_name:
-            raise BatchJobFailed(f"batch job {job.name} succeeded without a result file; retry the flow run")
+            raise JobFailed(f"batch job {job.name} succeeded without a result file; retry the flow run")
         return (await self.client.aio.files.download(file=job.dest.file_name)).decode("utf-8").splitlines()
 
     async def find(self, display_name: str) -> types.BatchJob | None:

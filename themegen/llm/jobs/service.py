@@ -24,15 +24,15 @@ DONE = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED, typ
         types.JobState.JOB_STATE_EXPIRED, types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED}
 
 
-class BatchJobFailed(RuntimeError):
+class JobFailed(RuntimeError):
     """A job ended without output, or cannot be run here; the message says what to do."""
 
 
-class BatchJobPending(RuntimeError):
+class JobPending(RuntimeError):
     """A job not done when the flow run must end; a later run attaches to it."""
 
 
-class BatchService(Protocol):
+class JobService(Protocol):
     client: genai.Client  # builds the requests in this backend's JSON form (requests.request_json)
 
     async def submit(self, job_file: JobFile, display_name: str) -> types.BatchJob:
@@ -76,7 +76,7 @@ async def newest_named(client: genai.Client, display_name: str, config: dict) ->
     return found
 
 
-def batch_service(settings: Settings) -> BatchService:
+def job_service(settings: Settings) -> JobService:
     """The batch job service of the settings' Gemini backend."""
     if settings.gemini.backend == "vertex":
         # Imported here: each backend loads only its own libraries (BigQuery staging for Vertex AI).

@@ -27,7 +27,7 @@ from google.genai import types
 
 from themegen.llm.gemini.client import make_client
 from themegen.llm.jobs.requests import JobFile
-from themegen.llm.jobs.service import BatchJobFailed, get_job, newest_named
+from themegen.llm.jobs.service import JobFailed, get_job, newest_named
 from themegen.config.settings import Settings
 from themegen.source.bigquery.client import SNAPSHOT_DAYS, bigquery_client, storage_read_client
 
@@ -111,11 +111,11 @@ class VertexJobs:
     async def output(self, job: types.BatchJob) -> list[str]:
         uri = job.dest.bigquery_uri if job.dest is not None else None
         if not uri or not uri.startswith("bq://"):
-            raise BatchJobFailed(f"batch job {job.name} succeeded without a BigQuery output table; retry the flow run")
+            raise JobFailed(f"batch job {job.name} succeeded without a BigQuery output table; retry the flow run")
         try:
             return await asyncio.to_thread(self._read, uri.removeprefix("bq://"))
         except gexc.NotFound:
-            raise BatchJobFailed(f"batch job {job.name} succeeded but its output table {uri} is gone; "
+            raise JobFailed(f"batch job {job.name} succeeded but its output table {uri} is gone; "
                                  "retry the flow run to submit a new job") from None
 
     async def stats(self, name: str) -> dict[str, int]:

@@ -7,7 +7,7 @@ from tests.themegen.llm.jobs.test_results import ROWS, THEMES, items, read, resp
 from themegen.llm.gemini.generator import Answer
 from themegen.llm.jobs.gemini_api import GeminiApiJobs
 from themegen.llm.jobs.requests import pack
-from themegen.llm.jobs.service import batch_service
+from themegen.llm.jobs.service import job_service
 from themegen.llm.jobs.vertex import VertexJobs, input_table, output_line
 from themegen.config.settings import Settings
 
@@ -19,8 +19,8 @@ def test_the_requests_table_is_named_from_the_record_key_in_the_staging_dataset(
 
 
 def test_the_backend_picks_the_job_service():
-    assert isinstance(batch_service(VERTEX), VertexJobs)
-    assert isinstance(batch_service(Settings(gemini_backend="api_key", gemini_api_key="k")), GeminiApiJobs)
+    assert isinstance(job_service(VERTEX), VertexJobs)
+    assert isinstance(job_service(Settings(gemini_backend="api_key", gemini_api_key="k")), GeminiApiJobs)
 
 
 def test_output_rows_become_keyed_lines_an_answer_or_the_rows_status():

@@ -16,7 +16,7 @@ online path's.
 4. read: every output line matched by key and validated as online, each valid answer cached under
    its row's and its text's key.
 
-Cancelling the flow run cancels its jobs (`cancel_batch_jobs`, the flow's on_cancellation hook).
+Cancelling the flow run cancels its jobs (`cancel_inference_jobs`, the flow's on_cancellation hook).
 """
 
 from __future__ import annotations
@@ -59,12 +59,12 @@ from themegen.llm.jobs.service import (
     ALIVE,
     ANSWERED,
     DONE,
-    BatchJobFailed,
-    BatchJobPending,
-    BatchService,
-    batch_service,
+    JobFailed,
+    JobPending,
+    JobService,
+    job_service,
 )
-from themegen.domain.models import BatchJobs, BatchPlan
+from themegen.domain.models import InferenceJobs, BatchPlan
 from themegen.config.settings import Settings
 from themegen.tiers import tier_named
 
@@ -74,7 +74,7 @@ AFTER_FAILURE = ("retry this flow run to submit a new job (rows answered so far 
                  "flex or standard")
 
 
-@task(name="collect-batch-requests", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(name="collect-job-requests", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
     pending: list[Pending] = []
     for batch in plan.batches:
@@ -86,10 +86,10 @@ async def collect_requests(plan: BatchPlan, edges: Edges) -> list[JobRequest]:
     return requests
 
 
-@task(name="submit-batch-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+@task(name="submit-inference-job", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
 async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
     """The job these requests went to (attached) or a new one; its record is kept before it is created."""
-    service, key, requests = batch_service(edges.settings), job_file.record_key, len(job_file.requests)
+    service, key, requests = job_service(edges.settings), job_file.record_key, len(job_file.requests)
     display_name = f"themegen {key.rsplit('/', 1)[-1][:24]}"
     record = await load_record(edges.cache, key)
     job = None
@@ -114,7 +114,7 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
 @task(name="wait-for-batch-job", task_run_name="wait-{name}", cache_policy=NO_CACHE)
 async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
     """Poll until the job is done; (seconds queued, seconds processing) as the polls saw them."""
-    service = batch_service(settings)
+    service = job_service(settings)
     # No longer than the job's promised turnaround, nor than a flow run may last (a Cloud Run job's
     # timeout): the job keeps running, and a later run attaches to it and collects its answers.
     turnaround = (tier_named(settings.tier).turnaround_s or 0) + 2 * POLL_MAX_S
@@ -125,14 +125,14 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
     while True:
         job = await service.get(name)
         if job is None:
-            raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
+            raise JobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
         now = datetime.now(UTC)
         if job.state == types.JobState.JOB_STATE_RUNNING and running_seen is None:
             running_seen = now
         if job.state in DONE:
             break
         if time.monotonic() > give_up:
-            raise BatchJobPending(
+            raise JobPending(
                 f"batch job {name} is still {job.state.name}; it goes on without this flow run (which may last "
                 f"THEMEGEN_RUN_TIMEOUT_S={settings.run_timeout_s:g} s): retry this flow run or run it again later, "
                 "and it collects the job's answers without paying for them again")
@@ -142,7 +142,7 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
         delay = min(POLL_MAX_S, delay * 2)
     if job.state not in ANSWERED:
         why = f": {message.rstrip('.')}" if (message := await service.error(name)) else ""
-        raise BatchJobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
+        raise JobFailed(f"batch job {name} ended {job.state.name}{why}; {AFTER_FAILURE}")
     if progress is not None:
         await best_effort("batch progress update", lambda: aupdate_progress_artifact(progress, progress=100.0))
     created, ended = job.create_time or now, job.end_time or now
@@ -150,7 +150,7 @@ async def wait_for_job(name: str, settings: Settings) -> tuple[float, float]:
     return (started - created).total_seconds(), (ended - started).total_seconds()
 
 
-async def _show_progress(service: BatchService, name: str, artifact_id) -> None:
+async def _show_progress(service: JobService, name: str, artifact_id) -> None:
     counts = await service.stats(name)
     if counts.get("requestCount"):
         done = counts.get("successfulRequestCount", 0) + counts.get("failedRequestCount", 0)
@@ -158,13 +158,13 @@ async def _show_progress(service: BatchService, name: str, artifact_id) -> None:
         await best_effort("batch progress update", lambda: aupdate_progress_artifact(artifact_id, progress=percent))
 
 
-@task(name="read-batch-job", task_run_name="read-{name}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
+@task(name="read-inference-job", task_run_name="read-{name}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+async def read_job(name: str, job_file: JobFile, edges: Edges) -> InferenceJobs:
     """Cache every valid answer of the job's output; the rest is left to the online path."""
-    service = batch_service(edges.settings)
+    service = job_service(edges.settings)
     job = await service.get(name)
     if job is None:
-        raise BatchJobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
+        raise JobFailed(f"the service no longer knows batch job {name}: {AFTER_FAILURE}")
     output = JobOutput()
     for request, line in matched(job_file.requests, await service.output(job)):
         answers = outcomes(request, line, output)
@@ -176,14 +176,14 @@ async def read_job(name: str, job_file: JobFile, edges: Edges) -> BatchJobs:
     print(f"batch: {name} answered {output.rows_answered:,} rows; {output.rows_left:,} are asked online "
           f"({output.missing} requests missing from the output, {output.errors} with an error, "
           f"{output.invalid} rows whose answer did not validate)")
-    return BatchJobs(jobs=1, requests=len(job_file.requests), rows_answered=output.rows_answered,
+    return InferenceJobs(jobs=1, requests=len(job_file.requests), rows_answered=output.rows_answered,
                      rows_left_online=output.rows_left,
                      input_tokens=output.input_tokens, output_tokens=output.output_tokens)
 
 
-async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | None) -> BatchJobs:
+async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: str | None) -> InferenceJobs:
     """Fill the row cache from batch jobs; return what they did (their tokens at the batch price)."""
-    total = BatchJobs()
+    total = InferenceJobs()
     async with open_edges(settings, flow_run_id) as edges:
         requests = await collect_requests(quote(plan), quote(edges))
 
@@ -194,15 +194,15 @@ async def run_batch_job(plan: BatchPlan, settings: Settings, flow_run_id: str | 
             total.merge(done.model_copy(update={"queued_seconds": queued, "processing_seconds": processing}))
 
         with tempfile.TemporaryDirectory(prefix="themegen-batch-") as directory:
-            files = write_job_files(requests, settings, batch_service(settings).client, Path(directory))
+            files = write_job_files(requests, settings, job_service(settings).client, Path(directory))
             await asyncio.gather(*(one(job_file) for job_file in files))
     return total
 
 
-async def cancel_batch_jobs(flow, flow_run, state) -> None:
+async def cancel_inference_jobs(flow, flow_run, state) -> None:
     """on_cancellation hook: cancel the jobs this flow run submitted or attached to, not yet done."""
     settings = await resolve_settings(flow_run.parameters.get("config_block"))
-    service, cache = batch_service(settings), await open_cache(settings)
+    service, cache = job_service(settings), await open_cache(settings)
     for name in await run_jobs(cache, str(flow_run.id)):
         job = await service.get(name)
         if job is not None and job.state not in DONE:

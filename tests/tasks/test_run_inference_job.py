@@ -9,14 +9,14 @@ import httpx
 from google.genai import types
 
 from local_stack.gemini_sim import SimConfig, running_simulator
-from tasks.run_batch_job import submit_or_attach
+from tasks.run_inference_job import submit_or_attach
 from tests.themegen.llm.gemini.test_generator import settings_for
 from themegen.domain.generation import Generation, Pending
 from themegen.cache.sqlite.client import LocalCache
 from themegen.pipeline.edges import Edges
 from themegen.llm.jobs.record import load_record, save_record
 from themegen.llm.jobs.requests import JobFile, pack, write_job_files
-from themegen.llm.jobs.service import batch_service
+from themegen.llm.jobs.service import job_service
 from themegen.domain.prompt import input_hash
 
 ROWS = [Pending(f"r{i}", f"The parcel {i} arrived late", input_hash(f"The parcel {i} arrived late"), f"k{i}")
@@ -30,7 +30,7 @@ def edges_for(url: str, tmp_path) -> Edges:
 
 
 def job_file(edges: Edges, tmp_path) -> JobFile:
-    [written] = write_job_files(pack(ROWS, 2), edges.settings, batch_service(edges.settings).client, tmp_path)
+    [written] = write_job_files(pack(ROWS, 2), edges.settings, job_service(edges.settings).client, tmp_path)
     return written
 
 
@@ -50,7 +50,7 @@ async def test_the_same_requests_attach_to_their_running_job(tmp_path):
 async def test_a_job_the_service_forgot_or_that_was_cancelled_is_submitted_again(tmp_path):
     async with running_simulator(SimConfig(batch_turnaround_s=30)) as url:
         edges = edges_for(url, tmp_path)
-        service = batch_service(edges.settings)
+        service = job_service(edges.settings)
         first = await submit_or_attach.fn(job_file(edges, tmp_path), edges)
         await service.client.aio.batches.delete(name=first)  # as a restarted simulator: a get answers 404
         second = await submit_or_attach.fn(job_file(edges, tmp_path), edges)
@@ -75,7 +75,7 @@ async def test_a_job_already_read_is_not_attached_to_again(tmp_path):
         edges = edges_for(url, tmp_path)
         written = job_file(edges, tmp_path)
         first = await submit_or_attach.fn(written, edges)
-        service = batch_service(edges.settings)
+        service = job_service(edges.settings)
         while (await service.get(first)).state != types.JobState.JOB_STATE_SUCCEEDED:
             await asyncio.sleep(0.1)
         record = await load_record(edges.cache, written.record_key)
