@@ -58,7 +58,7 @@ def main() -> None:
     after = run_cli(extra)
     kill["rerun_llm_calls"] = after["llm_calls"]
     kill["rerun_rows_already_done"] = after["rows_already_done"]  # written by batches before the kill
-    kill["rerun_rows_skipped_cached"] = after["rows_skipped_cached"]  # answered, not yet written
+    kill["rerun_rows_from_cache"] = after["rows_from_cache"]  # answered, not yet written
     kill["rerun_wall_seconds"] = after["wall_seconds"]
     kill["rerun_rows_succeeded"] = after["rows_succeeded"]
     results["rerun_after_sigkill"] = kill

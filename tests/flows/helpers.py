@@ -56,5 +56,13 @@ def own_texts(rows: dict[str, str | None], ids) -> set[str]:
     return {i for i in ids if counts[prepare_text(rows[i], 10**9)] == 1}
 
 
+def assert_rows_add_up(summary) -> None:
+    """Every row of the run is in exactly one category of the summary (README, "What happened to each row")."""
+    parts = ("rows_already_done", "rows_from_cache", "rows_from_same_text", "rows_answered", "rows_answered_by_batch",
+             "rows_failed")
+    counts = {part: getattr(summary, part) for part in parts}
+    assert sum(counts.values()) == summary.rows_total, (counts, summary.rows_total)
+
+
 def theme_ids(stack) -> set[str]:
     return {r[0] for r in stack.read_table("SELECT t.SourceId FROM Themes AS t")}

@@ -22,9 +22,10 @@ from prefect.client.schemas.filters import (
 from prefect.states import Cancelling
 
 from flows.generate_themes import generate_themes
-from tests.flows.helpers import is_empty, nonempty, source_rows, theme_ids
+from tests.flows.helpers import assert_rows_add_up, is_empty, nonempty, source_rows, theme_ids
 from tests.flows.test_bad_input import report_markdown
 from tests.flows.test_local_themes import ROWS, table_3000  # noqa: F401 - the fixture: 3,000 rows beside the session's
+from themegen.domain.models import RunSummary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,6 +66,7 @@ def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(
     left = summary["rows_left_by_batch"]
     assert 0 < summary["llm_calls"] == stats["requests"] == summary["llm_calls_fallback"] <= left
     assert summary["rows_answered_by_batch"] + summary["rows_answered"] + summary["requests_saved"] == themed
+    assert_rows_add_up(RunSummary.model_validate(summary))
     assert summary["tier"] == "batch" and summary["cost_usd_standard"] > 0
     assert summary["cost_usd"] <= 0.55 * summary["cost_usd_standard"]
     assert summary["batch_queued_seconds"] > 0 and summary["batch_processing_seconds"] > 0

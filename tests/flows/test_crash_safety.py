@@ -12,7 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 from flows.generate_themes import generate_themes
-from tests.flows.helpers import distinct_texts, nonempty, source_rows, theme_ids
+from tests.flows.helpers import assert_rows_add_up, distinct_texts, nonempty, source_rows, theme_ids
 from themegen.cache.sqlite.client import FILE_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +60,7 @@ async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfin
     in_flight = sent_before_kill - texts_paid
     assert rerun_calls == summary.llm_calls == unfinished <= unfinished + in_flight
     assert summary.rows_already_done == len(written_before)
-    assert summary.rows_skipped_cached == len(wanted) - len(written_before) - summary.rows_answered
+    assert summary.rows_from_cache + summary.rows_from_same_text == len(wanted) - len(written_before) - summary.rows_answered
+    assert_rows_add_up(summary)
     assert theme_ids(stack) == set(wanted)
     assert len(stack.read_table("SELECT t.SourceId FROM Themes AS t")) == len(wanted)  # once each (PK)

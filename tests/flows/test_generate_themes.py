@@ -8,7 +8,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from flows.generate_themes import generate_themes
 from local_stack.gemini_sim import derive_themes
-from tests.flows.helpers import batch_rows, distinct_texts, is_empty, source_rows
+from tests.flows.helpers import assert_rows_add_up, batch_rows, distinct_texts, is_empty, source_rows
 from themegen.pricing.estimate import Estimate
 from themegen.domain.prompt import input_hash
 
@@ -28,6 +28,7 @@ async def test_every_row_gets_six_themes_in_spanner(stack):
     assert len(rows) == 300 and empty, "the sample must contain empty texts"
 
     summary = await generate_themes(batch_size=40)
+    assert_rows_add_up(summary)
 
     themes = {r[0]: r for r in stack.read_table(
         "SELECT t.SourceId, t.Themes, t.Model, t.PromptVersion, t.InputHash, t.GeneratedAt FROM Themes AS t")}

@@ -97,7 +97,7 @@ async def test_spanner_killed_mid_run_stops_spending_names_spanner_and_a_rerun_p
     cached = cached_answers(stack)
     # The summary's counts are true: every call paid, every answer, and what did not reach Spanner.
     assert summary["llm_calls"] == stats["requests"] and summary["rows_answered"] == stats["ok"] == cached, output[-5000:]
-    settled = summary["rows_answered"] + summary["rows_skipped_cached"]  # the latter took an identical text's answer
+    settled = summary["rows_answered"] + summary["rows_from_same_text"]  # the latter took an identical text's answer
     assert summary["rows_not_written"] > 0 and summary["themes_written"] + summary["rows_not_written"] == settled
     assert stats["ok"] < len(wanted)  # the dead sink stopped the spending
 
@@ -107,5 +107,5 @@ async def test_spanner_killed_mid_run_stops_spending_names_spanner_and_a_rerun_p
     rerun = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
 
     assert stack.sim("stats")["requests"] == rerun.llm_calls == distinct_texts(rows, wanted) - texts_paid
-    assert rerun.rows_skipped_cached == len(wanted) - rerun.rows_answered >= cached
+    assert rerun.rows_from_cache + rerun.rows_from_same_text == len(wanted) - rerun.rows_answered >= cached
     assert theme_ids(stack) == wanted

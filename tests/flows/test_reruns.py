@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.states import Scheduled
 
 from flows.generate_themes import generate_themes
-from tests.flows.helpers import batch_rows, nonempty, own_texts, source_rows, theme_ids
+from tests.flows.helpers import assert_rows_add_up, batch_rows, nonempty, own_texts, source_rows, theme_ids
 
 ROWS, BATCH = 200, 20
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -36,7 +36,9 @@ async def test_rerun_of_a_finished_run_makes_zero_calls_and_rewrites_nothing(sta
     assert stack.sim("stats")["requests"] == calls == first.llm_calls > 0
     assert second.llm_calls == 0 and second.themes_written == 0
     assert second.rows_already_done == second.rows_succeeded == first.rows_succeeded
-    assert second.rows_skipped_cached == 0  # Spanner says they are done: not even the cache is read
+    assert second.rows_from_cache == second.rows_from_same_text == 0  # the sink says they are done: the cache is not read
+    assert_rows_add_up(first)
+    assert_rows_add_up(second)
     assert stack.read_table("SELECT t.SourceId, t.GeneratedAt FROM Themes AS t ORDER BY t.SourceId") == written
 
 

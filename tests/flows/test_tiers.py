@@ -13,7 +13,7 @@ import pytest
 from flows.generate_themes import generate_themes
 from local_stack.bigquery import bigquery_client, seed_table
 from local_stack.gemini_sim import derive_themes
-from tests.flows.helpers import is_empty, source_rows, theme_ids
+from tests.flows.helpers import assert_rows_add_up, is_empty, source_rows, theme_ids
 from tests.flows.test_bad_input import report_markdown
 
 SAME = "Great!"
@@ -42,6 +42,8 @@ async def test_twenty_rows_with_one_identical_text_cost_one_request(stack, repea
     themes = dict(stack.read_table("SELECT t.SourceId, t.Themes FROM Themes AS t"))
     assert len(themes) == 21 and all(themes[f"same-{i:02d}"] == derive_themes(SAME) for i in range(20))
     assert (summary.rows_succeeded, summary.rows_answered, summary.requests_saved) == (21, 2, 19)
+    assert (summary.rows_from_same_text, summary.rows_from_cache) == (19, 0)
+    assert_rows_add_up(summary)
     assert "requests saved (rows that took an identical text's answer) | 19 |" in await report_markdown(
         summary.flow_run_id)
 
@@ -51,6 +53,7 @@ async def test_twenty_rows_with_one_identical_text_cost_one_request(stack, repea
     later = await generate_themes()
     assert stack.sim("stats")["requests"] == 2
     assert (later.rows_succeeded, later.llm_calls, later.requests_saved) == (5, 0, 5)
+    assert_rows_add_up(later)
 
 
 async def test_flex_end_to_end_with_shed_requests(stack):

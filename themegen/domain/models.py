@@ -136,10 +136,11 @@ class BatchResult(BaseModel):
 
     batch_id: int
     rows: int
-    done_before: int = Field(0, description="already in Spanner for this input, model and prompt: not touched")
-    cached: int = Field(0, description="answered from the row cache (no LLM call)")
+    done_before: int = Field(0, description="already in the sink for this input, model and prompt: not touched")
+    from_cache: int = Field(0, description="themes from the row cache under the row's own key (paid earlier)")
+    from_same_text: int = Field(0, description="themes of an identical text (this run's or an earlier one's)")
     shared: int = Field(0, description="took the answer, or the permanent failure, of an identical text (no request "
-                        "of their own); those with themes are also in `cached`")
+                        "of their own); those with themes are also in `from_same_text`")
     answered: int = Field(0, description="answered by Gemini in this run")
     written: int = Field(0, description="theme rows written to Spanner")
     not_written: int = Field(0, description="rows with themes that did not reach Spanner (write failed)")
@@ -150,6 +151,11 @@ class BatchResult(BaseModel):
     error: str | None = Field(None, description="set when the whole batch failed (e.g. read error)")
     not_started: bool = Field(False, description="the run had stopped sending before this batch started")
     write_error: str | None = Field(None, description="why the batch's rows did not reach Spanner")
+
+    @property
+    def settled_rows(self) -> int:
+        """Rows this batch settled one way or another (the rest of a batch that failed whole did not)."""
+        return self.done_before + self.from_cache + self.from_same_text + self.answered + len(self.failures)
 
 
 class UpsertResult(BaseModel):
@@ -176,9 +182,12 @@ class RunSummary(BaseModel):
     rows_total: int = 0
     rows_succeeded: int = Field(0, description="rows that hold current themes in Spanner after this run")
     rows_failed: int = 0
-    rows_already_done: int = Field(0, description="already in Spanner for this input, model and prompt")
-    rows_skipped_cached: int = 0
-    rows_answered: int = Field(0, description="answered by Gemini in this run")
+    # Every row of the run is in exactly one of: already done, from cache, from same text, answered,
+    # answered by batch, failed (README, "What happened to each row").
+    rows_already_done: int = Field(0, description="already in the sink for this input, model and prompt")
+    rows_from_cache: int = Field(0, description="themes from the row cache, paid in an earlier run or attempt")
+    rows_from_same_text: int = Field(0, description="themes of an identical text, answered earlier in this run or before")
+    rows_answered: int = Field(0, description="answered by Gemini online in this run")
     rows_not_written: int = Field(0, description="have themes in the row cache but not in Spanner")
     rows_without_id: int = 0
     llm_calls: int = 0
@@ -200,7 +209,7 @@ class RunSummary(BaseModel):
                                 "earlier one's) instead of a request of their own")
     inference_jobs: int = Field(0, description="batch jobs whose output this run read (tier batch; attached ones too)")
     batch_requests: int = Field(0, description="requests those jobs carried (rows_per_request rows each)")
-    rows_answered_by_batch: int = Field(0, description="rows a batch job answered validly (then taken from the cache)")
+    rows_answered_by_batch: int = Field(0, description="rows this run's batch jobs answered validly")
     rows_left_by_batch: int = Field(0, description="rows a batch job left missing or invalid: asked online")
     batch_queued_seconds: float = Field(0.0, description="from job creation until it was seen running (polled)")
     batch_processing_seconds: float = Field(0.0, description="from seen running until seen done (polled)")

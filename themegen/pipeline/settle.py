@@ -49,14 +49,17 @@ class BatchOutcome:
     def themed(self, row: Pending, themes: list[str]) -> None:
         self.records.append(self.generation.record(row.id, row.digest, themes))
 
-    def take(self, row: Pending, outcome: Outcome) -> None:
-        """Settle a row with an outcome found for it (the row cache, an identical text): themes, or a
-        failure its own request would have met too."""
-        if outcome.themes is not None:
-            self.themed(row, outcome.themes)
-            self.result.cached += 1
-        else:
+    def take(self, row: Pending, outcome: Outcome, same_text: bool) -> None:
+        """Settle a row with an outcome found for it (its own row cache entry, or an identical text's):
+        themes, or a failure its own request would have met too."""
+        if outcome.themes is None:
             self.fail(row.id, outcome.failure.reason, outcome.failure.error, outcome.failure.attempts)
+            return
+        self.themed(row, outcome.themes)
+        if same_text:
+            self.result.from_same_text += 1
+        else:
+            self.result.from_cache += 1
 
 
 def _not_done(rows: list[SourceRow], stored: Stored, max_input_chars: int, out: BatchOutcome) -> list[Pending]:
@@ -90,7 +93,7 @@ async def _from_cache(pending: list[Pending], edges: Edges, out: BatchOutcome) -
         if found is None:
             ask.append(row)
         else:
-            out.take(row, found)
+            out.take(row, found, same_text=False)
     return ask
 
 
@@ -111,7 +114,7 @@ async def _from_same_text(rows: list[Pending], edges: Edges, out: BatchOutcome) 
 
 def _copy(row: Pending, outcome: Outcome, out: BatchOutcome) -> None:
     """A row takes an identical text's outcome (only answers and permanent failures count as requests saved)."""
-    out.take(row, outcome)
+    out.take(row, outcome, same_text=True)
     out.result.shared += outcome.themes is not None or outcome.failure.reason in PERMANENT
 
 

@@ -26,7 +26,8 @@ class FailureExample(BaseModel):
 class RunTally(BaseModel):
     rows: int = 0
     done_before: int = 0
-    cached: int = 0
+    from_cache: int = 0
+    from_same_text: int = 0
     shared: int = Field(0, description="rows that took the outcome of an identical text (requests saved)")
     answered: int = 0
     written: int = 0
@@ -52,7 +53,8 @@ class RunTally(BaseModel):
         self.batches_done += 1
         self.rows += result.rows
         self.done_before += result.done_before
-        self.cached += result.cached
+        self.from_cache += result.from_cache
+        self.from_same_text += result.from_same_text
         self.shared += result.shared
         self.answered += result.answered
         self.written += result.written
@@ -67,7 +69,7 @@ class RunTally(BaseModel):
                                                error=failure.error[:300]))
         if result.error:
             self.batch_errors[result.batch_id] = result.error[:500]
-            unsettled = result.rows - result.done_before - result.cached - result.answered - len(result.failures)
+            unsettled = result.rows - result.settled_rows
             self.failed[Reason.NOT_SENT if result.not_started else Reason.BATCH_ERROR] += unsettled
         if (result.error and not result.not_started) or result.write_error:
             self.unwritten_batches[result.batch_id] = bool(result.error)
@@ -78,10 +80,11 @@ class RunTally(BaseModel):
         """The final upsert settled this batch again from Spanner and the row cache (no Gemini)."""
         self.written += result.written
         if self.unwritten_batches.pop(result.batch_id):  # failed whole: its rows were counted as BATCH_ERROR
-            recovered = result.done_before + result.cached
+            recovered = result.done_before + result.from_cache + result.from_same_text
             self.failed[Reason.BATCH_ERROR] = max(0, self.failed[Reason.BATCH_ERROR] - recovered)
             self.done_before += result.done_before
-            self.cached += result.cached
+            self.from_cache += result.from_cache
+            self.from_same_text += result.from_same_text
         else:  # answered, then the write failed
             self.not_written = max(0, self.not_written - result.written)
 
@@ -92,4 +95,4 @@ class RunTally(BaseModel):
     @property
     def rows_succeeded(self) -> int:
         """Rows with current themes: already there, or answered (cache or Gemini) and written."""
-        return self.done_before + self.cached + self.answered - self.not_written
+        return self.done_before + self.from_cache + self.from_same_text + self.answered - self.not_written

@@ -23,7 +23,7 @@ async def test_twenty_rows_of_one_text_in_a_batch_cost_one_request(tmp_path):
     async with running_simulator() as url:
         result = await settle(batch, edges(settings_for(url), tmp_path, sink))
         assert await requests(url) == 2
-    assert (result.answered, result.shared, result.cached, result.written) == (2, 19, 19, 21)
+    assert (result.answered, result.shared, result.from_same_text, result.written) == (2, 19, 19, 21)
     assert all(sink.themes[f"g{i:02d}"][0] == derive_themes(GREAT) for i in range(20))
 
 
@@ -37,7 +37,7 @@ async def test_concurrent_batches_wait_for_the_one_asking_and_a_later_run_asks_n
         later = await settle(rows("new-", 3), edges(settings_for(url), tmp_path, sink))  # a new run, new ids
         assert await requests(url) == 1
     assert sum(r.answered for r in results) == 1 and sum(r.shared for r in results) == 19
-    assert len(sink.themes) == 23 and (later.shared, later.cached) == (3, 3)
+    assert len(sink.themes) == 23 and (later.shared, later.from_same_text) == (3, 3)
 
 
 async def test_a_declined_text_is_declined_for_every_row_that_holds_it_and_paid_once(tmp_path):

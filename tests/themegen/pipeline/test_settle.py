@@ -79,7 +79,7 @@ async def test_packed_rows_map_back_a_bad_item_is_asked_alone_and_a_rerun_touche
     for row in ROWS:
         if row.text is not None:
             assert sink.themes[row.id][0] == derive_themes(row.text)
-    assert (again.done_before, again.cached, again.answered, again.written) == (11, 0, 0, 0)
+    assert (again.done_before, again.from_cache, again.answered, again.written) == (11, 0, 0, 0)
     assert again.failures[0].reason == Reason.INPUT and sink.failures.keys() == {"b07"}
 
 
@@ -89,7 +89,7 @@ async def test_answers_in_the_cache_are_written_without_calls_when_spanner_lost_
         sent = await requests(url)
         result = await settle(ROWS, edges(settings_for(url), tmp_path, fresh := MemorySink()))
         assert await requests(url) == sent
-    assert (result.cached, result.written, len(fresh.themes)) == (11, 11, 11)
+    assert (result.from_cache, result.written, len(fresh.themes)) == (11, 11, 11)
 
 
 async def test_permanent_failures_are_paid_once_unless_retry_failed(tmp_path):

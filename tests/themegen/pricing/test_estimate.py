@@ -58,7 +58,7 @@ async def test_estimate_is_within_ten_percent_of_the_run(stack):
     # Every row was answered by the model in this run, or took the answer of a row with the same text
     # (the sample data repeats a few): scaled to every row sent, its tokens are the truth. The estimate
     # counts every row, an upper bound when texts repeat.
-    assert summary.rows_skipped_cached == summary.requests_saved and summary.rows_succeeded + summary.rows_failed == SEED_ROWS
+    assert summary.rows_from_same_text == summary.requests_saved and summary.rows_succeeded + summary.rows_failed == SEED_ROWS
     every_row = (summary.rows_answered + summary.requests_saved) / summary.rows_answered
     input_tokens, output_tokens = round(summary.input_tokens * every_row), round(summary.output_tokens * every_row)
     assert within(e.input_tokens, input_tokens), (e.input_tokens, input_tokens)

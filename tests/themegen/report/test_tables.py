@@ -30,13 +30,13 @@ def test_the_tally_counts_by_reason_keeps_a_few_examples_and_knows_what_to_rerun
     tally.add(BatchResult(batch_id=2, rows=20, answered=10, written=10,
                           failures=[failure(2, i, Reason.TRANSIENT) for i in range(10)]))
     tally.add(BatchResult(batch_id=3, rows=10, error="Crashed: BigQuery unavailable"))
-    tally.add(BatchResult(batch_id=4, rows=10, cached=4, answered=6, not_written=10, write_error="SinkUnavailable"))
+    tally.add(BatchResult(batch_id=4, rows=10, from_cache=4, answered=6, not_written=10, write_error="SinkUnavailable"))
     assert tally.failed == {Reason.INVALID_ANSWER: 1, Reason.TRANSIENT: 10, Reason.BATCH_ERROR: 10}
     assert len(tally.examples[Reason.TRANSIENT]) == EXAMPLES_PER_REASON
     assert tally.rerun_batches == {2, 3, 4} and tally.unwritten_batches == {3: True, 4: False}
     assert (tally.rows_succeeded, tally.rows_failed, tally.usage.calls) == (29, 21, 10)
 
-    tally.settled_later(BatchResult(batch_id=4, rows=10, cached=10, written=10))
+    tally.settled_later(BatchResult(batch_id=4, rows=10, from_cache=10, written=10))
     assert (tally.not_written, tally.written, tally.rows_succeeded) == (0, 39, 39)
 
 
