@@ -1,8 +1,9 @@
 """Before a run: how many rows, tokens, dollars and minutes it would take (`themegen estimate`).
 
-Rows are counted with one COUNT query (same filter as the pipeline); input tokens are counted on a
-deterministic sample with Gemini's countTokens (not billed) and scaled to all rows; output tokens
-are a fixed per-row figure derived from the response schema (below). Nothing is generated.
+The rows are those the run would send (pipeline/to_send.py: the run's batches settled against the
+sink and the row cache, identical texts once); input tokens are counted on a sample of them with
+Gemini's countTokens (not billed) and scaled to all; output tokens are a fixed per-row figure derived
+from the response schema (below). Nothing is generated.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pydantic import BaseModel, Field
 
 from themegen.pricing.cost import base_model, cost_usd, priced_models
 from themegen.llm.gemini.client import shared_client
-from themegen.domain.prompt import SYSTEM_INSTRUCTION, InvalidInput, prepare_text, user_content
+from themegen.domain.prompt import SYSTEM_INSTRUCTION, user_content
 from themegen.config.settings import Settings
-from themegen.source import open_source
+from themegen.pipeline.to_send import rows_to_send
+from themegen.tiers import AUTO
 from themegen.tiers.choose import Choice, Workload, choose_tier
 from themegen.tiers.compare import TierEstimate, compare_tiers, tier_lines
 
@@ -68,15 +70,15 @@ class Estimate(BaseModel):
     model: str
     backend: str
     stack: str | None = None
-    rows: int = Field(description="rows the run would process (filtered, distinct ids)")
-    sample_rows: int = Field(description="rows read for the sample")
-    sample_sent: int = Field(description="sample rows that would be sent (the rest fail prepare_text)")
+    rows: int = Field(description="rows of the run (filtered, distinct ids)")
+    rows_to_send: int = Field(description="of those, rows not done, not in the row cache, whose text is not answered")
+    texts_to_send: int = Field(description="distinct texts among them: identical texts are sent once")
+    sample_rows: int = Field(description="texts whose input tokens were counted")
     token_method: TokenMethod
     token_method_note: str
     input_tokens_per_row: float = Field(description="mean over the sample rows that would be sent")
     output_tokens_per_row: float
-    calls: int = Field(description="LLM calls: rows x the sample's share of sendable rows / rows_per_request "
-                       "(no retries)")
+    calls: int = Field(description="LLM calls: texts to send / rows_per_request (no retries)")
     input_tokens: int
     output_tokens: int
     usd: float | None = Field(description="for the configured model; None when its price is unknown")
@@ -84,6 +86,8 @@ class Estimate(BaseModel):
     rpm: int
     tpm: int | None
     minutes: float = Field(description="lower bound at the quota: max(calls / rpm, input tokens / tpm)")
+    expected_minutes: float = Field(0.0, description="on the configured tier: the slower of the quota and the "
+                                    "requests in flight at the tier's latency (the tier table's time)")
     child_runs: int = Field(1, description="flow runs of at most run_timeout_s the job splits into")
     run_timeout_s: float = 3_600
     bq_bytes_processed: int = 0
@@ -146,19 +150,12 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     tpm = tpm or settings.tpm
     if sample_rows < 1:
         raise ValueError("sample_rows must be at least 1")
-    survey = await asyncio.to_thread(open_source(settings).survey, sample_rows)
-    rows, sample, billed = survey.rows, survey.sample, survey.bytes_billed
-    if rows_limit is not None:
-        rows = min(rows, rows_limit)
-    prompts = []
-    for row in sample:
-        try:
-            prompts.append((row.id, prepare_text(row.text, settings.max_input_chars)))
-        except InvalidInput:
-            pass  # not sent by the run either (NULL, blank or too long): costs nothing
+    found = await rows_to_send(settings, rows_limit, sample_rows)
+    rows, billed = found.rows, found.bytes_billed
+    prompts = [(row.id, row.text) for row in found.sample]
     counts, method, method_note = await count_input_tokens(settings, prompts)
 
-    sent = round(rows * len(prompts) / len(sample)) if sample else 0
+    sent = found.texts
     per_row_in = fmean(counts) if counts else 0.0
     input_tokens, output_tokens = round(sent * per_row_in), round(sent * output_tokens_per_row)
     calls = math.ceil(sent / settings.rows_per_request)
@@ -169,8 +166,7 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     usd = cost_usd(settings.model, input_tokens, output_tokens, backend=backend)
 
     notes = ["not included: repair retries after invalid answers and retried failures (extra calls)",
-             "every row is counted: rows repeating another row's text take its answer, so a run with repeated "
-             "texts sends fewer calls (its report counts the requests saved)"]
+             "rows already done, answered in the row cache or repeating a text are not counted: they cost nothing"]
     if settings.rows_per_request > 1:
         notes.append(f"tokens are counted one row per request; with {settings.rows_per_request} rows per "
                      "request the instructions are sent once per request, so input tokens are an upper bound")
@@ -179,17 +175,21 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
                      "not in this estimate")
     if usd is None:
         notes.append(f"no published price for {settings.model} on {backend} in themegen/pricing/cost.py")
+    minutes = max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0)
+    work = Workload(calls=calls, seconds_at_quota=minutes * 60, rpm=settings.rpm, max_in_flight=settings.max_in_flight)
+    tiers = compare_tiers(usd, work)
+    auto = choose_tier(settings.deadline_s, work) if settings.deadline_s else None
+    # The time shown is the configured tier's (auto's pick, or standard until a deadline picks one),
+    # the same number as its line in the tier table.
+    shown = auto.tier.name if auto else settings.tier if settings.tier != AUTO else "standard"
     return Estimate(
-        model=settings.model, backend=backend, stack=settings.stack, rows=rows, sample_rows=len(sample),
-        sample_sent=len(prompts), token_method=method, token_method_note=method_note,
+        model=settings.model, backend=backend, stack=settings.stack, rows=rows, rows_to_send=found.rows_to_send,
+        texts_to_send=found.texts, sample_rows=len(prompts), token_method=method, token_method_note=method_note,
         input_tokens_per_row=per_row_in, output_tokens_per_row=output_tokens_per_row, calls=calls,
         input_tokens=input_tokens, output_tokens=output_tokens, usd=usd, costs=costs, rpm=settings.rpm, tpm=tpm,
-        minutes=(minutes := max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0)),
+        minutes=minutes, expected_minutes=60 * next(t.expected_hours for t in tiers if t.tier == shown),
         child_runs=child_runs(minutes, settings.run_timeout_s), run_timeout_s=settings.run_timeout_s,
-        bq_bytes_processed=billed, notes=notes, tier=settings.tier, deadline=settings.deadline,
-        tiers=compare_tiers(usd, work := Workload(calls=calls, seconds_at_quota=minutes * 60, rpm=settings.rpm,
-                                                  max_in_flight=settings.max_in_flight)),
-        auto=choose_tier(settings.deadline_s, work) if settings.deadline_s else None,
+        bq_bytes_processed=billed, notes=notes, tier=shown, deadline=settings.deadline, tiers=tiers, auto=auto,
     )
 
 
@@ -217,12 +217,14 @@ def format_estimate(e: Estimate) -> str:
     mark = "   <- configured"
     lines = [
         f"Estimate for {e.model} ({e.backend}){label}",
-        f"  rows to process     {e.rows:,}  (sample of {e.sample_rows:,}, {e.sample_sent:,} would be sent)",
+        f"  rows                {e.rows:,}  ({e.rows_to_send:,} to send, {e.texts_to_send:,} distinct texts; "
+        "the rest are done or cost nothing)",
         f"  LLM calls           {e.calls:,}",
         f"  input tokens        {e.input_tokens:,}  ({e.input_tokens_per_row:,.1f} per row; {e.token_method_note})",
         f"  output tokens       {e.output_tokens:,}  ({e.output_tokens_per_row:g} per row, fixed: six short themes "
         "as JSON)",
-        f"  time at quota       {e.minutes:,.1f} min or more  ({quota})",
+        f"  expected time       {e.expected_minutes:,.1f} min on {e.tier}  (the quota alone: {e.minutes:,.1f} min at "
+        f"{quota}; the tier table below has every tier)",
         f"  flow runs           {e.child_runs:,}" + (
             f"  (one after another, ~{e.minutes / e.child_runs:,.0f} min each: each fits the "
             f"{e.run_timeout_s / 60:,.0f}-min run timeout; run generate-themes-sharded)" if e.child_runs > 1

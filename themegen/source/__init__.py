@@ -6,7 +6,6 @@ Read API); the pipeline only sees this interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from themegen.domain.models import BatchDescriptor, BatchPlan, SourceRow
@@ -17,15 +16,6 @@ if TYPE_CHECKING:
 
 class SourceConfigError(RuntimeError):
     """The source table or a column is missing; the message names the setting to fix."""
-
-
-@dataclass
-class Survey:
-    """What an estimate needs: the rows a run would process, a sample of them, bytes billed to find out."""
-
-    rows: int
-    sample: list[SourceRow]
-    bytes_billed: int
 
 
 class Source(Protocol):
@@ -44,9 +34,6 @@ class Source(Protocol):
         """Rows (distinct ids) a run would process."""
         ...
 
-    def survey(self, sample_rows: int) -> Survey:
-        """check_source, then the row count and a sample of up to `sample_rows` rows."""
-        ...
 
     def close(self) -> None: ...
 

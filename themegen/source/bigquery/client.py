@@ -21,7 +21,7 @@ from google.cloud.bigquery_storage_v1.services.big_query_read.transports import 
 from themegen.config.gcp import credentials
 from themegen.domain.models import BatchDescriptor, BatchPlan, SourceRow
 from themegen.config.settings import Settings
-from themegen.source import SourceConfigError, Survey
+from themegen.source import SourceConfigError
 
 SNAPSHOT_DAYS = 7
 PLAINTEXT = "http://"  # scheme of a Storage Read endpoint without TLS (THEMEGEN_BQ_STORAGE_ENDPOINT)
@@ -95,19 +95,6 @@ def count_sql(settings: Settings, sharded: bool = False) -> str:
     if sharded:
         conditions.append(f"ABS(MOD(FARM_FINGERPRINT(CAST({id_col} AS STRING)), @shard_count)) = @shard")
     return f"SELECT COUNT(DISTINCT {id_col}) AS n FROM `{settings.source_table}` WHERE {' AND '.join(conditions)}"
-
-
-def sample_sql(settings: Settings, sample_rows: int) -> str:
-    # Ordered by a hash of the id rather than the id itself: just as deterministic, but spread over
-    # the whole table when ids follow time or source. Reads the text columns once (billed like the
-    # run's snapshot scan); BigQuery's LIMIT does not reduce the bytes scanned.
-    id_col = settings.bq.id_column
-    texts = ", ".join(f"CAST({c} AS STRING) AS text_{i}" for i, c in enumerate(settings.bq.text_columns))
-    return (
-        f"SELECT CAST({id_col} AS STRING) AS source_id, {texts} FROM `{settings.source_table}` "
-        f"WHERE ({settings.bq.where or 'TRUE'}) ORDER BY MD5(CAST({id_col} AS STRING)), source_id "
-        f"LIMIT {int(sample_rows)}"
-    )
 
 
 def combine_text(parts: list[str | None]) -> str | None:
@@ -240,18 +227,6 @@ class BigQuerySource:
     def count_rows(self) -> int:
         """Distinct ids a run would process (one query over the id and filter columns)."""
         return next(iter(self.client.query(count_sql(self.settings)).result()))["n"]
-
-    def survey(self, sample_rows: int) -> Survey:
-        """The rows a run would process, a sample of them and the bytes the two queries billed."""
-        self.check_source()
-        count_job = self.client.query(count_sql(self.settings))
-        rows = next(iter(count_job.result()))["n"]
-        sample_job = self.client.query(sample_sql(self.settings, sample_rows))
-        n_texts = len(self.settings.bq.text_columns)
-        sample = [SourceRow(id=r["source_id"], text=combine_text([r[f"text_{i}"] for i in range(n_texts)]))
-                  for r in sample_job.result()]
-        billed = (count_job.total_bytes_processed or 0) + (sample_job.total_bytes_processed or 0)
-        return Survey(rows=rows, sample=sample, bytes_billed=billed)
 
     def read_batch(self, batch: BatchDescriptor) -> list[SourceRow]:
         """Read one batch's rows from the snapshot (Storage Read API, filtered on batch_id)."""
