@@ -12,6 +12,7 @@ a batch answer must come from the request an online answer would.
 from __future__ import annotations
 
 from google.genai import types
+from pydantic import BaseModel
 
 # (config field, JSON name), in the order job files have always been written: a job file's hash is
 # its record key (requests.py), so another order would make a rerun miss a job it already submitted.
@@ -25,7 +26,7 @@ GENERATION_FIELDS = (
 WRITTEN = {"system_instruction", *(field for field, _ in GENERATION_FIELDS)}
 
 
-def _refuse_unwritten(model: types.BaseModel, written: set[str], where: str) -> None:
+def _refuse_unwritten(model: BaseModel, written: set[str], where: str) -> None:
     unwritten = sorted(name for name, value in model if value is not None and name not in written)
     if unwritten:
         raise ValueError(f"{where} sets {', '.join(unwritten)}, which a batch request would leave out: "
