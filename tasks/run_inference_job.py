@@ -194,7 +194,7 @@ async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: st
             total.merge(done.model_copy(update={"queued_seconds": queued, "processing_seconds": processing}))
 
         with tempfile.TemporaryDirectory(prefix="themegen-batch-") as directory:
-            files = write_job_files(requests, settings, job_service(settings).client, Path(directory))
+            files = write_job_files(requests, settings, Path(directory))
             await asyncio.gather(*(one(job_file) for job_file in files))
     return total
 

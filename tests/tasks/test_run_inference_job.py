@@ -30,7 +30,7 @@ def edges_for(url: str, tmp_path) -> Edges:
 
 
 def job_file(edges: Edges, tmp_path) -> JobFile:
-    [written] = write_job_files(pack(ROWS, 2), edges.settings, job_service(edges.settings).client, tmp_path)
+    [written] = write_job_files(pack(ROWS, 2), edges.settings, tmp_path)
     return written
 
 

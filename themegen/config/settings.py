@@ -32,8 +32,8 @@ from themegen.tiers import AUTO, TierChoice
 from themegen.tiers.choose import parse_deadline
 
 # A batch's task run costs the same whatever its size, so the default batch is a number of requests,
-# not of rows: 100 rows at rows_per_request=10 left the request pipe idle at each task's start and end
-# (measured at zero latency: 928 rows/s with batches of 100 rows, 1,214 with 1,000).
+# not of rows: 100 rows at rows_per_request=10 left the request pipe idle at each task's start and end,
+# and at zero latency batches of 100 requests ran markedly faster (README Benchmarks).
 REQUESTS_PER_BATCH = 100
 MAX_BATCH_SIZE = 10_000
 

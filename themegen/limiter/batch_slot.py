@@ -1,26 +1,30 @@
 """The `gemini` tag limit (max_parallel_batches, all processes), taken by the batches themselves and
 only once they send to Gemini.
 
-Prefect 3.9 takes a tagged task run's slot before the task starts (task_engine.py,
-`_aconcurrency(names=["tag:gemini"], lease_duration=60)`): through one queue per process
-(concurrency/services.py, ConcurrencySlotAcquisitionWithLeaseService) that asks the server for one
-slot at a time, then a lease-renewal thread per task run with its own HTTP client, which renews at
-once (concurrency/_leases.py). On the SQLite server a slot request that meets another write fails
-with 503 (SQLITE_BUSY) and the client asks again after 2 s (2**1 ± jitter; 4, 8 s next), while
-every other task run of the process waits in the queue behind it: a fully cached 30,000-row rerun
-(300 task runs, no Gemini call) made 128 such retries and took 275 s, against 8 s without the limit.
+When a task run carries the tag, Prefect takes its slot before the task starts, whether or not
+the task will send anything: a process asks the server for one slot at a time, and a slot request
+the server refuses for a moment (the SQLite server does when the request meets another write) is
+asked again only after seconds of backoff, while every other task run of the process waits behind
+it. A fully cached rerun (no Gemini call at all) took many times longer with the tag than without
+the limit (README Benchmarks).
 
 So the task carries no tag, and the batches take slots of the same limit (`tag:gemini`, which
 `themegen limits apply` creates) on their first Gemini request:
 - a batch that sends nothing (every row done or cached: a rerun) takes no slot and makes no call;
 - a process keeps the slot a finished batch gives back for its batches that have started and may
-  still ask (and KEEP_S for none), so most batches make no server call (a zero-latency 30,000-row
-  run: 50 slot requests for 300 batches), and renews its held leases from its event loop, not from
-  a thread per slot;
+  still ask (and KEEP_S for none), so most batches make no server call (README Benchmarks), and
+  renews its held leases from its event loop, not from a thread per slot;
 - batches refused a slot (full) wait each on its own, and wake when their process gives one back.
 The limit still caps the batches sending to Gemini at once across every process: a slot is held
 from a batch's first request to its end, then idle by its process while one of its batches may
 still ask for it, or KEEP_S at most; a process never holds more slots than it runs batches.
+
+What this relies on from Prefect: its client's public lease calls and what its server does with
+them. `increment_concurrency_slots_with_lease` grants a slot of the global limit `tag:gemini` (the
+tag limit `gemini`) under a lease, answers 423 with a Retry-After while the limit is full, and
+grants no limit when none is active; `renew_concurrency_lease` keeps a lease (410 once it is gone);
+`release_concurrency_slots_with_lease` gives it back; a lease neither renewed nor released (its
+process died) expires on the server, which frees its slot.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ log = logging.getLogger(__name__)
 GEMINI_TAG = "gemini"
 GEMINI_LIMIT = f"tag:{GEMINI_TAG}"
 
-LEASE_S = 60.0  # a dead process's slots come back after this (Prefect's own tag leases: 60 s)
+LEASE_S = 60.0  # a dead process's slots come back after this (as long as Prefect's own tag-limit leases)
 RENEW_EVERY_S = 40.0  # a held lease is renewed this often
 KEEP_S = 2.0  # an idle slot no started batch may ask for waits this long for one before it goes
 MAX_RETRY_AFTER_S = 5.0  # a refused slot is asked for again after the server's Retry-After, at most this

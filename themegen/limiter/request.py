@@ -12,12 +12,11 @@ every open request polling it every millisecond, and requests leave in arrival o
 Targets. The process aims at (1 - quota_headroom) of rpm and tpm, 99.5% by default. The throttle's
 minute window counts this process's sends exactly as Gemini counts its quota (a sliding 60 s), but
 Gemini counts arrivals, and requests reach it with varying delays (event-loop lag, connection
-set-up): a window full to exactly rpm here can hold rpm + 1 there. Measured against the simulator
-(6,000 RPM, 2 s latency, 30,000 requests, one process): with no headroom a 429 came back at every
-minute boundary (and, while AIMD still cut the minute window, made the run 13% slower than
-30,000/RPM); with 0.5%, 0 to 11 429s (<= 0.04%) and 305-306 s for the ideal 300 s (1% headroom:
-307 s). 0.5% is 0.3 s of sending per minute. A shared Prefect limit holds the whole quota
-(shared.py): the processes' pace keeps them below it, and it stops them beyond it.
+set-up): a window full to exactly rpm here can hold rpm + 1 there. Against the simulator, no
+headroom brought a 429 back at every minute boundary; 0.5% made them rare at a small cost in wall
+time, and 1% only cost more time (README Benchmarks, "Numbers behind design choices"). 0.5% is
+0.3 s of sending per minute. A shared Prefect limit holds the whole quota (shared.py): the
+processes' pace keeps them below it, and it stops them beyond it.
 
 AIMD. The quota may be smaller than configured, or shared with others, so 429s slow this process
 down: x DECREASE on a per-minute 429, at most once per DECREASE_COOLDOWN_S, then
@@ -114,12 +113,12 @@ class RequestLimiter:
         """Wait until one request of about `input_chars` characters of prompt may be sent; False,
         without taking a place in the quota, once `stop` has tripped."""
         # Tokens are estimated at the head of each queue, not on arrival: the first max_in_flight
-        # requests of a run arrive before any answer, and at one token per character they wasted
-        # 9% of an 80-s run's token budget in a measured run.
+        # requests of a run arrive before any answer, and at one token per character they wasted a
+        # noticeable share of a run's token budget (README Benchmarks).
         async with self._turn:
             # Checked at the head of the queue: after a run-wide stop the requests queued behind it
-            # leave at once instead of each waiting its paced turn (measured: 2,400 queued requests
-            # at 1,500 RPM kept a stopped run alive for 100 s).
+            # leave at once instead of each waiting its paced turn, which kept a stopped run's
+            # process alive for as long as its queue took to drain (README Benchmarks).
             if stop is not None and stop.tripped:
                 return False
             if self._pace.tokens:

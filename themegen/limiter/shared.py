@@ -14,9 +14,8 @@ sends more than the quota. The processes' own pace keeps them THEMEGEN_QUOTA_HEA
 Why not Prefect's decaying `rate_limit` (slot_decay_per_second = quota / 60), which this module used
 first: the server applies the decay only when the limit's row is updated, rounds it down at every
 update, and a denied request updates the row without applying it, so under contention the decay
-is lost. Two processes sharing a 6,000-RPM decaying limit were each granted a 25-slot chunk only
-every 0.3-1.6 s and together reached half the quota (measured with bench/throughput.py --processes 2,
-ratio 2.0); a process alone was not affected.
+is lost. Two processes sharing a decaying limit were granted chunks far more slowly than the quota
+allows and together reached only part of it (README Benchmarks); a process alone was not affected.
 
 A server call costs a round trip, so a process takes `chunk` slots per call (one lease) and hands
 them out as requests need them, one acquirer per event loop. A lease the process cannot give back

@@ -4,15 +4,16 @@ Two Throttlers per RPM target, both asyncio-throttle:
 - `waves` paces and smooths: at most a quarter second's worth of requests starts at once
   (windows of about PERIOD_S), never a whole second's burst. Its rate is the current pace (AIMD
   moves it) times CATCH_UP, because a Throttler notices a freed slot only at its next poll (every
-  1% of a wave): every wave starts a poll plus event-loop lag late. At 6,000 RPM and 0.1-s waves
-  the measured rates imply ~1.5 ms per wave on an idle machine and ~6 ms with both cores busy (the
-  busy run fell 1.6% short of the target even with CATCH_UP); 0.25-s waves absorb up to ~12 ms.
+  1% of a wave): every wave starts a poll plus event-loop lag late, more so on a busy machine.
+  CATCH_UP's 5% of a PERIOD_S wave absorbs up to ~12 ms of that per wave; shorter waves fell short
+  of the target even with CATCH_UP (README Benchmarks).
 - `minute` enforces Gemini's own rule at the target: at most that many starts in any 60-s window
   (Throttler(rpm, 60) is exactly that sliding window). It is asked last, so the time it records is
   the send time. Its lateness costs one poll per minute, not one per wave. While `waves` run ahead,
   the window fills ~3 s before each minute is over and sends pause until it slides. AIMD leaves it
   alone: cutting it would also stop all sending until the last minute's excess has aged out, ~10 s
-  for one 429 that may only have been network jitter (measured: 4 such 429s cost 13% of a run).
+  for one 429 that may only have been network jitter (a few such 429s cost a run a noticeable share
+  of its time: README Benchmarks).
 
 Throttlers hold only a deque of send times and no loop-bound primitives, so one pair can pace every
 event loop of a process (Prefect may run async tasks on worker-thread loops).

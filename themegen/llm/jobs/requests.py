@@ -2,11 +2,10 @@
 
 The rows are those the batch tasks would send (themegen/pipeline/settle.py `unsettled`), one per distinct
 text as online (identical texts are paid once), packed `rows_per_request` to a request with the
-same contents (prompt.user_content) and config (generator/client.generation_config: instruction,
-response schema, output budget, thinking budget) as online. The config is turned into the REST
-JSON of a GenerateContentRequest by google-genai's own converter for the client's backend (the
-Gemini API's inline batch requests, Vertex AI's generateContent), so the JSONL line and an online
-request cannot drift apart.
+same contents (prompt.user_content) and config (gemini/client.generation_config: instruction,
+response schema, output budget, thinking budget) as online, written as the REST JSON of a
+GenerateContentRequest the way the online client sends it (request_body.py, checked against
+google-genai's wire form by its test), so the JSONL line and an online request cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from google import genai
-from google.genai import _common, batches, models, types
-
 from themegen.domain.generation import Pending
 from themegen.llm.gemini.client import generation_config
+from themegen.llm.jobs.request_body import request_body
 from themegen.domain.prompt import user_content
 from themegen.config.settings import Settings
 
@@ -59,16 +56,11 @@ def pack(rows: list[Pending], rows_per_request: int) -> list[JobRequest]:
     return [JobRequest(request_key(p), p) for p in packs]
 
 
-def request_json(request: JobRequest, settings: Settings, client: genai.Client) -> dict:
-    """The GenerateContentRequest as REST JSON: the online request's contents and config."""
+def request_json(request: JobRequest, settings: Settings) -> dict:
+    """The GenerateContentRequest as REST JSON: the online request's contents and config (the same
+    on both backends)."""
     contents = user_content([(r.id, r.text) for r in request.rows])
-    config = generation_config(settings, rows=len(request.rows))
-    if client.vertexai:  # google-genai's own converters, as it sends a request on each backend
-        body = models._GenerateContentParameters_to_vertex(client._api_client, {"contents": contents, "config": config})
-    else:
-        inlined = types.InlinedRequest(contents=contents, config=config)
-        body = batches._InlinedRequest_to_mldev(client._api_client, inlined)["request"]
-    return _common.encode_unserializable_types(_common.convert_to_dict(body))
+    return request_body(contents, generation_config(settings, rows=len(request.rows)))
 
 
 @dataclass(frozen=True)
@@ -102,7 +94,7 @@ class _FileWriter:
         return JobFile(self.path, self.requests, f"batch-jobs/{digest[:2]}/{digest}.json")
 
 
-def write_job_files(requests: list[JobRequest], settings: Settings, client: genai.Client, directory: Path,
+def write_job_files(requests: list[JobRequest], settings: Settings, directory: Path,
                     max_bytes: int = MAX_JOB_BYTES) -> list[JobFile]:
     """The job inputs, written line by line (a run's requests never sit in memory as text), a new
     file when one would pass max_bytes. The record key is a hash of the model and the file itself
@@ -110,7 +102,7 @@ def write_job_files(requests: list[JobRequest], settings: Settings, client: gena
     files: list[JobFile] = []
     writer: _FileWriter | None = None
     for request in requests:
-        line = (json.dumps({"key": request.key, "request": request_json(request, settings, client)},
+        line = (json.dumps({"key": request.key, "request": request_json(request, settings)},
                            ensure_ascii=False) + "\n").encode()
         if writer is None or (writer.requests and writer.size + len(line) > max_bytes):
             if writer is not None:

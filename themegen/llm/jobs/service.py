@@ -33,8 +33,6 @@ class JobPending(RuntimeError):
 
 
 class JobService(Protocol):
-    client: genai.Client  # builds the requests in this backend's JSON form (requests.request_json)
-
     async def submit(self, job_file: JobFile, display_name: str) -> types.BatchJob:
         """Hand the job file's requests to the service and create a job reading them."""
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-from google import genai
-
 from tests.themegen.llm.gemini.test_generator import settings_for
 from themegen.domain.generation import Generation, Pending
 from themegen.llm.jobs.requests import (
@@ -24,7 +22,6 @@ from themegen.domain.prompt import (
 )
 
 SETTINGS = settings_for("http://127.0.0.1:9", rows_per_request=2)
-CLIENT = genai.Client(api_key="k")
 
 
 def row(row_id: str, text: str) -> Pending:
@@ -49,13 +46,13 @@ def test_rows_are_packed_as_online_and_each_request_key_names_its_rows():
 
 def test_a_request_carries_the_online_contents_instruction_and_schema():
     packed, single = pack(one_per_text(ROWS), 2)[0], pack([ROWS[3]], 2)[0]
-    body = request_json(packed, SETTINGS, CLIENT)
+    body = request_json(packed, SETTINGS)
     assert body["contents"][0]["parts"][0]["text"] == user_content([("a", "The app crashes"), ("b", "Great!")])
     assert body["systemInstruction"]["parts"][0]["text"] == system_instruction(packed=True)
     config = body["generationConfig"]
     assert config["responseJsonSchema"] == ITEMS_JSON_SCHEMA and config["responseMimeType"] == "application/json"
     assert config["maxOutputTokens"] == 2 * SETTINGS.max_output_tokens and config["temperature"] == SETTINGS.temperature
-    alone = request_json(single, SETTINGS, CLIENT)
+    alone = request_json(single, SETTINGS)
     assert alone["generationConfig"]["responseJsonSchema"] == THEMES_JSON_SCHEMA
     assert alone["systemInstruction"]["parts"][0]["text"] == system_instruction(packed=False)
     json.dumps(body)  # a JSONL line: plain JSON all through
@@ -64,12 +61,12 @@ def test_a_request_carries_the_online_contents_instruction_and_schema():
 def test_requests_are_written_to_files_under_the_size_limit_in_order(tmp_path):
     requests = pack(one_per_text(ROWS), 1)
     (tmp_path / "one").mkdir()
-    [whole] = write_job_files(requests, SETTINGS, CLIENT, tmp_path / "one")
+    [whole] = write_job_files(requests, SETTINGS, tmp_path / "one")
     lines = whole.path.read_bytes().decode().splitlines()
     assert [json.loads(line)["key"] for line in lines] == [q.key for q in requests] == [q.key for q in whole.requests]
     limit = 2 * max(len(line.encode()) + 1 for line in lines)
     (tmp_path / "split").mkdir()
-    files = write_job_files(requests, SETTINGS, CLIENT, tmp_path / "split", max_bytes=limit)
+    files = write_job_files(requests, SETTINGS, tmp_path / "split", max_bytes=limit)
     assert len(files) == 2 and [q.key for f in files for q in f.requests] == [q.key for q in requests]
     assert all(f.path.stat().st_size <= limit for f in files)
     assert len({f.record_key for f in files}) == 2
@@ -78,7 +75,7 @@ def test_requests_are_written_to_files_under_the_size_limit_in_order(tmp_path):
 def test_the_record_key_follows_the_model_and_the_requests(tmp_path):
     def key(model: str, rows: list[Pending], name: str) -> str:
         (tmp_path / name).mkdir()
-        [written] = write_job_files(pack(rows, 2), SETTINGS.with_overrides(model=model), CLIENT, tmp_path / name)
+        [written] = write_job_files(pack(rows, 2), SETTINGS.with_overrides(model=model), tmp_path / name)
         return written.record_key
 
     first = key("gemini-2.5-flash", ROWS, "a")
