@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from themegen.report.best_effort import best_effort
 from themegen.pricing.cost import cost_usd, tier_cost_usd
+from themegen.pricing.estimate_record import load_estimate
 from themegen.domain.models import InferenceJobs, BatchPlan, RunSummary, UpsertResult
 from themegen.report.tables import failure_table, markdown, summarize, summary_table
 from themegen.config.settings import Settings
@@ -28,7 +29,7 @@ def environment_note(settings: Settings) -> str:
         f"Environment: **{environment(settings)}**",
         f"BigQuery: {settings.bq.api_endpoint or 'Google API'} ({settings.source_table})",
         f"Gemini: {settings.gemini.base_url or settings.gemini.backend}, model {settings.model}",
-        f"Spanner: {settings.spanner.instance}/{settings.spanner.database}",
+        f"Sink: {settings.sink} ({settings.sink_settings.table}, failures in {settings.sink_settings.failures_table})",
     ])
 
 
@@ -42,6 +43,7 @@ async def publish_report(
     flow_run_id: str | None,
     tier_choice: str = "",
     inference_jobs: InferenceJobs | None = None,
+    rows_limit: int | None = None,
 ) -> RunSummary:
     if inference_jobs is not None:  # the jobs' tokens, at the tier's price (the online ones count as fallback)
         tally.usage.input_tokens += inference_jobs.input_tokens
@@ -50,8 +52,9 @@ async def publish_report(
     report.backend_note = environment_note(settings)
     report.environment = environment(settings)
     report.rows_per_request = settings.rows_per_request
-    report.failures_table = settings.spanner.failures_table
+    report.failures_table = settings.sink_settings.failures_table
     report.tier_choice = tier_choice
+    report.estimate = await load_estimate(settings, rows_limit)
     summary, tier = report.summary, tier_named(settings.tier)
     summary.tier = tier.name
     summary.cost_usd_standard = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,

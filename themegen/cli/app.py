@@ -138,10 +138,17 @@ def estimate_command(
     """Rows, tokens, USD per model and per tier, and the time each tier takes, before running anything."""
     _prepare(ctx)
     from themegen.pricing.estimate import estimate, format_estimate
+    from themegen.pricing.estimate_record import save_estimate
     from themegen.config.settings import Settings
 
     settings = Settings().with_overrides(deadline=deadline)
-    typer.echo(format_estimate(asyncio.run(estimate(settings, sample, rows_limit=rows, tpm=tpm))))
+
+    async def estimate_and_keep():
+        result = await estimate(settings, sample, rows_limit=rows, tpm=tpm)
+        await save_estimate(settings, rows, result)  # the next run's report sets it beside what the run did
+        return result
+
+    typer.echo(format_estimate(asyncio.run(estimate_and_keep())))
 
 
 def flow_run_url(flow_run_id: str | None) -> str | None:

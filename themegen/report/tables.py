@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from themegen.report.chart import LATENCY_TITLE, THROUGHPUT_TITLE, latency_chart, markdown_image, throughput_chart
 from themegen.domain.models import RERUN_FIXES, BatchPlan, FailureGroup, Reason, RunSummary, UpsertResult
+from themegen.pricing.estimate_record import EstimateRecord
 from themegen.report.tally import RunTally
 
 MAX_BATCH_IDS_SHOWN = 50
@@ -38,6 +39,7 @@ class RunReport(BaseModel):
     rows_per_request: int = 1
     batch_size: int = Field(description="the run's rows per batch, which its batch ids depend on")
     failures_table: str = "ThemeFailures"
+    estimate: EstimateRecord | None = Field(None, description="the last estimate of this configuration, if any")
 
 
 def batch_rerun(batch_ids: list[int], batch_size: int) -> dict[str, object]:
@@ -96,7 +98,7 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("rows from an identical text", s.rows_from_same_text),
         ("rows answered by Gemini now", s.rows_answered),
         *([("rows answered by the batch jobs", s.rows_answered_by_batch)] if s.inference_jobs else []),
-        ("rows not written to Spanner", s.rows_not_written),
+        ("rows not written to the sink", s.rows_not_written),
         ("rows without id (skipped)", s.rows_without_id),
         ("themes written", s.themes_written),
         ("LLM calls", s.llm_calls),
@@ -121,8 +123,18 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("duplicate ids in source", len(report.duplicate_ids)),
         ("BigQuery bytes processed", report.bytes_processed),
         ("wall seconds", s.wall_seconds),
+        *_estimate_vs_actual(report),
     ]
     return [{"metric": k, "value": v} for k, v in rows]
+
+
+def _estimate_vs_actual(report: RunReport) -> list[tuple[str, object]]:
+    e, s = report.estimate, report.summary
+    if e is None:
+        return []
+    made = f"{e.made_at:%Y-%m-%d %H:%M} UTC"
+    return [(f"LLM calls: estimated ({made}) / sent", f"{e.calls:,} / {s.llm_calls:,}"),
+            (f"cost USD: estimated ({made}) / this run", f"{_usd(e.usd)} / {_usd(s.cost_usd)}")]
 
 
 def _usd(value: float | None) -> object:
@@ -177,7 +189,7 @@ def markdown(report: RunReport) -> str:
     if tally.stop_reason:
         lines += [f"**Stopped early:** {tally.stop_reason}", ""]
     if report.upsert_error:
-        lines += [f"**Not written to Spanner:** {s.rows_not_written:,} rows: {report.upsert_error}", ""]
+        lines += [f"**Not written to the sink:** {s.rows_not_written:,} rows: {report.upsert_error}", ""]
     lines += charts(report)
     lines += ["| metric | value |", "|---|---|", *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)), ""]
     if table := failure_table(report):
@@ -186,7 +198,7 @@ def markdown(report: RunReport) -> str:
         lines += [f"| {r['reason']} | {r['rows']:,} | {'yes' if r['rerun fixes it'] else 'no'} | {r['what to do']} | "
                   f"{str(r['examples']).replace('|', '/')} |" for r in table]
         lines += ["", f"Every failed row, with its batch and full reason: `SELECT * FROM {report.failures_table} "
-                      "ORDER BY FailedAt DESC` in Spanner.", ""]
+                      "ORDER BY FailedAt DESC` in the sink.", ""]
     if tally.rejected_items:
         lines += ["## Packed items asked again alone", "",
                   *(f"- {kind}: {n:,}" for kind, n in tally.rejected_items.most_common(10)), ""]

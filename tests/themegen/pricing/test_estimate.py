@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from google import genai
 from google.genai import types
@@ -14,9 +16,17 @@ from tests.conftest import SEED_ROWS
 from tests.flows.helpers import source_rows
 from themegen.pricing.cost import cost_usd
 from themegen.pricing.estimate import approx_tokens, child_runs, estimate, format_estimate
+from themegen.pricing.estimate_record import VARIABLE, save_estimate
+from tests.flows.test_bad_input import report_markdown
 from themegen.config.settings import Settings
 
 SAMPLE = 100  # a third of the 300 seeded rows, so scaling the sample up is really exercised
+
+
+async def made_at() -> str:
+    from prefect.variables import Variable
+
+    return datetime.fromisoformat((await Variable.aget(VARIABLE))["made_at"]).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def within(estimated: float, actual: float, tolerance: float = 0.10) -> bool:
@@ -57,10 +67,13 @@ async def test_estimate_is_within_ten_percent_of_the_run_and_a_finished_run_has_
     stack.clear_outputs()
     settings = Settings()
     e = await estimate(settings, sample_rows=SAMPLE)
+    await save_estimate(settings, None, e)  # as `themegen estimate` does
 
     summary = await generate_themes()
 
     assert summary.rows_succeeded + summary.rows_failed == SEED_ROWS
+    report = await report_markdown(summary.flow_run_id)  # the run's report sets the estimate beside the run
+    assert f"| LLM calls: estimated ({await made_at()}) / sent | {e.calls:,} / {summary.llm_calls:,} |" in report
     assert within(e.calls, summary.llm_calls), (e.calls, summary.llm_calls)
     assert within(e.input_tokens, summary.input_tokens), (e.input_tokens, summary.input_tokens)
     run_usd = cost_usd(settings.model, summary.input_tokens, summary.output_tokens, backend=settings.gemini.backend)
