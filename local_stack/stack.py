@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from google.api_core.exceptions import NotFound
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from local_stack import bigquery, postgres, prefect_server, spanner
+from local_stack import bigquery, postgres, prefect_server, spanner, spanner_export
 from local_stack.processes import (
     HOST,
     StackError,
@@ -239,7 +239,12 @@ def _prepare_database(config: StackConfig) -> None:
         all_ddl(config.themes_table, config.failures_table), host=host, reset=config.reset,
     )  # fmt: skip
     tables = f"{config.themes_table}, {config.failures_table}"
-    if done == "kept":
+    if done == "created" and (restored := spanner_export.import_tables(
+            config.project, config.spanner_instance, config.spanner_database, [config.themes_table,
+            config.failures_table], host, config.state_dir)):
+        _say(spanner.LABEL, f"database {config.spanner_database} created with {tables}; {restored:,} rows restored "
+                            f"from {config.state_dir / spanner_export.EXPORT_DIR} (saved by `stack down`)")
+    elif done == "kept":
         rows = spanner.count_rows(config.project, config.spanner_instance, config.spanner_database,
                                   config.themes_table, host)
         _say(spanner.LABEL, f"database {config.spanner_database} kept: {rows:,} rows in {config.themes_table} "
@@ -266,6 +271,7 @@ def _prepare_sample_table(config: StackConfig) -> None:
 
 
 def _empty_row_cache(config: StackConfig) -> None:
+    spanner_export.forget_export(config.state_dir)  # --reset starts empty: the saved Spanner rows go too
     cache = config.state_dir / "cache"
     if cache.exists():
         shutil.rmtree(cache)
@@ -304,8 +310,24 @@ def stack_env(config: StackConfig) -> dict[str, str]:
 def down(config: StackConfig) -> None:
     """Stop every part this state dir's pid files name; harmless when nothing runs."""
     names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME)
+    _save_spanner_rows(config)
     stopped = [name for name in names if stop_process(config.state_dir, name)]
     print(f"stopped: {', '.join(stopped)}" if stopped else "local stack: nothing was running", flush=True)
+
+
+def _save_spanner_rows(config: StackConfig) -> None:
+    """The emulator keeps nothing on disk: its tables go to the state dir, for the next `up` to load."""
+    host = f"{HOST}:{config.spanner_port}"
+    try:
+        if not spanner.spanner_ready(config.project, config.spanner_port):
+            return
+        rows = spanner_export.export_tables(config.project, config.spanner_instance, config.spanner_database,
+                                            [config.themes_table, config.failures_table], host, config.state_dir)
+    except Exception as exc:  # noqa: BLE001 - stopping must not fail because the export did
+        _say(spanner.LABEL, f"could not save its rows before stopping ({type(exc).__name__}: {exc})")
+        return
+    _say(spanner.LABEL, f"{rows:,} rows saved to {config.state_dir / spanner_export.EXPORT_DIR} (the next `stack up` "
+                        "loads them)")
 
 
 def seed(config: StackConfig, rows: int) -> int:
