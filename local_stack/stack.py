@@ -32,7 +32,7 @@ from local_stack.processes import (
     wait_until,
 )
 from local_stack.sample_data import generate_rows
-from themegen.sink.spanner.ddl import all_ddl
+from themegen.sink.spanner.schema import all_ddl
 
 GEMINI = "gemini"
 SIM_API_KEY = "simulated-local-key"  # the simulator rejects any other key, like the real API

@@ -117,13 +117,12 @@ def seed(rows: Annotated[int, typer.Option(help="rows to generate")] = 30_000) -
 
 @app.command()
 def ddl() -> None:
-    """Print the Spanner DDL for the configured tables."""
+    """Print the DDL of the configured sink's tables (THEMEGEN_SINK: Spanner by default)."""
     load_stack_env()
     from themegen.config.settings import Settings
-    from themegen.sink.spanner.ddl import all_ddl
+    from themegen.sink import sink_ddl
 
-    settings = Settings()
-    for statement in all_ddl(settings.spanner.table, settings.spanner.failures_table):
+    for statement in sink_ddl(Settings()):
         typer.echo(statement + ";\n")
 
 
