@@ -84,19 +84,22 @@ def stack_up(
     prefect_database: Annotated[Literal["sqlite", "postgres"], typer.Option(
         help="the Prefect server's database: sqlite, or postgres (the machine's PostgreSQL server) for "
              "several processes sharing limits")] = "sqlite",
+    sink: Annotated[Literal["spanner", "postgres"], typer.Option(
+        help="where themes go: the Spanner emulator, or postgres (the machine's PostgreSQL server, database "
+             "themegen; no Google Cloud CLI needed)")] = "spanner",
     reset: Annotated[bool, typer.Option(
-        "--reset", help="wipe the data: recreate the Spanner database empty, seed the sample table again, "
+        "--reset", help="wipe the data: recreate the sink's database empty, seed the sample table again, "
                         "empty the row cache")] = False,
 ) -> None:
     """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env.
 
-    A running stack is reused and keeps its data (Spanner rows, the sample table, the row cache)
+    A running stack is reused and keeps its data (the sink's rows, the sample table, the row cache)
     unless --reset.
     """
     from local_stack.stack import StackConfig, up
 
     up(StackConfig(state_dir=STATE_DIR, seed_rows=rows, gemini_rpm=gemini_rpm, gemini_latency_s=gemini_latency,
-                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, reset=reset))
+                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, sink=sink, reset=reset))
 
 
 @stack_app.command("down")
@@ -117,13 +120,12 @@ def seed(rows: Annotated[int, typer.Option(help="rows to generate")] = 30_000) -
 
 @app.command()
 def ddl() -> None:
-    """Print the Spanner DDL for the configured tables."""
+    """Print the DDL of the configured sink's tables (THEMEGEN_SINK: Spanner by default)."""
     load_stack_env()
     from themegen.config.settings import Settings
-    from themegen.sink.spanner.ddl import all_ddl
+    from themegen.sink import sink_ddl
 
-    settings = Settings()
-    for statement in all_ddl(settings.spanner.table, settings.spanner.failures_table):
+    for statement in sink_ddl(Settings()):
         typer.echo(statement + ";\n")
 
 
