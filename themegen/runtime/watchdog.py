@@ -96,6 +96,8 @@ class Watchdog:
         if not api_url:
             return  # no API to wait for: Prefect runs an ephemeral one in this process
         with self._lock:
+            if not self._runs:
+                self._unwritten = 0  # a new run of this process: earlier runs' batches are not its own
             self._runs.append(_Run(flow_run, loop))
             self._api_url, self._timeout_s, self._sink = api_url, timeout_s, sink
             self._last_answer = self._last_write = self._clock()  # the API has just created the run
@@ -150,8 +152,9 @@ class Watchdog:
     def _message(self, url: str, silent_s: float) -> str:
         where = (f"Every answered row is in {self._sink} and in the row cache: nothing is lost."
                  if not self._unwritten else
-                 f"Every answered row is in the row cache ({self._unwritten} batches could not write all of theirs "
-                 f"to {self._sink}: the next run writes them from the cache, without calling Gemini).")
+                 f"Every answered row is in the row cache ({self._unwritten} batch{'es' * (self._unwritten > 1)} could "
+                 f"not write all of theirs to {self._sink}: the next run writes them from the cache, without calling "
+                 f"Gemini).")
         return (f"themegen: the Prefect API at {url} has not answered for {silent_s:.0f} s ({SETTING}="
                 f"{self._timeout_s:g}), so this run stops waiting for it. {where} Once Prefect answers, retry this "
                 f"flow run or run again: rows already written cost nothing.")

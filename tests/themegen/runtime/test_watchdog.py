@@ -118,6 +118,6 @@ def test_a_silent_api_ends_the_process_after_the_last_write_with_one_line(unwrit
     assert line.startswith("themegen: the Prefect API at http://127.0.0.1:9/api has not answered for ")
     assert "THEMEGEN_ORCHESTRATOR_TIMEOUT_S=0.4" in line and "retry this flow run or run again" in line
     if unwritten:
-        assert "Every answered row is in the row cache (1 batches could not write" in line
+        assert "Every answered row is in the row cache (1 batch could not write" in line
     else:
         assert "Every answered row is in the sink (spanner, table Themes) and in the row cache" in line
