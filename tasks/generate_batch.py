@@ -108,6 +108,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
 
         try:
             await asyncio.gather(*(one(b) for b in batches))
+            await progress.finish()
         finally:
             tally.stop_reason = run.stop.reason
             await slot_pool().close()  # the slots kept for a next batch: there is none
