@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from local_stack import worker
-from local_stack.processes import running_pid, start_process, stop_process
+from local_stack.processes import free_port, running_pid, start_process, stop_process
 from local_stack.stack import StackConfig, down, up
 
 
@@ -53,6 +53,6 @@ def test_the_worker_keeps_the_stack_s_settings_and_drops_the_rest_of_the_shell_s
 
 def test_down_stops_the_worker(tmp_path, capsys):
     pid = start_process(worker.NAME, ["sleep", "60"], tmp_path)  # stands in for the worker: its pid file counts
-    down(StackConfig(state_dir=tmp_path))
+    down(StackConfig(state_dir=tmp_path, spanner_port=free_port()))  # no emulator there: nothing to save
     assert capsys.readouterr().out.strip() == f"stopped: {worker.NAME}"
     assert running_pid(tmp_path, worker.NAME) is None and not Path(f"/proc/{pid}").exists()

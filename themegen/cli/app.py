@@ -185,7 +185,7 @@ def run(
     api_url = require_prefect_api()
     from rich.console import Console
 
-    from themegen.cli.run_command import finish, run_in_process, run_on_worker, show
+    from themegen.cli.run_command import run_in_process, run_on_worker, show, verdict
     from themegen.domain.models import RunSummary
 
     # None is each parameter's default in the flow: leaving it out keeps the run's parameters in the UI short.
@@ -199,9 +199,13 @@ def run(
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
         outcome = run_in_process(parameters) if in_process else run_on_worker(parameters, stack_keys, api_url)
         show(console, outcome, settings.spanner.failures_table)
+        code = verdict(outcome, STATE_DIR, ctx.find_root().params.get("debug", False), settings.spanner.failures_table)
     if as_json:
         print(json.dumps((outcome.summary or RunSummary(flow_run_id=outcome.flow_run_id)).model_dump()), flush=True)
-    finish(outcome, STATE_DIR, ctx.find_root().params.get("debug", False), settings.spanner.failures_table)
+    if outcome.error is not None:
+        raise outcome.error  # one message from _Commands
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

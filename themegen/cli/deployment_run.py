@@ -119,15 +119,20 @@ class RunLine:
         self._bar.stop()
 
     def show(self, state: str, percent: float | None) -> None:
-        if percent is None or state != "Running":
-            note = f"{state}: waiting for the worker of {POOL}" if state in ("Scheduled", "Late", "Pending") else state
-            self._bar.update(self._task, completed=0, note=note)
-            return
-        if self._started is None:
-            self._started = time.monotonic() - 1e-9
-        seconds = time.monotonic() - self._started
-        eta = "-:--:--" if not percent else time.strftime("%H:%M:%S", time.gmtime(seconds * (100 - percent) / percent))
-        self._bar.update(self._task, completed=percent, note=f"ETA {eta}  on the worker")
+        if state == "Running" and percent is not None and self._started is None:
+            self._started = time.monotonic()  # the rate counts from the first percent seen
+        seconds = time.monotonic() - self._started if self._started is not None else 0.0
+        self._bar.update(self._task, completed=percent or 0, note=describe(state, percent, seconds))
+
+
+def describe(state: str, percent: float | None, seconds: float) -> str:
+    """The text after the bar: the ETA at the rate so far, or what the run waits for."""
+    if state != "Running" or percent is None:
+        waiting = state in ("Scheduled", "Late", "Pending", "AwaitingRetry")
+        return f"{state}: waiting for the worker of {POOL}" if waiting else state
+    left = seconds * (100 - percent) / percent if percent and seconds else None
+    eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left is not None and left < 86_400 else "-:--:--"
+    return f"ETA {eta}  on the worker"
 
 
 async def follow(flow_run_id: Any, line: RunLine) -> FlowRun:

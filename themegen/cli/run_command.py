@@ -1,5 +1,5 @@
 """`themegen run`: start the flow run (on the stack's worker, or --in-process), follow it, and say how
-it ended: the tables on stdout (stderr with --json), every message about the outcome on stderr, last.
+it ended: the tables on stdout (stderr with --json), then every message about the outcome on stderr.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+import httpx
 import typer
 from rich.console import Console
 
@@ -56,7 +57,7 @@ def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: st
         typer.secho(f"Ctrl-C: flow run {stopped.name} {stopped.state.name.lower()} on the worker. The rows it "
                     f"finished are kept: `themegen run` again sends only the rest.", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(INTERRUPTED) from None
-    except OSError as error:
+    except (httpx.HTTPError, OSError) as error:  # follow() waited API_PATIENCE_S for the API
         raise RuntimeError(f"lost the Prefect API at {api_url} ({type(error).__name__}); flow run {flow_run.name} "
                            f"may still be running on the worker: {flow_run_url(str(flow_run.id))}") from error
 
@@ -101,23 +102,25 @@ def _failures_table(summary: RunSummary, failures_table: str):
     return table
 
 
-def finish(outcome: RunOutcome, state_dir, debug: bool, failures_table: str) -> None:
-    """The verdict, on stderr as the last line: raise the run's error, or Exit(1) after its message;
-    a completed run with failed rows says how many (exit code 0)."""
+def verdict(outcome: RunOutcome, state_dir, debug: bool, failures_table: str) -> int:
+    """Say on stderr how the run ended, after its tables; the exit code (the caller raises a run's own
+    exception, which the CLI's error handler words). --json prints its object after this, so a pipe
+    of both streams still ends with it."""
     if outcome.error is not None:
-        raise outcome.error  # one message, from the CLI's error handler
+        return 1
     if not outcome.completed:
         if outcome.traceback:
             _keep_traceback(outcome.traceback, state_dir, debug)
         typer.secho(f"Error: {outcome.message or outcome.state_name}", fg=typer.colors.RED, err=True)
         if outcome.traceback and not debug:
             typer.echo(f"(the traceback: --debug, {log_file(state_dir)} or the Prefect UI)", err=True)
-        raise typer.Exit(1)
+        return 1
     summary = outcome.summary
     if summary is not None and summary.rows_failed:
         reasons = ", ".join(f"{group.reason.value} {group.rows:,}" for group in summary.failures)
         typer.secho(f"Completed, but {summary.rows_failed:,} of {summary.rows_total:,} rows failed ({reasons}): "
                     f"see 'failed rows by reason' above, and {failures_table}.", fg=typer.colors.YELLOW, err=True)
+    return 0
 
 
 def _keep_traceback(traceback: str, state_dir, debug: bool) -> None:

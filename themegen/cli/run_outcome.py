@@ -3,8 +3,9 @@
 A run on a worker returns its RunSummary in another process, and Prefect keeps no return value it
 was not told to persist, so the numbers come back from the run's `themegen-summary` and
 `themegen-failures` table artifacts (the report the UI shows), as the sharded flow reads its
-children's. A run that failed before its report has its state message, and the traceback its
-process logged to the Prefect API.
+children's: costs rounded as the report rounds them, at most its three example ids per failure
+reason, and no rows_left_by_batch, which the table leaves out. A run that failed before its report
+has its state message, and the traceback its process logged to the Prefect API.
 """
 
 from __future__ import annotations
@@ -31,22 +32,23 @@ from themegen.domain.models import FailureGroup, RunSummary
 
 SUMMARY_KEY, FAILURES_KEY, PROGRESS_KEY = "themegen-summary", "themegen-failures", "themegen-progress"
 # The summary artifact's metrics (themegen/report/tables.py, summary_table) that are RunSummary fields
-# as they are; tier, costs and the batch tier's pairs are read below.
+# as they are; costs and the batch tier's pairs are read below. A metric missing from the table (the
+# batch tier's, on another tier) leaves the field at its default, as the flow left it.
 _FIELDS = {
     "rows total": "rows_total", "rows succeeded": "rows_succeeded", "rows failed": "rows_failed",
-    "rows already done (skipped)": "rows_already_done", "rows skipped (cached)": "rows_skipped_cached",
-    "rows answered by Gemini": "rows_answered", "rows not written to Spanner": "rows_not_written",
-    "rows without id (skipped)": "rows_without_id", "themes written": "themes_written", "LLM calls": "llm_calls",
-    "LLM retries": "llm_retries", "HTTP 429 answers": "http_429", "input tokens": "input_tokens",
-    "output tokens": "output_tokens", "wall seconds": "wall_seconds",
+    "rows already done (the sink had them)": "rows_already_done",
+    "rows from the row cache (paid earlier)": "rows_from_cache", "rows from an identical text": "rows_from_same_text",
+    "rows answered by Gemini now": "rows_answered", "rows answered by the batch jobs": "rows_answered_by_batch",
+    "rows not written to the sink": "rows_not_written", "rows without id (skipped)": "rows_without_id",
+    "themes written": "themes_written", "LLM calls": "llm_calls", "LLM retries": "llm_retries",
+    "HTTP 429 answers": "http_429", "input tokens": "input_tokens", "output tokens": "output_tokens",
+    "tier": "tier", "wall seconds": "wall_seconds",
     "LLM calls at the standard price (flex: deadline near; batch: rows its job left)": "llm_calls_fallback",
     "requests saved (rows that took an identical text's answer)": "requests_saved",
-    "rows answered by the batch jobs": "rows_answered_by_batch",
 }
 _COSTS = {"cost USD (at the tier's price)": "cost_usd",
           "cost USD (the same tokens at the standard price)": "cost_usd_standard"}
 _JOBS, _JOB_SECONDS = "batch jobs (requests)", "batch seconds queued / processing (as polled)"
-_EXAMPLE_ID = re.compile(r"(?:^|; )(\S+) \(batch \d+\): ")
 _ENGINE_PREFIX = "Flow run encountered an exception: "
 _OWN_PACKAGES = ("themegen", "tasks", "flows", "blocks", "deployments", "local_stack")
 
@@ -69,14 +71,12 @@ def summary_from_tables(flow_run_id: str | None, summary: list[dict[str, Any]],
     data: dict[str, Any] = {field: values[metric] for metric, field in _FIELDS.items() if metric in values}
     data |= {field: None if values[metric] == "unknown" else values[metric]
              for metric, field in _COSTS.items() if metric in values}
-    if "tier" in values:
-        data["tier"] = str(values["tier"]).split(" (")[0]  # "auto" adds why it chose the tier
     if jobs := re.fullmatch(r"(\d+) \(([\d,]+)\)", str(values.get(_JOBS, ""))):
         data["inference_jobs"], data["batch_requests"] = int(jobs[1]), int(jobs[2].replace(",", ""))
     if _JOB_SECONDS in values:
         data["batch_queued_seconds"], data["batch_processing_seconds"] = map(float, values[_JOB_SECONDS].split(" / "))
     groups = [FailureGroup(reason=row["reason"], rows=row["rows"], rerun_fixes=row["rerun fixes it"],
-                           what_to_do=row["what to do"], example_ids=_EXAMPLE_ID.findall(row["examples"]))
+                           what_to_do=row["what to do"], example_ids=[i for i in row["example ids"].split(", ") if i])
               for row in failures]
     return RunSummary(**data, flow_run_id=flow_run_id, failures=groups)
 

@@ -17,7 +17,7 @@ from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
 from themegen.cli.app import app
-from themegen.cli.deployment_run import CHECKOUT, NoWorker, require_worker
+from themegen.cli.deployment_run import CHECKOUT, NoWorker, describe, require_worker
 from tests.flows.helpers import nonempty, source_rows, theme_ids
 
 REPO = Path(__file__).resolve().parents[3]
@@ -90,3 +90,10 @@ def test_help_shows_the_flags_as_flags(args, flags, monkeypatch):
     for flag in flags:
         [line] = [line for line in result.output.splitlines() if f" {flag} " in line]
         assert "<bool>" not in line, line
+
+
+def test_the_live_line_says_the_eta_or_what_the_run_waits_for():
+    assert describe("Running", 25.0, 30.0) == "ETA 00:01:30  on the worker"
+    assert describe("Running", 0.0, 5.0) == "ETA -:--:--  on the worker"  # no rate yet, no guess
+    assert describe("Late", None, 0.0) == "Late: waiting for the worker of themegen-local"
+    assert describe("Cancelling", 40.0, 9.0) == "Cancelling"

@@ -14,12 +14,13 @@ from themegen.report.tally import RunTally
 
 def _report():
     tally = RunTally()
-    failures = [RowFailure(source_id="fb-7", batch_id=1, reason=Reason.TRANSIENT, error="503 UNAVAILABLE; (2 attempts): gave up",
-                           attempts=2),
-                RowFailure(source_id="fb-8", batch_id=1, reason=Reason.INPUT, error="empty", attempts=0)]
-    tally.add(BatchResult(batch_id=0, rows=1_200, answered=1_200, written=1_200,
-                          usage=LlmUsage(calls=1_200, retries=3, http_429=2, input_tokens=90_000, output_tokens=9_000)))
-    tally.add(BatchResult(batch_id=1, rows=10, answered=8, written=8, failures=failures))
+    transient = [RowFailure(source_id=f"fb-{i}", batch_id=1, reason=Reason.TRANSIENT, error="503 UNAVAILABLE",
+                            attempts=2) for i in range(5)]
+    empty = RowFailure(source_id="fb-9", batch_id=1, reason=Reason.INPUT, error="empty", attempts=0)
+    tally.add(BatchResult(batch_id=0, rows=1_200, done_before=100, from_cache=50, from_same_text=50, answered=1_000,
+                          written=1_100, usage=LlmUsage(calls=1_000, retries=3, http_429=2, input_tokens=90_000,
+                                                        output_tokens=9_000)))
+    tally.add(BatchResult(batch_id=1, rows=10, answered=4, written=4, failures=[*transient, empty]))
     report = summarize(BatchPlan(snapshot_table="p.d.t", rows_total=1_210, batches=[], batch_size=100), tally,
                        UpsertResult(), 12.5, "fr-1")
     report.tier_choice = "cheapest within 2h"
@@ -37,9 +38,11 @@ def test_the_summary_comes_back_from_the_run_s_tables():
 
     back = summary_from_tables("fr-1", summary, failures)
 
-    # rows_left_by_batch is the one field the summary table does not publish.
-    assert back == report.summary.model_copy(update={"rows_left_by_batch": 0})
-    assert [g.example_ids for g in back.failures] == [["fb-7"], ["fb-8"]]
+    # What the tables leave out: rows_left_by_batch, and example ids beyond the three a cell shows.
+    expected = report.summary.model_copy(update={"rows_left_by_batch": 0})
+    expected.failures[0].example_ids = expected.failures[0].example_ids[:3]
+    assert back == expected
+    assert [g.example_ids for g in back.failures] == [["fb-0", "fb-1", "fb-2"], ["fb-9"]]
 
 
 def test_an_unknown_price_comes_back_as_none():
