@@ -54,5 +54,5 @@ def test_the_worker_keeps_the_stack_s_settings_and_drops_the_rest_of_the_shell_s
 def test_down_stops_the_worker(tmp_path, capsys):
     pid = start_process(worker.NAME, ["sleep", "60"], tmp_path)  # stands in for the worker: its pid file counts
     down(StackConfig(state_dir=tmp_path, spanner_port=free_port()))  # no emulator there: nothing to save
-    assert capsys.readouterr().out.strip() == f"stopped: {worker.NAME}"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"stopped: {worker.NAME}"
     assert running_pid(tmp_path, worker.NAME) is None and not Path(f"/proc/{pid}").exists()

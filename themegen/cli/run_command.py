@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 
 from themegen.cli.output import log_file
-from themegen.cli.run_outcome import RunOutcome, outcome_of
+from themegen.cli.run_outcome import RunOutcome, outcome_of, result_env
 from themegen.domain.errors import tidy
 from themegen.domain.models import RunSummary
 
@@ -42,13 +43,14 @@ def run_in_process(parameters: dict[str, Any]) -> RunOutcome:
                       error=data if isinstance(data, BaseException) else None)
 
 
-def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: str) -> RunOutcome:
+def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: str, state_dir: Path) -> RunOutcome:
     """A run of the deployment, followed to its end; Ctrl-C cancels it (typer.Exit(130))."""
     from prefect.client.orchestration import get_client
 
     from themegen.cli.deployment_run import RunLine, cancel, follow, run_env, start_run
 
-    flow_run = asyncio.run(start_run(parameters, run_env(stack_keys), api_url))
+    results_dir = state_dir / "results"
+    flow_run = asyncio.run(start_run(parameters, run_env(stack_keys) | result_env(results_dir), api_url))
     try:
         with RunLine() as line:
             finished = asyncio.run(follow(flow_run.id, line))
@@ -63,7 +65,7 @@ def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: st
 
     async def read() -> RunOutcome:
         async with get_client() as client:
-            return await outcome_of(client, finished)
+            return await outcome_of(client, finished, results_dir)
 
     return asyncio.run(read())
 
@@ -112,7 +114,7 @@ def verdict(outcome: RunOutcome, state_dir, debug: bool, failures_table: str) ->
         if outcome.traceback:
             _keep_traceback(outcome.traceback, state_dir, debug)
         typer.secho(f"Error: {outcome.message or outcome.state_name}", fg=typer.colors.RED, err=True)
-        if outcome.traceback and not debug:
+        if outcome.traceback and not outcome.expected and not debug:
             typer.echo(f"(the traceback: --debug, {log_file(state_dir)} or the Prefect UI)", err=True)
         return 1
     summary = outcome.summary
