@@ -1,8 +1,9 @@
 """`stack up` / `stack down`: every local part as its own process on 127.0.0.1.
 
 Parts: the sink (the Cloud Spanner emulator, or the machine's PostgreSQL server with `sink=postgres`:
-local_stack/sinks.py), bqemulator (BigQuery), the Gemini SIMULATOR and the real Prefect server.
-`up()` writes `<state_dir>/stack.env`, the settings that point the pipeline at them.
+local_stack/sinks.py), bqemulator (BigQuery), the Gemini SIMULATOR, the real Prefect server and a process
+worker of it (local_stack/worker.py). `up()` writes `<state_dir>/stack.env`, the settings that point the
+pipeline at them.
 Nothing here keeps module state, so a test session can run its own stack on free ports.
 """
 
@@ -19,7 +20,7 @@ from typing import Annotated, Literal
 from google.api_core.exceptions import NotFound
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from local_stack import bigquery, postgres, prefect_server, sinks, spanner, spanner_export
+from local_stack import bigquery, postgres, prefect_server, sinks, spanner, spanner_export, worker
 from local_stack.processes import (
     HOST,
     StackError,
@@ -144,6 +145,11 @@ def _parts(config: StackConfig) -> list[_Part]:
         parts.insert(0, _Part(postgres.NAME, postgres.LABEL, {"postgres_port": port},
                               start=lambda: postgres.start_postgres(state, port),
                               ready=lambda: postgres.postgres_ready(port), timeout_s=60))
+    if config.start_prefect:
+        # Last to be ready: it waits for the server, then serves the pool `themegen run` sends its runs to.
+        api_url = f"http://{HOST}:{config.prefect_port}/api"
+        parts.append(_Part(worker.NAME, worker.LABEL, {}, start=lambda: worker.start_worker(state, stack_env(config)),
+                           ready=lambda: worker.worker_ready(state, api_url), timeout_s=150))
     return parts
 
 
@@ -217,10 +223,11 @@ def up(config: StackConfig) -> dict[str, str]:
             launched[part.name] = pid = part.start()
             ports = ", ".join(map(str, part.ports.values()))
             log = log_path(config.state_dir, part.name)
-            _say(part.label, f"starting on {HOST}:{ports} (pid {pid}, log {log})")
+            _say(part.label, f"starting{f' on {HOST}:{ports}' if ports else ''} (pid {pid}, log {log})")
         for part in sorted(parts, key=lambda p: p.timeout_s):
             log = log_path(config.state_dir, part.name)
-            what = f"{part.label} on port(s) {', '.join(map(str, part.ports.values()))}"
+            ports = ", ".join(map(str, part.ports.values()))
+            what = part.label + (f" on port(s) {ports}" if ports else "")
             wait_until(part.ready, part.timeout_s, what, log, launched.get(part.name))
             _say(part.label, f"ready after {time.monotonic() - t0:.1f} s")
             if part.name == sinks.SERVER[config.sink]:
@@ -292,8 +299,10 @@ def stack_env(config: StackConfig) -> dict[str, str]:
 def down(config: StackConfig) -> None:
     """Stop every part this state dir's pid files name; harmless when nothing runs."""
     names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME)
+    # The worker first: the flow runs it runs stop writing before the emulator's rows are saved.
+    stopped = [worker.NAME] if stop_process(config.state_dir, worker.NAME) else []
     _save_spanner_rows(config)
-    stopped = [name for name in names if stop_process(config.state_dir, name)]
+    stopped += [name for name in names if stop_process(config.state_dir, name)]
     print(f"stopped: {', '.join(stopped)}" if stopped else "local stack: nothing was running", flush=True)
 
 

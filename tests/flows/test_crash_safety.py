@@ -33,8 +33,9 @@ async def test_sigkill_then_rerun_completes_every_row_once_paying_only_for_unfin
     wanted = nonempty(rows, sorted(rows)[:ROWS])
     # Slow answers so the kill lands mid-run; 2 batches x 20 rows in flight.
     stack.sim("config", {"latency_s": 0.25, "latency_jitter_s": 0.1})
+    # --in-process: the process killed is the flow's own (on a worker, killing the CLI leaves the run going).
     command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
-               "--max-parallel", "2"]
+               "--max-parallel", "2", "--in-process"]
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
