@@ -45,6 +45,7 @@ TOKEN_FILE = "token_uri"
 # Cloud Storage's operation classes (Standard storage): class A writes and lists, class B reads.
 CLASS_A_USD_PER_1000 = 0.005
 CLASS_B_USD_PER_1000 = 0.0004
+KINDS = ("insert", "list", "get", "bucket_get", "bucket_create", "other_write", "delete")
 # One access-log line per request: `... "GET /storage/v1/b/x/o HTTP/1.1" 200 27`
 _REQUEST = re.compile(r'\\?"(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+\\?" (\d{3})')
 
@@ -166,7 +167,7 @@ def operations(state_dir: Path, since: int = 0) -> dict[str, int]:
     with open(log_path(state_dir, NAME), "rb") as log:
         log.seek(since)
         text = log.read().decode(errors="replace")
-    kinds: Counter[str] = Counter()
+    kinds = Counter(dict.fromkeys(KINDS, 0))
     for method, path, _status in _REQUEST.findall(text):
         kinds[_kind(method, path.split("?", 1)[0])] += 1
     class_a = kinds["insert"] + kinds["list"] + kinds["bucket_create"] + kinds["other_write"]
