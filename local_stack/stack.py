@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from google.api_core.exceptions import NotFound
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from local_stack import bigquery, postgres, prefect_server, sinks, spanner, spanner_export, worker
+from local_stack import bigquery, gcs, postgres, prefect_server, sinks, spanner, spanner_export, worker
 from local_stack.processes import (
     HOST,
     StackError,
@@ -70,6 +70,9 @@ class StackConfig(BaseModel):
     # table names; the same server as a PostgreSQL Prefect database).
     sink: Literal["spanner", "postgres"] = "spanner"
     postgres_port: Port = 5439
+    # Cloud Storage emulator (local_stack/gcs.py) and the row cache on a GcsBucket block on it, as
+    # the Cloud Run deployment runs; None: not started, the row cache is the SQLite file.
+    gcs_port: Port | None = None
     seed_rows: int = Field(30_000, ge=0)
     # The simulator enforces this quota (HTTP 429 + RetryInfo above it) and the pipeline is told
     # the same number (THEMEGEN_RPM), as a user would configure their real Gemini quota.
@@ -87,6 +90,7 @@ class StackConfig(BaseModel):
         ports += [self.spanner_port] if self.sink == "spanner" else []
         ports += [self.prefect_port] if self.start_prefect else []
         ports += [self.postgres_port] if self.uses_postgres else []
+        ports += [self.gcs_port] if self.gcs_port is not None else []
         if len(set(ports)) != len(ports):
             raise ValueError(f"the stack's ports must differ, got {ports}")
         return self
@@ -132,6 +136,10 @@ def _parts(config: StackConfig) -> list[_Part]:
             ready=lambda: spanner.spanner_ready(project, config.spanner_port),
             timeout_s=30,
         ))  # fmt: skip
+    if config.gcs_port is not None:
+        parts.append(_Part(gcs.NAME, gcs.LABEL, {"gcs_port": config.gcs_port},
+                           start=lambda: gcs.start_gcs(state, config.gcs_port),
+                           ready=lambda: gcs.gcs_ready(state, config.gcs_port), timeout_s=30))
     if config.start_prefect:
         prefect = _Part(
             prefect_server.NAME, prefect_server.LABELS[config.prefect_database], {"prefect_port": config.prefect_port},
@@ -236,6 +244,9 @@ def up(config: StackConfig) -> dict[str, str]:
                 _configure_gemini(config)
             elif part.name == bigquery.NAME:
                 _prepare_sample_table(config)
+        if config.gcs_port is not None:  # its blocks go to the Prefect server, ready by now
+            api = f"http://{HOST}:{config.prefect_port}/api" if config.start_prefect else None
+            _say(gcs.LABEL, gcs.prepare(config.state_dir, config.gcs_port, config.project, api, config.reset))
     except BaseException:
         # A half-started stack is worse than none: stop what this call started (logs stay).
         for name in launched:
@@ -290,6 +301,8 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         # The row cache lives with the stack, so `stack up` in a fresh state dir starts clean.
         "THEMEGEN_CACHE_PATH": str((config.state_dir / "cache").resolve()),
     }
+    if config.gcs_port is not None:
+        env.update(gcs.gcs_env(config.gcs_port))
     if config.start_prefect:
         env["PREFECT_API_URL"] = f"http://{HOST}:{config.prefect_port}/api"
     env.update(PREFECT_RUN_ENV)
@@ -298,7 +311,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
 
 def down(config: StackConfig) -> None:
     """Stop every part this state dir's pid files name; harmless when nothing runs."""
-    names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME)
+    names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME, gcs.NAME)
     # The worker first: the flow runs it runs stop writing before the emulator's rows are saved.
     stopped = [worker.NAME] if stop_process(config.state_dir, worker.NAME) else []
     _save_spanner_rows(config)

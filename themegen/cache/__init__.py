@@ -10,8 +10,10 @@ again unless asked (retry_failed). Each answer is kept a second time under its t
 (`Generation.text_key`), so another row with the same text, in this run or a later one, takes it
 instead of paying for a request of its own.
 
-Adapters: sqlite/ (a SQLite file, the default) and block/ (any Prefect storage block, e.g. a
-prefect-gcp GcsBucket shared by every worker: a JSON document per key).
+Adapters: sqlite/ (a SQLite file, the default); on a Prefect storage block shared by every worker
+(THEMEGEN_CACHE_BLOCK, e.g. a prefect-gcp GcsBucket), segments/ (answers grouped into a few objects
+per thousand rows, the default where the block can be listed: GcsBucket, LocalFileSystem) or block/
+(a JSON document per key: THEMEGEN_CACHE_LAYOUT=objects, and any other block).
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ class RowCache(Protocol):
 
 async def open_cache(settings: Settings) -> RowCache:
     if settings.cache.block:
-        from themegen.cache.block.client import BlockCache
+        from themegen.cache.segments import open_block_cache
 
-        return await BlockCache.open(settings.cache.block)
+        return await open_block_cache(settings.cache)
     from themegen.cache.sqlite.client import LocalCache
 
     return LocalCache(settings.cache.path)
