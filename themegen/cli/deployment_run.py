@@ -9,7 +9,8 @@ never in the terminal's process, so the Prefect UI offers Retry for every run.
   settings with the shell's values winning, the Google clients' variables) plus this checkout's Python.
   A process worker puts a run's job-variable env over its own, and a Retry reuses the run's job
   variables, so the worker's environment never replaces what the command was given.
-- The terminal follows the run: its state, and its progress artifact for the live line.
+- The terminal follows the run: its state, and its progress artifact for the live line; how it ended
+  comes from the result the run persisted (run_outcome.py).
 """
 
 from __future__ import annotations

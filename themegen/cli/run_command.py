@@ -71,7 +71,7 @@ def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: st
 
 
 def show(console: Console, outcome: RunOutcome, failures_table: str) -> None:
-    """The run's tables and its UI link (no verdict: `finish` says that, on stderr)."""
+    """The run's tables and its UI link (no verdict: `verdict` says that, on stderr)."""
     from rich.table import Table
 
     summary = outcome.summary
@@ -104,7 +104,7 @@ def _failures_table(summary: RunSummary, failures_table: str):
     return table
 
 
-def verdict(outcome: RunOutcome, state_dir, debug: bool, failures_table: str) -> int:
+def verdict(outcome: RunOutcome, state_dir: Path, debug: bool, failures_table: str) -> int:
     """Say on stderr how the run ended, after its tables; the exit code (the caller raises a run's own
     exception, which the CLI's error handler words). --json prints its object after this, so a pipe
     of both streams still ends with it."""
@@ -125,7 +125,7 @@ def verdict(outcome: RunOutcome, state_dir, debug: bool, failures_table: str) ->
     return 0
 
 
-def _keep_traceback(traceback: str, state_dir, debug: bool) -> None:
+def _keep_traceback(traceback: str, state_dir: Path, debug: bool) -> None:
     """The run's traceback (from its logs) into the log file, as the CLI's own errors go there."""
     path = log_file(state_dir)
     try:
