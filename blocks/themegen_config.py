@@ -4,7 +4,7 @@ Every field is optional: None keeps the environment's value (THEMEGEN_* settings
 needs the fields that differ. Field names are `themegen.config.settings.Settings` field names, which makes
 the block a plain set of overrides:
 
-    settings = Settings().with_overrides(**ThemegenConfig.load(THEMEGEN_CONFIG_BLOCK).overrides())
+    settings = Settings().with_overrides(**ThemegenConfig.load("themegen").overrides())
 
 Register the type with `prefect block register -m blocks.themegen_config` (or `themegen setup`).
 """

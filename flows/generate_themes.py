@@ -41,6 +41,7 @@ from tasks.upsert_themes import upsert_themes
 from themegen.pricing.estimate import Estimate
 from themegen.domain.models import RunSummary
 from themegen.report.tables import MAX_BATCH_IDS_SHOWN, batch_rerun
+from themegen.runtime.guard import guard_run
 from themegen.tiers import AUTO, TierChoice, tier_named, usable
 from themegen.tiers.choose import deadline_at, resolve_tier, workload_for
 
@@ -84,6 +85,7 @@ async def generate_themes(
         quota_share=(concurrent_shards or shard_count) if shard is not None else None,
         retry_failed=retry_failed or None, tier=tier, deadline=deadline,
     )
+    guard_run(settings)  # the Prefect API gone for good, or a SIGTERM: the process still ends (README, outages)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     run_key = (flow_run_id or "adhoc").replace("-", "")
 

@@ -1,4 +1,6 @@
-"""PostgreSQL for the local Prefect server: `themegen stack up --prefect-database postgres`.
+"""PostgreSQL for the local stack: the themes sink (`themegen stack up --sink postgres`, database
+`themegen`) and the Prefect server's database (`--prefect-database postgres`, database `prefect`),
+one server for both.
 
 Prefect's advice is SQLite for one user and PostgreSQL once several processes write at once, and
 we measured why. On SQLite, slot requests that arrive together fail with "database is locked"
@@ -14,18 +16,22 @@ dir, trust authentication on 127.0.0.1 only, and fsync off: a throwaway database
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
+
+import psycopg
 
 from local_stack.processes import HOST, StackError, start_process
 
 NAME = "postgres"
-LABEL = "PostgreSQL for the Prefect server (local)"
-DATABASE = "prefect"
+LABEL = "PostgreSQL: the machine's server (local)"
+PREFECT_DATABASE = "prefect"
+SINK_DATABASE = "themegen"
 USER = "postgres"
 
 
@@ -38,7 +44,7 @@ def _bindir() -> Path:
         if (directory / "initdb").exists() and (directory / "postgres").exists():
             return directory
     raise StackError(f"{LABEL}: no PostgreSQL server found (initdb, postgres). Install it "
-                     "(Debian: apt-get install postgresql) or use the default --prefect-database sqlite.")
+                     "(Debian: apt-get install postgresql), or use the defaults --prefect-database sqlite and --sink spanner.")
 
 
 def _as_owner(argv: list[str | Path]) -> list[str]:
@@ -63,26 +69,46 @@ def start_postgres(state_dir: Path, port: int) -> int:
     return start_process(NAME, _as_owner(argv), state_dir)
 
 
+def _connect(port: int, database: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(host=HOST, port=port, user=USER, dbname=database, connect_timeout=2, autocommit=True)
+
+
 def postgres_ready(port: int) -> bool:
-    """True once the server accepts connections; creates the Prefect database the first time."""
-    return asyncio.run(_ensure_database(port))
-
-
-async def _ensure_database(port: int) -> bool:
-    import asyncpg  # Prefect's own PostgreSQL driver
-
+    """True once the server accepts connections."""
     try:
-        connection = await asyncpg.connect(host=HOST, port=port, user=USER, database="postgres", timeout=2)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        _connect(port).close()
+    except psycopg.OperationalError:
         return False
-    try:
-        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-            await connection.execute(f'CREATE DATABASE "{DATABASE}"')
-        return True
-    finally:
-        await connection.close()
+    return True
+
+
+def ensure_database(port: int, database: str, ddl: Sequence[str] = (), reset: bool = False
+                    ) -> Literal["created", "kept", "recreated"]:
+    """Create `database` when missing, with the tables of `ddl` (statements that create only what is
+    missing, CREATE TABLE IF NOT EXISTS). An existing database keeps its rows; `reset` drops it and
+    creates it empty. Returns which of the three it did."""
+    with _connect(port) as server:
+        exists = server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if exists and reset:
+            server.execute(f'DROP DATABASE "{database}" WITH (FORCE)')  # FORCE: a stale run's connections
+        if not exists or reset:
+            server.execute(f'CREATE DATABASE "{database}"')
+    with _connect(port, database) as connection:
+        for statement in ddl:
+            connection.execute(statement)
+    return "recreated" if exists and reset else "kept" if exists else "created"
+
+
+def count_rows(port: int, database: str, table: str) -> int:
+    with _connect(port, database) as connection:
+        return connection.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
 
 
 def database_url(port: int) -> str:
     """PREFECT_API_DATABASE_CONNECTION_URL for the Prefect server."""
-    return f"postgresql+asyncpg://{USER}@{HOST}:{port}/{DATABASE}"
+    return f"postgresql+asyncpg://{USER}@{HOST}:{port}/{PREFECT_DATABASE}"
+
+
+def sink_dsn(port: int) -> str:
+    """THEMEGEN_POSTGRES_DSN for the themes sink (trust authentication: no password)."""
+    return f"postgresql://{USER}@{HOST}:{port}/{SINK_DATABASE}"

@@ -1,7 +1,9 @@
 """`stack up` / `stack down`: every local part as its own process on 127.0.0.1.
 
-Parts: the Cloud Spanner emulator, bqemulator (BigQuery), the Gemini SIMULATOR and the real Prefect
-server. `up()` writes `<state_dir>/stack.env`, the settings that point the pipeline at them.
+Parts: the sink (the Cloud Spanner emulator, or the machine's PostgreSQL server with `sink=postgres`:
+local_stack/sinks.py), bqemulator (BigQuery), the Gemini SIMULATOR, the real Prefect server and a process
+worker of it (local_stack/worker.py). `up()` writes `<state_dir>/stack.env`, the settings that point the
+pipeline at them.
 Nothing here keeps module state, so a test session can run its own stack on free ports.
 """
 
@@ -18,7 +20,7 @@ from typing import Annotated, Literal
 from google.api_core.exceptions import NotFound
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from local_stack import bigquery, gcs, postgres, prefect_server, spanner
+from local_stack import bigquery, gcs, postgres, prefect_server, sinks, spanner, spanner_export, worker
 from local_stack.processes import (
     HOST,
     StackError,
@@ -32,7 +34,6 @@ from local_stack.processes import (
     wait_until,
 )
 from local_stack.sample_data import generate_rows
-from themegen.sink.spanner.ddl import all_ddl
 
 GEMINI = "gemini"
 SIM_API_KEY = "simulated-local-key"  # the simulator rejects any other key, like the real API
@@ -65,6 +66,9 @@ class StackConfig(BaseModel):
     # SQLite serialises the Prefect server's writes: fine for one flow run, slow for several
     # processes sharing limits (local_stack/postgres.py).
     prefect_database: Literal["sqlite", "postgres"] = "sqlite"
+    # Where themes go: the Spanner emulator, or PostgreSQL (database `themegen`, the sink's default
+    # table names; the same server as a PostgreSQL Prefect database).
+    sink: Literal["spanner", "postgres"] = "spanner"
     postgres_port: Port = 5439
     # Cloud Storage emulator (local_stack/gcs.py) and the row cache on a GcsBucket block on it, as
     # the Cloud Run deployment runs; None: not started, the row cache is the SQLite file.
@@ -76,19 +80,24 @@ class StackConfig(BaseModel):
     gemini_latency_s: float = Field(0.0, ge=0)
     gemini_latency_jitter_s: float = Field(0.0, ge=0)
     start_prefect: bool = True
-    # Wipe the stack's data: the Spanner database (recreated empty), the sample table (seeded again)
+    # Wipe the stack's data: the sink's database (recreated empty), the sample table (seeded again)
     # and the row cache. Without it `up` keeps whatever data the running stack already holds.
     reset: bool = False
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> StackConfig:
-        ports = [self.spanner_port, self.bigquery_rest_port, self.bigquery_grpc_port, self.gemini_port]
+        ports = [self.bigquery_rest_port, self.bigquery_grpc_port, self.gemini_port]
+        ports += [self.spanner_port] if self.sink == "spanner" else []
         ports += [self.prefect_port] if self.start_prefect else []
-        ports += [self.postgres_port] if self.start_prefect and self.prefect_database == "postgres" else []
+        ports += [self.postgres_port] if self.uses_postgres else []
         ports += [self.gcs_port] if self.gcs_port is not None else []
         if len(set(ports)) != len(ports):
             raise ValueError(f"the stack's ports must differ, got {ports}")
         return self
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.sink == "postgres" or (self.start_prefect and self.prefect_database == "postgres")
 
 
 @dataclass(frozen=True)
@@ -102,16 +111,11 @@ class _Part:
 
 
 def _parts(config: StackConfig) -> list[_Part]:
-    """All parts of `config`, slowest first: Prefect needs ~10 s (more on its first start)."""
+    """All parts of `config`, slowest first: Prefect needs ~10 s (more on its first start); PostgreSQL
+    before it, since a Prefect server on PostgreSQL waits for it."""
     state, project = config.state_dir, config.project
     rest, grpc = config.bigquery_rest_port, config.bigquery_grpc_port
     parts = [
-        _Part(
-            spanner.NAME, spanner.LABEL, {"spanner_port": config.spanner_port},
-            start=lambda: spanner.start_spanner(state, config.spanner_port),
-            ready=lambda: spanner.spanner_ready(project, config.spanner_port),
-            timeout_s=30,
-        ),
         _Part(
             GEMINI, GEMINI_LABEL, {"gemini_port": config.gemini_port},
             start=lambda: _start_gemini(state, config.gemini_port),
@@ -125,6 +129,13 @@ def _parts(config: StackConfig) -> list[_Part]:
             timeout_s=60,
         ),
     ]  # fmt: skip
+    if config.sink == "spanner":
+        parts.insert(0, _Part(
+            spanner.NAME, spanner.LABEL, {"spanner_port": config.spanner_port},
+            start=lambda: spanner.start_spanner(state, config.spanner_port),
+            ready=lambda: spanner.spanner_ready(project, config.spanner_port),
+            timeout_s=30,
+        ))  # fmt: skip
     if config.gcs_port is not None:
         parts.append(_Part(gcs.NAME, gcs.LABEL, {"gcs_port": config.gcs_port},
                            start=lambda: gcs.start_gcs(state, config.gcs_port),
@@ -137,21 +148,27 @@ def _parts(config: StackConfig) -> list[_Part]:
             timeout_s=120,
         )  # fmt: skip
         parts.insert(0, prefect)
+    if config.uses_postgres:
+        port = config.postgres_port
+        parts.insert(0, _Part(postgres.NAME, postgres.LABEL, {"postgres_port": port},
+                              start=lambda: postgres.start_postgres(state, port),
+                              ready=lambda: postgres.postgres_ready(port), timeout_s=60))
+    if config.start_prefect:
+        # Last to be ready: it waits for the server, then serves the pool `themegen run` sends its runs to.
+        api_url = f"http://{HOST}:{config.prefect_port}/api"
+        parts.append(_Part(worker.NAME, worker.LABEL, {}, start=lambda: worker.start_worker(state, stack_env(config)),
+                           ready=lambda: worker.worker_ready(state, api_url), timeout_s=150))
     return parts
 
 
 def _start_prefect(config: StackConfig) -> int:
-    """The Prefect server, after its PostgreSQL database when it uses one (started or reused)."""
+    """The Prefect server, once its PostgreSQL database answers when it uses one (that part starts first)."""
     if config.prefect_database == "sqlite":
         return prefect_server.start_prefect(config.state_dir, config.prefect_port)
     port = config.postgres_port
-    part = _Part(postgres.NAME, postgres.LABEL, {"postgres_port": port},
-                 start=lambda: postgres.start_postgres(config.state_dir, port),
-                 ready=lambda: postgres.postgres_ready(port), timeout_s=60)
-    pid = part.start() if _needs_start(part, config.state_dir) else None
-    wait_until(part.ready, part.timeout_s, f"{part.label} on port {port}",
-               log_path(config.state_dir, part.name), pid)
-    _say(part.label, f"ready on {HOST}:{port}")
+    wait_until(lambda: postgres.postgres_ready(port), 60, f"{postgres.LABEL} on port {port}",
+               log_path(config.state_dir, postgres.NAME))
+    postgres.ensure_database(port, postgres.PREFECT_DATABASE)
     return prefect_server.start_prefect(config.state_dir, config.prefect_port, postgres.database_url(port))
 
 
@@ -214,14 +231,15 @@ def up(config: StackConfig) -> dict[str, str]:
             launched[part.name] = pid = part.start()
             ports = ", ".join(map(str, part.ports.values()))
             log = log_path(config.state_dir, part.name)
-            _say(part.label, f"starting on {HOST}:{ports} (pid {pid}, log {log})")
+            _say(part.label, f"starting{f' on {HOST}:{ports}' if ports else ''} (pid {pid}, log {log})")
         for part in sorted(parts, key=lambda p: p.timeout_s):
             log = log_path(config.state_dir, part.name)
-            what = f"{part.label} on port(s) {', '.join(map(str, part.ports.values()))}"
+            ports = ", ".join(map(str, part.ports.values()))
+            what = part.label + (f" on port(s) {ports}" if ports else "")
             wait_until(part.ready, part.timeout_s, what, log, launched.get(part.name))
             _say(part.label, f"ready after {time.monotonic() - t0:.1f} s")
-            if part.name == spanner.NAME:
-                _prepare_database(config)
+            if part.name == sinks.SERVER[config.sink]:
+                sinks.prepare(config)
             elif part.name == GEMINI:
                 _configure_gemini(config)
             elif part.name == bigquery.NAME:
@@ -242,25 +260,6 @@ def up(config: StackConfig) -> dict[str, str]:
     return env
 
 
-def _prepare_database(config: StackConfig) -> None:
-    """The Spanner database with both tables; its rows survive a second `up` unless config.reset."""
-    host = f"{HOST}:{config.spanner_port}"
-    done = spanner.ensure_database(
-        config.project, config.spanner_instance, config.spanner_database,
-        all_ddl(config.themes_table, config.failures_table), host=host, reset=config.reset,
-    )  # fmt: skip
-    tables = f"{config.themes_table}, {config.failures_table}"
-    if done == "kept":
-        rows = spanner.count_rows(config.project, config.spanner_instance, config.spanner_database,
-                                  config.themes_table, host)
-        _say(spanner.LABEL, f"database {config.spanner_database} kept: {rows:,} rows in {config.themes_table} "
-                            f"(`themegen stack up --reset` empties it)")
-    elif done == "recreated":
-        _say(spanner.LABEL, f"--reset: database {config.spanner_database} dropped and created empty with {tables}")
-    else:
-        _say(spanner.LABEL, f"database {config.spanner_database} created with {tables}")
-
-
 def _prepare_sample_table(config: StackConfig) -> None:
     """Seed the sample table when it is missing (or on reset); an existing one is kept as it is."""
     if not config.reset:
@@ -277,6 +276,7 @@ def _prepare_sample_table(config: StackConfig) -> None:
 
 
 def _empty_row_cache(config: StackConfig) -> None:
+    spanner_export.forget_export(config.state_dir)  # --reset starts empty: the saved Spanner rows go too
     cache = config.state_dir / "cache"
     if cache.exists():
         shutil.rmtree(cache)
@@ -287,18 +287,13 @@ def stack_env(config: StackConfig) -> dict[str, str]:
     """The settings (environment variables) that point the pipeline at this stack."""
     env = {
         "THEMEGEN_STACK": "local-simulated",  # honest label: emulators + a simulated Gemini
-        "SPANNER_EMULATOR_HOST": f"{HOST}:{config.spanner_port}",
-        "SPANNER_DISABLE_BUILTIN_METRICS": "true",
         "THEMEGEN_GCP_PROJECT": config.project,
         "THEMEGEN_GCP_CREDENTIALS": "anonymous",
         "THEMEGEN_BQ_API_ENDPOINT": f"http://{HOST}:{config.bigquery_rest_port}",
         "THEMEGEN_BQ_STORAGE_ENDPOINT": f"http://{HOST}:{config.bigquery_grpc_port}",  # plaintext gRPC
         "THEMEGEN_BQ_DATASET": config.dataset,
         "THEMEGEN_BQ_TABLE": config.table,
-        "THEMEGEN_SPANNER_INSTANCE": config.spanner_instance,
-        "THEMEGEN_SPANNER_DATABASE": config.spanner_database,
-        "THEMEGEN_SPANNER_TABLE": config.themes_table,
-        "THEMEGEN_SPANNER_FAILURES_TABLE": config.failures_table,
+        **sinks.env(config),
         "THEMEGEN_GEMINI_BACKEND": "api_key",
         "THEMEGEN_GEMINI_API_KEY": SIM_API_KEY,
         "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
@@ -317,8 +312,26 @@ def stack_env(config: StackConfig) -> dict[str, str]:
 def down(config: StackConfig) -> None:
     """Stop every part this state dir's pid files name; harmless when nothing runs."""
     names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME, gcs.NAME)
-    stopped = [name for name in names if stop_process(config.state_dir, name)]
+    # The worker first: the flow runs it runs stop writing before the emulator's rows are saved.
+    stopped = [worker.NAME] if stop_process(config.state_dir, worker.NAME) else []
+    _save_spanner_rows(config)
+    stopped += [name for name in names if stop_process(config.state_dir, name)]
     print(f"stopped: {', '.join(stopped)}" if stopped else "local stack: nothing was running", flush=True)
+
+
+def _save_spanner_rows(config: StackConfig) -> None:
+    """The emulator keeps nothing on disk: its tables go to the state dir, for the next `up` to load."""
+    host = f"{HOST}:{config.spanner_port}"
+    try:
+        if not spanner.spanner_ready(config.project, config.spanner_port):
+            return
+        rows = spanner_export.export_tables(config.project, config.spanner_instance, config.spanner_database,
+                                            [config.themes_table, config.failures_table], host, config.state_dir)
+    except Exception as exc:  # noqa: BLE001 - stopping must not fail because the export did
+        _say(spanner.LABEL, f"could not save its rows before stopping ({type(exc).__name__}: {exc})")
+        return
+    _say(spanner.LABEL, f"{rows:,} rows saved to {config.state_dir / spanner_export.EXPORT_DIR} (the next `stack up` "
+                        "loads them)")
 
 
 def seed(config: StackConfig, rows: int) -> int:

@@ -17,10 +17,15 @@ from themegen.source import open_source
 
 @task(name="check-config", cache_policy=NO_CACHE)
 async def check_config(settings: Settings) -> None:
-    await asyncio.gather(
-        asyncio.to_thread(open_source(settings).check_source),
-        open_sink(settings).check_tables(),
-        GeminiGenerator(settings).check_access(),
-        # A missing shared limit would otherwise fail the first request of every batch.
-        check_shared_limits(settings),
-    )
+    source, sink = open_source(settings), open_sink(settings)
+    try:
+        await asyncio.gather(
+            asyncio.to_thread(source.check_source),
+            sink.check_tables(),
+            GeminiGenerator(settings).check_access(),
+            # A missing shared limit would otherwise fail the first request of every batch.
+            check_shared_limits(settings),
+        )
+    finally:
+        source.close()
+        sink.close()

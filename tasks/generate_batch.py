@@ -22,6 +22,7 @@ from themegen.domain.models import BatchDescriptor, BatchResult
 from themegen.report.progress import RunProgress
 from themegen.config.settings import Settings
 from themegen.report.tally import RunTally
+from themegen.runtime.watchdog import in_flight
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,15 @@ log = logging.getLogger(__name__)
 async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
     # Made first: while the batch may still ask, its process keeps an idle slot for it.
     slot = BatchSlot(holder=_holder(), stopped=lambda: run.stop.tripped)
-    try:
-        rows = await asyncio.to_thread(run.source.read_batch, batch)
-        generator = GeminiGenerator(run.settings, run.stop, before_sending=slot.take)
-        result = await settle_batch(rows, batch.batch_id, run, generator)
-    finally:
-        slot.release()
+    # In flight until its rows are written: the watchdog on the Prefect API waits for it.
+    with in_flight() as flight:
+        try:
+            rows = await asyncio.to_thread(run.source.read_batch, batch)
+            generator = GeminiGenerator(run.settings, run.stop, before_sending=slot.take)
+            result = await settle_batch(rows, batch.batch_id, run, generator)
+        finally:
+            slot.release()
+        flight.unwritten = bool(result.not_written or result.write_error)
     # Handed over before the task ends: if the Prefect API cannot take this task's final state,
     # the flow still counts what the batch did (its rows are already in Spanner).
     run.finished[batch.batch_id] = result
@@ -104,6 +108,7 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
 
         try:
             await asyncio.gather(*(one(b) for b in batches))
+            await progress.finish()
         finally:
             tally.stop_reason = run.stop.reason
             await slot_pool().close()  # the slots kept for a next batch: there is none

@@ -18,6 +18,7 @@ from themegen.pipeline.edges import open_edges
 from themegen.domain.models import BatchPlan, UpsertResult
 from themegen.config.settings import Settings
 from themegen.report.tally import RunTally
+from themegen.runtime.watchdog import in_flight
 
 
 @task(name="upsert-themes", cache_policy=NO_CACHE)
@@ -33,7 +34,9 @@ async def upsert_themes(plan: BatchPlan, tally: RunTally, settings: Settings, fl
             except Exception as exc:  # noqa: BLE001 - reported; the rows stay in the cache for a rerun
                 result.error = f"batch {batch.batch_id} could not be read again: {type(exc).__name__}: {exc}"
                 break
-            settled = await settle_batch(rows, batch.batch_id, edges, generator=None)
+            with in_flight() as flight:  # the watchdog on the Prefect API waits for this write too
+                settled = await settle_batch(rows, batch.batch_id, edges, generator=None)
+                flight.unwritten = bool(settled.error or settled.write_error)
             if settled.error or settled.write_error:
                 result.error = settled.error or settled.write_error
                 break

@@ -1,6 +1,7 @@
 """One deployment run per test session, the way a user runs it: `themegen setup`, `prefect deploy
 --all`, a process worker on the local pool and `prefect deployment run`, all as subprocesses against
-the session stack's Prefect server. test_deploy checks its results, test_ui looks at it in the UI."""
+the session stack's Prefect server. test_deploy checks its results, test_ui looks at it in the UI.
+A test's own worker stands in for the stack's while it runs (`process_worker`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
+
+from local_stack import processes
+from local_stack import worker as stack_worker
+from local_stack.processes import stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = "generate-themes/generate-themes-local"
@@ -56,23 +61,39 @@ def flow_run_id_in(cli_output: str) -> str:
 
 
 @contextmanager
-def process_worker(env: dict[str, str], log_path: Path, limit: int) -> Iterator[subprocess.Popen]:
-    """A process worker on the local pool, running at most `limit` flow runs at once."""
-    with log_path.open("w") as log:
-        # Own session, so stopping it also stops the flow-run processes it started.
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "themegen-local", "--limit", str(limit)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+def stack_worker_paused(stack) -> Iterator[None]:
+    """The stack's own worker (local_stack/worker.py) stopped meanwhile, then started again: a test
+    that starts a worker with settings of its own needs the pool's runs to reach that one."""
+    state_dir = stack.config.state_dir
+    stop_process(state_dir, stack_worker.NAME)
     try:
-        yield worker
+        yield
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
+        pid = stack_worker.start_worker(state_dir, stack.env)
+        wait_until(lambda: stack_worker.worker_ready(state_dir, stack.env["PREFECT_API_URL"]), 120,
+                   stack_worker.LABEL, processes.log_path(state_dir, stack_worker.NAME), pid)
+
+
+@contextmanager
+def process_worker(stack, env: dict[str, str], log_path: Path, limit: int) -> Iterator[subprocess.Popen]:
+    """A process worker on the local pool, running at most `limit` flow runs at once, in place of
+    the stack's."""
+    with stack_worker_paused(stack):
+        with log_path.open("w") as log:
+            # Own session, so stopping it also stops the flow-run processes it started.
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", "themegen-local", "--limit", str(limit)],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+            yield worker
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +108,7 @@ def deployed_run(stack, tmp_path_factory: pytest.TempPathFactory) -> DeployedRun
 
     worker_log = tmp_path_factory.mktemp("worker") / "worker.log"
     # The worker is only needed for this one run: stopped right after it rather than at session end.
-    with process_worker(env, worker_log, limit=2) as worker:
+    with process_worker(stack, env, worker_log, limit=2) as worker:
         out = run_cli(sys.executable, "-m", "prefect", "deployment", "run", DEPLOYMENT,
                       "--param", "rows_limit=60", "--param", "batch_size=20", env=env)  # fmt: skip
         flow_run = wait_for_final_state(flow_run_id_in(out), worker, worker_log)

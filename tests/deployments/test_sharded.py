@@ -30,7 +30,7 @@ def test_shards_share_one_quota_and_write_every_row(stack, deployed_run, tmp_pat
     stack.sim("config", {"rpm": RPM})  # after clear_outputs, which resets the simulator's knobs
     try:
         # Room for the parent and its three children.
-        with process_worker(env, tmp_path / "worker.log", limit=4) as worker:
+        with process_worker(stack, env, tmp_path / "worker.log", limit=4) as worker:
             out = run_cli(sys.executable, "-m", "prefect", "deployment", "run",
                           "generate-themes-sharded/generate-themes-sharded",
                           "--param", "shards=3", "--param", "batch_size=25", env=env)  # fmt: skip
@@ -58,7 +58,7 @@ def test_a_job_longer_than_a_run_is_split_into_children_one_after_another(stack,
     4.8 s of quota each, run one at a time at the full quota."""
     stack.clear_outputs()
     env = {**os.environ, "THEMEGEN_HOME": str(REPO), "THEMEGEN_RPM": str(RPM), "THEMEGEN_RUN_TIMEOUT_S": "6"}
-    with process_worker(env, tmp_path / "worker.log", limit=2) as worker:
+    with process_worker(stack, env, tmp_path / "worker.log", limit=2) as worker:
         out = run_cli(sys.executable, "-m", "prefect", "deployment", "run",
                       "generate-themes-sharded/generate-themes-sharded", "--param", "batch_size=25",
                       "--param", "tier=standard", "--param", "deadline=2h", env=env)

@@ -82,7 +82,9 @@ async def test_a_killed_flow_process_ends_crashed_with_the_retry_message(stack, 
     stack.clear_outputs()
     stack.sim("config", {"latency_s": 2.0})  # the run must still be going when it is killed
     since = datetime.now(timezone.utc) - timedelta(seconds=1)
-    command = [sys.executable, "-m", "themegen.cli.app", "run", "--batch-size", "20", "--max-parallel", "1"]
+    # --in-process: the flow's process is the one this test kills (on a worker it would be the worker's child).
+    command = [sys.executable, "-m", "themegen.cli.app", "run", "--batch-size", "20", "--max-parallel", "1",
+               "--in-process"]
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir),
                         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -73,8 +73,9 @@ def test_a_3000_row_batch_run_pays_half_and_asks_online_only_what_the_job_left(
 
 
 def start_batch_run(stack, rows: int) -> subprocess.Popen:
-    """`themegen run --tier batch` in its own process, returned once its job exists."""
-    command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(rows), "--tier", "batch"]
+    """`themegen run --tier batch` in its own process (--in-process: the flow's, which the tests kill),
+    returned once its job exists."""
+    command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(rows), "--tier", "batch", "--in-process"]
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -1,5 +1,6 @@
-"""End to end on the local stack: BigQuery emulator -> Gemini simulator -> Spanner emulator, with a
-real Prefect server. Spanner contents and the simulator's counters are the witnesses."""
+"""End to end on the local stack: BigQuery emulator -> Gemini simulator -> Spanner emulator (the full
+run also -> PostgreSQL), with a real Prefect server. The sink's contents and the simulator's counters
+are the witnesses."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ async def artifact_keys(flow_run_id: str) -> set[str]:
     return {a.key for a in artifacts}
 
 
-async def test_every_row_gets_six_themes_in_spanner(stack):
-    stack.clear_outputs()
+async def test_every_row_gets_six_themes_in_the_sink(stack, sink):
+    sink.clear_outputs()
     rows = source_rows(stack)
     empty = {i for i, t in rows.items() if is_empty(t)}
     assert len(rows) == 300 and empty, "the sample must contain empty texts"
@@ -30,16 +31,15 @@ async def test_every_row_gets_six_themes_in_spanner(stack):
     summary = await generate_themes(batch_size=40)
     assert_rows_add_up(summary)
 
-    themes = {r[0]: r for r in stack.read_table(
-        "SELECT t.SourceId, t.Themes, t.Model, t.PromptVersion, t.InputHash, t.GeneratedAt FROM Themes AS t")}
+    themes = sink.themes()
     assert set(themes) == set(rows) - empty
-    for source_id, (_, got, model, prompt_version, digest, generated_at) in themes.items():
-        assert got == derive_themes(rows[source_id]), source_id
-        assert (model, prompt_version, digest) == ("gemini-2.5-flash", "v1", input_hash(rows[source_id]))
-        assert generated_at is not None
-    failures = {r[0]: r for r in stack.read_table("SELECT SourceId, BatchId, Error, Attempts, FlowRunId FROM ThemeFailures")}
+    for source_id, row in themes.items():
+        assert row.themes == derive_themes(rows[source_id]), source_id
+        assert (row.model, row.prompt_version, row.input_hash) == ("gemini-2.5-flash", "v1", input_hash(rows[source_id]))
+        assert row.generated_at is not None
+    failures = sink.failures()
     assert set(failures) == empty
-    assert all("nothing to theme" in f[2] and f[4] == summary.flow_run_id for f in failures.values())
+    assert all("nothing to theme" in f.error and f.flow_run_id == summary.flow_run_id for f in failures.values())
 
     stats = stack.sim("stats")
     sendable = set(rows) - empty

@@ -1,5 +1,6 @@
-"""Spanner and the row cache are the record of what is done: reruns pay only for what is not.
-The simulator's request counter and Spanner's tables are the witnesses."""
+"""The sink and the row cache are the record of what is done: reruns pay only for what is not, and
+each batch writes its own outcome. On every sink; the simulator's request counter and the sink's
+tables (read with the database's own client) are the witnesses."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import pytest
 import tasks.generate_batch as generate_step
 from flows.generate_themes import generate_themes
 from local_stack.bigquery import bigquery_client
-from tests.flows.helpers import batch_rows, distinct_texts, is_empty, nonempty, source_rows, texts_of, theme_ids
+from tests.flows.helpers import batch_rows, distinct_texts, is_empty, nonempty, source_rows, texts_of
 from themegen.domain import prompt
 from themegen.source.bigquery.client import BigQuerySource
 
 ROWS, BATCH = 60, 20
 
 
-async def test_null_and_empty_ids_are_skipped_alone_and_their_batch_mates_get_themes(stack, monkeypatch):
-    stack.clear_outputs()
+async def test_null_and_empty_ids_are_skipped_alone_and_their_batch_mates_get_themes(stack, sink, monkeypatch):
+    sink.clear_outputs()
     client = bigquery_client(stack.config.project, stack.env["THEMEGEN_BQ_API_ENDPOINT"])
     table = f"{stack.config.project}.{stack.config.dataset}"
     client.query(f"""CREATE OR REPLACE TABLE `{table}.nullable_ids` AS
@@ -29,13 +30,13 @@ async def test_null_and_empty_ids_are_skipped_alone_and_their_batch_mates_get_th
 
     summary = await generate_themes(batch_size=100)  # one batch: the id-less rows would sit in it
 
-    assert theme_ids(stack) == set(nonempty(rows, sorted(rows)))
+    assert sink.theme_ids() == set(nonempty(rows, sorted(rows)))
     assert summary.rows_without_id == 3 and summary.rows_total == len(rows)
     assert None not in stack.sim("stats")["row_requests"]
 
 
-async def test_a_rerun_of_a_finished_run_with_permanent_failures_pays_nothing_unless_asked(stack, monkeypatch):
-    stack.clear_outputs()
+async def test_a_rerun_of_a_finished_run_with_permanent_failures_pays_nothing_unless_asked(stack, sink, monkeypatch):
+    sink.clear_outputs()
     monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "2")
     rows = source_rows(stack)
     bad = nonempty(rows, sorted(rows)[:ROWS])[:3]
@@ -47,15 +48,15 @@ async def test_a_rerun_of_a_finished_run_with_permanent_failures_pays_nothing_un
 
     assert stack.sim("stats")["requests"] == paid == first.llm_calls  # not one call more
     assert second.llm_calls == 0 and second.rows_failed == first.rows_failed
-    failures = dict(stack.read_table("SELECT SourceId, Reason FROM ThemeFailures"))
-    assert all(failures[i] == "invalid_answer" for i in bad)
+    failures = sink.failures()
+    assert all(failures[i].reason == "invalid_answer" for i in bad)
 
     await generate_themes(rows_limit=ROWS, batch_size=BATCH, retry_failed=True)
     assert stack.sim("stats")["requests"] == paid + 2 * len(bad)  # asked for: each sent again, with its repair
 
 
-async def test_a_rerun_after_a_batch_level_failure_reaches_every_row_of_it(stack, monkeypatch):
-    stack.clear_outputs()
+async def test_a_rerun_after_a_batch_level_failure_reaches_every_row_of_it(stack, sink, monkeypatch):
+    sink.clear_outputs()
     rows = source_rows(stack)
     batch_one = nonempty(rows, batch_rows(BATCH, 1, ROWS))
     read_batch = BigQuerySource.read_batch
@@ -69,7 +70,8 @@ async def test_a_rerun_after_a_batch_level_failure_reaches_every_row_of_it(stack
     monkeypatch.setattr(generate_step, "generate_batch", generate_step.generate_batch.with_options(retries=0))
     state = await generate_themes(rows_limit=ROWS, batch_size=BATCH, return_state=True)
     assert state.is_failed() and "batch_ids" in state.message
-    assert set(batch_one).isdisjoint(theme_ids(stack))
+    assert set(batch_one).isdisjoint(sink.theme_ids())
+    assert sink.theme_ids() == set(nonempty(rows, sorted(rows)[:ROWS])) - set(batch_one)  # each other batch wrote its own
     monkeypatch.setattr(BigQuerySource, "read_batch", read_batch)
     stack.sim("reset", {})
 
@@ -78,11 +80,11 @@ async def test_a_rerun_after_a_batch_level_failure_reaches_every_row_of_it(stack
     # One request per text of batch one that no row of the other batches had answered.
     answered = texts_of(rows, set(nonempty(rows, sorted(rows)[:ROWS])) - set(batch_one))
     assert stack.sim("stats")["requests"] == summary.llm_calls == len(texts_of(rows, batch_one) - answered)
-    assert theme_ids(stack) == set(nonempty(rows, sorted(rows)[:ROWS]))
+    assert sink.theme_ids() == set(nonempty(rows, sorted(rows)[:ROWS]))
 
 
-async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_regenerates_none(stack, monkeypatch):
-    stack.clear_outputs()
+async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_regenerates_none(stack, sink, monkeypatch):
+    sink.clear_outputs()
     rows = source_rows(stack)
     wanted = nonempty(rows, sorted(rows)[:ROWS])
     await generate_themes(rows_limit=ROWS, batch_size=BATCH)
@@ -95,7 +97,7 @@ async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_rege
 
     assert edited.llm_calls == paid and edited.themes_written == len(wanted)
     assert stack.sim("stats")["requests"] == 2 * paid
-    fingerprints = {r[0] for r in stack.read_table("SELECT t.PromptFingerprint FROM Themes AS t")}
+    fingerprints = {row.prompt_fingerprint for row in sink.themes().values()}
     assert fingerprints == {prompt.prompt_fingerprint()}
 
 

@@ -89,6 +89,20 @@ async def test_spanner_killed_mid_run_stops_spending_names_spanner_and_a_rerun_p
     finally:
         process.kill()
         stack.sim("config", {"latency_s": 0.0, "latency_jitter_s": 0.0})
+    try:
+        _spanner_killed_mid_run_ends_as_it_says(stack, process, output, wanted)
+    finally:
+        cached, texts_paid = cached_answers(stack), cached_answers(stack, "texts")
+        up(stack.config)  # `themegen stack up`: the emulator is back, whatever the checks above found
+    stack.sim("reset", {})
+    rerun = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
+
+    assert stack.sim("stats")["requests"] == rerun.llm_calls == distinct_texts(rows, wanted) - texts_paid
+    assert rerun.rows_from_cache + rerun.rows_from_same_text == len(wanted) - rerun.rows_answered >= cached
+    assert theme_ids(stack) == wanted
+
+
+def _spanner_killed_mid_run_ends_as_it_says(stack, process, output: str, wanted: set[str]) -> None:
     stats = stack.sim("stats")
     assert process.returncode != 0
     assert "Spanner themegen/themegen" in output and "THEMEGEN_SPANNER_DEADLINE_S" in output, output[-3000:]
@@ -100,12 +114,3 @@ async def test_spanner_killed_mid_run_stops_spending_names_spanner_and_a_rerun_p
     settled = summary["rows_answered"] + summary["rows_from_same_text"]  # the latter took an identical text's answer
     assert summary["rows_not_written"] > 0 and summary["themes_written"] + summary["rows_not_written"] == settled
     assert stats["ok"] < len(wanted)  # the dead sink stopped the spending
-
-    texts_paid = cached_answers(stack, "texts")
-    up(stack.config)  # `themegen stack up`: the emulator is back (empty: it keeps no data)
-    stack.sim("reset", {})
-    rerun = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
-
-    assert stack.sim("stats")["requests"] == rerun.llm_calls == distinct_texts(rows, wanted) - texts_paid
-    assert rerun.rows_from_cache + rerun.rows_from_same_text == len(wanted) - rerun.rows_answered >= cached
-    assert theme_ids(stack) == wanted

@@ -6,6 +6,7 @@ The tests share one stack and run in file order; `test_down_stops_everything` is
 import socket
 
 import pytest
+from google.cloud import spanner
 
 from local_stack.bigquery import bigquery_client
 from local_stack.processes import StackError, free_port, http_get, pid_path, port_is_free
@@ -184,6 +185,34 @@ def test_missing_emulator_explains_how_to_install(monkeypatch):
     monkeypatch.setenv("PATH", "")
     with pytest.raises(StackError, match="gcloud components install cloud-spanner-emulator"):
         find_emulator()
+
+
+def _all_rows(env, table: str) -> list[list]:
+    client = spanner_client(env["THEMEGEN_GCP_PROJECT"], env["SPANNER_EMULATOR_HOST"])
+    database = client.instance(env["THEMEGEN_SPANNER_INSTANCE"]).database(env["THEMEGEN_SPANNER_DATABASE"])
+    with database.snapshot() as snapshot:
+        return [list(row) for row in snapshot.execute_sql(f"SELECT * FROM {table} ORDER BY SourceId")]
+
+
+def test_down_then_up_keeps_the_rows_in_spanner(stack, capsys):
+    config, env = stack
+    client = spanner_client(env["THEMEGEN_GCP_PROJECT"], env["SPANNER_EMULATOR_HOST"])
+    database = client.instance(env["THEMEGEN_SPANNER_INSTANCE"]).database(env["THEMEGEN_SPANNER_DATABASE"])
+    with database.batch() as batch:
+        batch.insert_or_update("Themes", ("SourceId", "Themes", "Model", "InputHash", "GeneratedAt"),
+                               [(f"k{i}", ["配送の遅れ", f"theme {i}"], "m", "h" * 64, spanner.COMMIT_TIMESTAMP)
+                                for i in range(5)])
+        batch.insert_or_update("ThemeFailures", ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt"),
+                               [("f1", 3, "input", "empty text", 0, spanner.COMMIT_TIMESTAMP)])
+    before = {table: _all_rows(env, table) for table in ("Themes", "ThemeFailures")}
+    assert len(before["Themes"]) >= 5 and before["ThemeFailures"]
+
+    down(config)
+    up(config)
+
+    assert {table: _all_rows(env, table) for table in ("Themes", "ThemeFailures")} == before
+    said = capsys.readouterr().out
+    assert f"{sum(map(len, before.values()))} rows saved" in said and "rows restored" in said
 
 
 def test_down_stops_everything(stack):

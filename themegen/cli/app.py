@@ -19,7 +19,6 @@ from dotenv import dotenv_values
 from typer.core import TyperGroup
 
 from themegen.cli.output import configure_logging, report_error, require_prefect_api
-from themegen.domain.errors import tidy
 from themegen.tiers import TierChoice
 
 STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
@@ -54,7 +53,8 @@ app.add_typer(limits_app, name="limits")
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="on errors, print the traceback too; show Prefect's "
+    # metavar "": typer would show `--debug <bool>`, as if the flag took a value.
+    debug: Annotated[bool, typer.Option("--debug", metavar="", help="on errors, print the traceback too; show Prefect's "
                                         "INFO logs (every task run) in the terminal")] = False,
 ) -> None:
     """Six Gemini themes per BigQuery row, stored in Cloud Spanner."""
@@ -84,19 +84,22 @@ def stack_up(
     prefect_database: Annotated[Literal["sqlite", "postgres"], typer.Option(
         help="the Prefect server's database: sqlite, or postgres (the machine's PostgreSQL server) for "
              "several processes sharing limits")] = "sqlite",
+    sink: Annotated[Literal["spanner", "postgres"], typer.Option(
+        help="where themes go: the Spanner emulator, or postgres (the machine's PostgreSQL server, database "
+             "themegen; no Google Cloud CLI needed)")] = "spanner",
     reset: Annotated[bool, typer.Option(
-        "--reset", help="wipe the data: recreate the Spanner database empty, seed the sample table again, "
+        "--reset", help="wipe the data: recreate the sink's database empty, seed the sample table again, "
                         "empty the row cache")] = False,
 ) -> None:
     """Start the local stack (every part on 127.0.0.1) and write .themegen/stack.env.
 
-    A running stack is reused and keeps its data (Spanner rows, the sample table, the row cache)
+    A running stack is reused and keeps its data (the sink's rows, the sample table, the row cache)
     unless --reset.
     """
     from local_stack.stack import StackConfig, up
 
     up(StackConfig(state_dir=STATE_DIR, seed_rows=rows, gemini_rpm=gemini_rpm, gemini_latency_s=gemini_latency,
-                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, reset=reset))
+                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, sink=sink, reset=reset))
 
 
 @stack_app.command("down")
@@ -117,13 +120,12 @@ def seed(rows: Annotated[int, typer.Option(help="rows to generate")] = 30_000) -
 
 @app.command()
 def ddl() -> None:
-    """Print the Spanner DDL for the configured tables."""
+    """Print the DDL of the configured sink's tables (THEMEGEN_SINK: Spanner by default)."""
     load_stack_env()
     from themegen.config.settings import Settings
-    from themegen.sink.spanner.ddl import all_ddl
+    from themegen.sink import sink_ddl
 
-    settings = Settings()
-    for statement in all_ddl(settings.spanner.table, settings.spanner.failures_table):
+    for statement in sink_ddl(Settings()):
         typer.echo(statement + ";\n")
 
 
@@ -151,13 +153,6 @@ def estimate_command(
     typer.echo(format_estimate(asyncio.run(estimate_and_keep())))
 
 
-def flow_run_url(flow_run_id: str | None) -> str | None:
-    from prefect.settings import PREFECT_UI_URL
-
-    ui = PREFECT_UI_URL.value()
-    return f"{ui}/runs/flow-run/{flow_run_id}" if ui and flow_run_id else None
-
-
 @app.command()
 def run(
     ctx: typer.Context,
@@ -168,81 +163,49 @@ def run(
     rows_per_request: Annotated[int | None, typer.Option(help="rows packed into one Gemini request")] = None,
     shard: Annotated[int | None, typer.Option(help="only shard S (0-based) of --shard-count, by id hash")] = None,
     shard_count: Annotated[int, typer.Option(help="shards the rows are split into (with --shard)")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="write the summary as JSON, and only that, to stdout "
-                                                  "(the table and the rest go to stderr)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="write the summary as JSON, and only that, to "
+                                                  "stdout (the table and the rest go to stderr)")] = False,
     tier: Annotated[TierChoice | None, typer.Option(
         help="standard, flex (half price, best effort), batch (half price, within 24 h) or auto (THEMEGEN_TIER)")] = None,
     deadline: Annotated[str | None, typer.Option(help="for --tier auto: e.g. 90m, 2h, 1d (THEMEGEN_DEADLINE)")] = None,
+    in_process: Annotated[bool, typer.Option("--in-process", metavar="", help=(
+        "for debugging: run the flow in this process, with no deployment (so no Retry in the UI) and no worker"))] = False,
 ) -> None:
-    """Run the generate-themes flow now, in this process. With --shard, --rows applies within the shard."""
+    """Run the generate-themes flow now, on the local stack's worker, and follow it here.
+
+    The run is one of the generate-themes-local deployment of this checkout, so the Prefect UI offers Retry
+    for it; it gets these options and this shell's THEMEGEN_* settings. Ctrl-C cancels it. With --shard,
+    --rows applies within the shard.
+    """
     _prepare(ctx)
+    stack_keys = list(load_stack_env())
     from themegen.config.settings import Settings
 
     settings = Settings().with_overrides(tier=tier, deadline=deadline)  # bad settings fail here, before a flow run
-    require_prefect_api()
+    api_url = require_prefect_api()
     from rich.console import Console
 
-    from flows.generate_themes import generate_themes
+    from themegen.cli.run_command import run_in_process, run_on_worker, show, verdict
     from themegen.domain.models import RunSummary
-    from themegen.cli.progress_line import ProgressLine
 
+    # None is each parameter's default in the flow: leaving it out keeps the run's parameters in the UI short.
+    given = {"rows_limit": rows, "batch_size": batch_size, "max_parallel_batches": max_parallel,
+             "rows_per_request": rows_per_request, "shard": shard, "tier": tier, "deadline": deadline}
+    parameters = {key: value for key, value in given.items() if value is not None}
+    if shard_count != 1:
+        parameters["shard_count"] = shard_count
     # With --json, stdout carries the JSON object only: the table, the bar and any print go to stderr.
     console = Console(stderr=as_json)
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        with ProgressLine():
-            state = asyncio.run(generate_themes(
-                rows_limit=rows, batch_size=batch_size, max_parallel_batches=max_parallel,
-                rows_per_request=rows_per_request, shard=shard, shard_count=shard_count, tier=tier, deadline=deadline,
-                return_state=True,
-            ))
-        data = state.result(raise_on_failure=False)
-        flow_run_id = str(state.state_details.flow_run_id)
-        summary = data if isinstance(data, RunSummary) else RunSummary(flow_run_id=flow_run_id)
-        if isinstance(data, RunSummary):  # a run that stopped before any row has nothing to tabulate
-            _print_summary(console, summary, state.name, state.message, settings.spanner.failures_table)
-        elif url := flow_run_url(flow_run_id):
-            console.print(f"Prefect UI: {url}", soft_wrap=True)
+        outcome = run_in_process(parameters) if in_process else run_on_worker(parameters, stack_keys, api_url, STATE_DIR)
+        show(console, outcome, settings.spanner.failures_table)
+        code = verdict(outcome, STATE_DIR, ctx.find_root().params.get("debug", False), settings.spanner.failures_table)
     if as_json:
-        print(json.dumps(summary.model_dump()), flush=True)
-    if isinstance(data, BaseException):
-        raise data  # one message from _Commands
-    if not state.is_completed():
-        if not isinstance(data, RunSummary):
-            typer.secho(f"Error: {tidy(state.message or state.name)}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
-
-
-def _print_summary(console, summary, state_name: str, message: str | None, failures_table: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"themegen run: {state_name}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in summary.model_dump(exclude={"failures"}).items():
-        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
-    console.print(table)
-    if summary.failures:
-        console.print(_failures_table(summary, failures_table))
-    if os.environ.get("THEMEGEN_STACK"):
-        console.print(f"Environment: {os.environ['THEMEGEN_STACK']} (Gemini answers come from the local simulator)")
-    if message and state_name != "Completed":
-        console.print(f"[red]{message}[/red]")
-    if url := flow_run_url(summary.flow_run_id):
-        console.print(f"Prefect UI: {url}", soft_wrap=True)
-
-
-def _failures_table(summary, failures_table: str):
-    """Failed rows by reason: count, whether a rerun fixes them, what to do, example ids."""
-    from rich.table import Table
-
-    table = Table(title=f"failed rows by reason ({summary.rows_failed:,}); all of them: "
-                        f"SELECT * FROM {failures_table} WHERE Reason = '<reason>'")
-    for column in ("reason", "rows", "rerun fixes it", "what to do", "examples"):
-        table.add_column(column, justify="right" if column == "rows" else "left")
-    for group in summary.failures:
-        table.add_row(group.reason.value, f"{group.rows:,}", "yes" if group.rerun_fixes else "no", group.what_to_do,
-                      ", ".join(group.example_ids))
-    return table
+        print(json.dumps((outcome.summary or RunSummary(flow_run_id=outcome.flow_run_id)).model_dump()), flush=True)
+    if outcome.error is not None:
+        raise outcome.error  # one message from _Commands
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         3_600, gt=0, description="the longest one flow run may take (the Cloud Run job's timeout in prefect.yaml): "
         "generate-themes-sharded splits a longer job into child runs that each fit",
     )
+    orchestrator_timeout_s: float = Field(
+        240, gt=0, description="a run whose Prefect API has not answered for this long, with nothing written for as "
+        "long and no batch at work, ends with exit code 1 and one message (its rows are in the sink and the row "
+        "cache); a little under the 254 s one Prefect API call retries for (PREFECT_CLIENT_MAX_RETRIES=7)",
+    )
     max_batches_per_run: int = Field(
         2_000, ge=1, description="batch task runs one flow run may have: larger tables get larger batches "
         "(each task run costs the Prefect server tens of milliseconds and the report a line)",

@@ -46,7 +46,10 @@ class RunProgress:
         self.http_429 = self.failed_rows = self.failed_batches = 0
         self._artifact_id = None
         self._published = -1
-        self._lock = asyncio.Lock()  # updates must reach the server in order, or 100% may end as 80%
+        # One update at a time, in the background: updates must reach the server in order (or 100%
+        # may end as 80%), and a batch must not wait on one (through an outage, Prefect's client
+        # retries a call for minutes).
+        self._publisher: asyncio.Task | None = None
 
     async def start(self) -> None:
         self._artifact_id = await best_effort("progress artifact", lambda: acreate_progress_artifact(
@@ -62,13 +65,20 @@ class RunProgress:
             self.failed_rows += len(result.failures)
             self.failed_batches += result.error is not None
         self._notify()
-        if self._lock.locked():
-            return  # the update under way (maybe retrying through an outage) catches up with this one
-        async with self._lock:
-            while self._artifact_id is not None and (percent := self._percent()) > self._published:
-                self._published = percent  # a failed update is not retried: the next one supersedes it
-                await best_effort("progress update", lambda: aupdate_progress_artifact(
-                    self._artifact_id, progress=float(percent)))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish())
+        # else: the update under way (maybe retrying through an outage) catches up with this one
+
+    async def _publish(self) -> None:
+        while self._artifact_id is not None and (percent := self._percent()) > self._published:
+            self._published = percent  # a failed update is not retried: the next one supersedes it
+            await best_effort("progress update", lambda: aupdate_progress_artifact(
+                self._artifact_id, progress=float(percent)))
+
+    async def finish(self, wait_s: float = 10.0) -> None:
+        """Give the last update up to `wait_s` to reach the server; the run does not wait longer."""
+        if self._publisher is not None:
+            await asyncio.wait({self._publisher}, timeout=wait_s)
 
     def _percent(self) -> int:
         return int(100 * self.rows_done / self.rows_total) if self.rows_total else 100

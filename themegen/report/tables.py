@@ -109,7 +109,7 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("LLM latency p95 (ms, bucket bound)", u.latency.percentile(95)),
         ("input tokens", s.input_tokens),
         ("output tokens", s.output_tokens),
-        ("tier", f"{s.tier} ({report.tier_choice})" if report.tier_choice else s.tier),
+        ("tier", s.tier),
         ("cost USD (at the tier's price)", _usd(s.cost_usd)),
         ("cost USD (the same tokens at the standard price)", _usd(s.cost_usd_standard)),
         ("LLM calls at the standard price (flex: deadline near; batch: rows its job left)", s.llm_calls_fallback),
@@ -148,15 +148,27 @@ def failure_groups(tally: RunTally) -> list[FailureGroup]:
             for reason, count in tally.failed.most_common() if count]
 
 
+# Ids shown in a table cell: the UIs lay tables out at the page's width, and a cell of long error
+# texts pushed the last columns off the right edge. The errors themselves are listed under the table.
+IDS_IN_A_CELL = 3
+
+
 def failure_table(report: RunReport) -> list[dict[str, object]]:
-    """One row per failure reason: count, whether a rerun fixes it, examples."""
+    """One row per failure reason: count, whether a rerun fixes it, what to do, a few example ids."""
     tally = report.tally
     return [
         {"reason": reason.value, "rows": count, "rerun fixes it": reason in RERUN_FIXES,
-         "examples": "; ".join(f"{e.source_id} (batch {e.batch_id}): {e.error[:120]}" for e in tally.examples.get(reason, [])),
-         "what to do": REASON_HELP[reason]}
+         "what to do": REASON_HELP[reason],
+         "example ids": ", ".join(e.source_id for e in tally.examples.get(reason, [])[:IDS_IN_A_CELL])}
         for reason, count in tally.failed.most_common() if count
     ]
+
+
+def failure_examples(report: RunReport) -> list[str]:
+    """Markdown list items: each kept example with its batch and error (the table names only ids)."""
+    return [f"- `{reason.value}` {e.source_id} (batch {e.batch_id}): {e.error[:200]}"
+            for reason, count in report.tally.failed.most_common() if count
+            for e in report.tally.examples.get(reason, [])]
 
 
 def _ids(ids: list[int]) -> str:
@@ -185,6 +197,7 @@ def markdown(report: RunReport) -> str:
         f"**{s.rows_succeeded:,} / {s.rows_total:,} rows** hold six themes; **{s.rows_failed:,} failed**; "
         f"{s.llm_calls:,} LLM calls, {s.input_tokens:,} input / {s.output_tokens:,} output tokens, "
         f"{s.wall_seconds:.1f} s.", "",
+        *([f"Tier **{s.tier}**: {report.tier_choice}.", ""] if report.tier_choice else []),
     ]
     if tally.stop_reason:
         lines += [f"**Stopped early:** {tally.stop_reason}", ""]
@@ -194,9 +207,10 @@ def markdown(report: RunReport) -> str:
     lines += ["| metric | value |", "|---|---|", *(f"| {r['metric']} | {r['value']} |" for r in summary_table(report)), ""]
     if table := failure_table(report):
         lines += [f"## Failures by reason ({s.rows_failed:,} rows)", "",
-                  "| reason | rows | rerun fixes it | what to do | examples |", "|---|---|---|---|---|"]
+                  "| reason | rows | rerun fixes it | what to do | example ids |", "|---|---|---|---|---|"]
         lines += [f"| {r['reason']} | {r['rows']:,} | {'yes' if r['rerun fixes it'] else 'no'} | {r['what to do']} | "
-                  f"{str(r['examples']).replace('|', '/')} |" for r in table]
+                  f"{str(r['example ids']).replace('|', '/')} |" for r in table]
+        lines += ["", "Examples:", "", *(item.replace("|", "/") for item in failure_examples(report))]
         lines += ["", f"Every failed row, with its batch and full reason: `SELECT * FROM {report.failures_table} "
                       "ORDER BY FailedAt DESC` in the sink.", ""]
     if tally.rejected_items:

@@ -5,8 +5,9 @@ Each batch reads that for its ids (`stored`) and writes its own outcome (`write`
 the sink is the truth, every other record (the row cache) may only make a run faster.
 
 Adapters live in one folder each (spanner/, postgres/): `settings.py` (nested in the root Settings
-under the folder's name, which is also the name THEMEGEN_SINK takes), and a package `__init__`
-whose `open_sink(settings)` and `ddl(settings)` import the client lazily. Choosing one is
+under the folder's name, which is also the name THEMEGEN_SINK takes; it has at least `table` and
+`failures_table`, which the report names), and a package `__init__` whose `open_sink(settings)`
+and `ddl(settings)` import the client lazily. Choosing one is
 `THEMEGEN_SINK=<name>`; the pipeline only sees this interface.
 """
 

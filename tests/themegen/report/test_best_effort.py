@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -41,4 +42,25 @@ async def test_progress_goes_on_when_the_prefect_api_is_down(monkeypatch):
     await run.start()
     await run.batch_done(100)
     await run.batch_done(100)
+    await run.finish()
     assert seen == [0, 100, 200]
+
+
+async def test_a_batch_does_not_wait_for_a_progress_update_the_api_holds(monkeypatch):
+    """Through an outage Prefect's client retries a call for minutes: the batches go on meanwhile."""
+    held = asyncio.Event()
+
+    async def hangs(*args, **kwargs):
+        await held.wait()
+
+    async def created(*args, **kwargs):
+        return "artifact-id"
+
+    monkeypatch.setattr(progress, "acreate_progress_artifact", created)
+    monkeypatch.setattr(progress, "aupdate_progress_artifact", hangs)
+    run = progress.RunProgress(rows_total=200)
+    await run.start()
+    await asyncio.wait_for(run.batch_done(100), 1)
+    await asyncio.wait_for(run.batch_done(100), 1)
+    await asyncio.wait_for(run.finish(wait_s=0.1), 1)  # gives up on the held update
+    held.set()

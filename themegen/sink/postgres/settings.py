@@ -17,6 +17,14 @@ class PostgresSettings(BaseModel):
     deadline_s: float = Field(
         120.0, gt=0, description="how long a read or write is retried before the run stops with an error"
     )
+    rows_per_commit: int = Field(
+        1_000, ge=1, le=10_000,
+        description="rows (upserts and deletes) per transaction: a batch's writes in bounded transactions",
+    )
+    pool_size: int = Field(
+        10, ge=1, description="connections one process opens at most (its batches share them; mind the "
+        "server's max_connections, e.g. a small Cloud SQL instance's)",
+    )
 
     @field_validator("table", "failures_table")
     @classmethod

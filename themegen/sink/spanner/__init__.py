@@ -16,6 +16,6 @@ def open_sink(settings: Settings) -> Sink:
 
 
 def ddl(settings: Settings) -> list[str]:
-    from themegen.sink.spanner.ddl import all_ddl
+    from themegen.sink.spanner.schema import all_ddl
 
     return all_ddl(settings.spanner.table, settings.spanner.failures_table)

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
-from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
-from themegen.domain.errors import sentence, tidy
+from themegen.domain.errors import sentence
 from themegen.config.gcp import credentials
 from themegen.config.settings import Settings
-from themegen.sink import SinkConfigError, SinkUnavailable, Stored, Writes
-from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT, pack_commits
-from themegen.sink.spanner.ddl import ADDED_COLUMNS, upgrade_ddl
+from themegen.sink import SinkConfigError, SinkUnavailable, Stored, Writes  # noqa: F401 (tests import it here)
+from themegen.sink.deadline import within_deadline
+from themegen.sink.commits import pack_commits
+from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT
+from themegen.sink.spanner.schema import ADDED_COLUMNS, upgrade_ddl
 
 THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "PromptFingerprint", "InputHash", "GeneratedAt")
 FAILURE_COLUMNS = ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt", "FlowRunId")
@@ -73,23 +73,9 @@ class SpannerSink:
 
     async def _within_deadline(self, call, *args):
         """Run `call`, retrying transient errors until THEMEGEN_SPANNER_DEADLINE_S, then one clear error."""
-        deadline = self.settings.spanner.deadline_s
-        ends = time.monotonic() + deadline
-        try:
-            async for attempt in AsyncRetrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_delay(deadline),
-                                               wait=wait_exponential_jitter(initial=0.5, max=10)):
-                with attempt:
-                    return await asyncio.wait_for(_in_daemon_thread(call, *args), max(1.0, ends - time.monotonic()))
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            detail = tidy((getattr(last, "message", None) or str(last) or "no answer within the deadline").splitlines()[0])
-            raise SinkUnavailable(
-                f"{self.description} did not answer for {deadline:g} s ({type(last).__name__}: {detail[:200]}). "
-                "Check that it is up and reachable (locally: `themegen stack up`), or raise "
-                "THEMEGEN_SPANNER_DEADLINE_S; answered rows are in the row cache, so a retry of this flow run "
-                "writes them without calling Gemini"
-            ) from None
-        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+        return await within_deadline(lambda: _in_daemon_thread(call, *args), deadline_s=self.settings.spanner.deadline_s,
+                                     transient=_TRANSIENT, description=self.description,
+                                     deadline_setting="THEMEGEN_SPANNER_DEADLINE_S")
 
     async def stored(self, row_ids: list[str]) -> Stored:
         return await self._within_deadline(self._read, row_ids)

@@ -1,6 +1,7 @@
 import pytest
 
-from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT, pack_commits
+from themegen.sink.commits import pack_commits
+from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT
 
 
 @pytest.mark.parametrize("rows", [0, 1, 99, 100, 11_428, 11_429, 30_000])

@@ -1,5 +1,7 @@
 """Default Spanner DDL for the themes and failures tables (printed by `themegen ddl`), and the
-ALTER statements that bring tables made by earlier versions up to date."""
+ALTER statements that bring tables made by earlier versions up to date.
+
+Not named ddl.py: importing a submodule `ddl` would replace the package's `ddl()` factory with it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,66 @@
+"""SIGTERM ends a flow run's process within seconds, whatever its Prefect API does.
+
+During a flow run Prefect's SIGTERM handler raises TerminationSignal, and the engine then reports
+the run Crashed, shielded from cancellation, through the API, whose client retries for minutes
+when the API does not answer (and the process's exit then flushes logs and events to it as well).
+The guard sits in front of that handler: it starts a deadline of `GRACE_S` and hands the signal on
+unchanged, so Prefect reports the crash whenever its API answers in time; past the deadline it prints
+one line and ends the process (exit code 143, as for a process ended by SIGTERM).
+
+Answers are in the row cache the moment they validate and a sink's write is one idempotent commit,
+so a process ended in the middle of a batch loses nothing a rerun would pay for again.
+
+Not installed when a Prefect worker or runner started this process for a flow run
+(PREFECT__FLOW_RUN_ID is set): its cancellation handshake needs Prefect's own handler in place,
+and the supervisor ends the process itself (SIGKILL after its grace period; Cloud Run likewise).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from themegen.runtime.watchdog import leave
+
+GRACE_S = 20.0
+EXIT_CODE = 128 + signal.SIGTERM
+
+
+def guard_sigterm(api_url: str | None, grace_s: float = GRACE_S) -> bool:
+    """Put the guard in front of the current SIGTERM handler; False where it cannot or must not be
+    (not the main thread, a worker's flow run process, SIGTERM ignored)."""
+    if threading.current_thread() is not threading.main_thread() or os.environ.get("PREFECT__FLOW_RUN_ID"):
+        return False
+    previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "themegen_guard", False):
+        return True  # already in front (a second flow run in this process)
+    if previous in (signal.SIG_IGN, None):
+        return False  # ignored (or set outside Python): nothing would end the process anyway
+    signal.signal(signal.SIGTERM, _guard(previous, api_url, grace_s))
+    return True
+
+
+def _guard(previous: Any, api_url: str | None, grace_s: float) -> Callable[[int, Any], Any]:
+    deadline: list[threading.Timer] = []
+
+    def on_sigterm(signum: int, frame: Any) -> Any:
+        if not deadline:
+            where = f"Prefect's API at {api_url}" if api_url else "Prefect's API"
+            line = (f"themegen: SIGTERM {grace_s:g} s ago and the run has not ended (its shutdown waits on {where}); "
+                    "ending the process now. Every answered row is in the row cache: a rerun writes what did not "
+                    "reach the sink without calling Gemini again.")
+            deadline.append(threading.Timer(grace_s, leave, (line, EXIT_CODE)))
+            deadline[0].daemon = True  # a process that ends sooner does not wait for it
+            deadline[0].start()
+        if callable(previous):
+            return previous(signum, frame)
+        # SIG_DFL: what the signal would have done without us
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return None
+
+    on_sigterm.themegen_guard = True  # type: ignore[attr-defined]
+    return on_sigterm
