@@ -3,7 +3,11 @@ access log, not our code), when buffered answers are written, the memory bound, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem
@@ -20,6 +24,7 @@ from themegen.config.settings import Settings
 from themegen.domain.generation import Generation
 from themegen.llm.jobs.record import run_jobs_key
 
+REPO = str(Path(__file__).resolve().parents[3])
 GENERATION = Generation("gemini-2.5-flash", "v1", "f" * 64)
 ANSWER = CachedAnswer(raw_text='{"themes": ["a", "b", "c", "d", "e", "f"]}', input_tokens=12, output_tokens=9)
 
@@ -92,6 +97,21 @@ async def test_answers_are_written_after_flush_s_or_at_flush_entries_without_a_c
         assert time.monotonic() < deadline, "no segment written at flush_entries"
         time.sleep(0.02)
     counted.close()
+
+
+def test_a_process_that_exits_writes_what_it_holds(tmp_path):
+    script = f"""
+import asyncio
+from themegen.cache import CachedAnswer
+from themegen.cache.segments.client import SegmentCache
+from themegen.cache.segments.store import FileStore
+from themegen.cache.settings import CacheSettings
+cache = SegmentCache(FileStore({str(tmp_path)!r}), CacheSettings(flush_s=60))
+asyncio.run(cache.put({GENERATION.row_key("r", "h")!r}, CachedAnswer(raw_text="x")))
+"""  # exits at once, a minute before its flush would be due
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60, env=os.environ | {"PYTHONPATH": REPO})
+    assert decode(FileStore(tmp_path).read(segment_names(FileStore(tmp_path))[0])) == {
+        GENERATION.row_key("r", "h"): b'{"raw_text":"x","input_tokens":0,"output_tokens":0}'}
 
 
 async def test_a_reader_holds_the_newest_entries_within_its_bound_and_reads_no_older_segment(emulator):

@@ -1,11 +1,13 @@
-"""Row cache on a Prefect storage block (e.g. prefect-gcp `GcsBucket`), shared by every worker
-and Cloud Run container of a run. Object stores write whole objects, so entries are never torn."""
+"""Row cache on any Prefect storage block, one JSON object per key, shared by every worker and
+Cloud Run container of a run. Object stores write whole objects, so entries are never torn.
+
+The layout for blocks the grouped cache cannot list (themegen/cache/segments/), and on request
+(THEMEGEN_CACHE_LAYOUT=objects): it costs two object writes per answered row and a read per key."""
 
 from __future__ import annotations
 
 import asyncio
 
-from prefect.blocks.core import Block
 from prefect.filesystems import WritableFileSystem
 from pydantic import ValidationError
 
@@ -17,11 +19,6 @@ READS_AT_ONCE = 32  # object GETs in flight per batch
 class BlockCache:
     def __init__(self, storage: WritableFileSystem) -> None:
         self.storage = storage
-
-    @classmethod
-    async def open(cls, slug: str) -> BlockCache:
-        """slug: '<block-type>/<name>', e.g. 'gcs-bucket/themegen-cache'."""
-        return cls(await Block.aload(slug))
 
     async def _get(self, key: str, gate: asyncio.Semaphore) -> CachedAnswer | None:
         async with gate:

@@ -88,7 +88,6 @@ def _entries_in(name: str) -> int:
 class _View:
     """What this process has read of one generation's segments."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
     listed_at: float | None = None  # time.monotonic() of the last successful listing
     newest: str = ""  # newest segment name listed
     read: set[str] = field(default_factory=set)  # names read, skipped for the bound, or written here
@@ -232,7 +231,8 @@ class SegmentCache:
 
     # --- reading ----------------------------------------------------------------------------
     def _view(self, folder: str) -> _View:
-        return self._views.setdefault(folder, _View())
+        view = self._views.get(folder)
+        return view if view is not None else self._views.setdefault(folder, _View())
 
     def _stale(self, folder: str) -> bool:
         listed = self._view(folder).listed_at
