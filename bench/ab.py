@@ -1,0 +1,129 @@
+"""Benchmark: two versions of the flow (code trees and/or GC settings) in ONE invocation, interleaved.
+
+The machine is shared and its speed moves by tens of percent within minutes, so two invocations of
+bench.throughput do not compare; this runs both versions in turns (A B B A, --rounds times) at zero
+latency and no quota, between two raw-client measurements, exactly as bench.throughput runs one
+(same flows, same CPU counts: bench/cpu.py), and reports B against A:
+  - rows_per_second_b_vs_a: the mean of B's rows/s over the mean of A's;
+  - cpu_per_request_b_vs_a: the same for the flow process's CPU ms per request while sending;
+and per version its pipeline_vs_raw and flow_vs_raw_cpu_per_request against the same raw client.
+
+A version is a code tree (a git worktree of another commit: the flows run with it first on
+PYTHONPATH) and a GC spec (bench/flow_gc.py), e.g.
+
+    git worktree add --detach /tmp/base main
+    python -m bench.ab --rows 10000 --a-code /tmp/base            # main against this tree
+    python -m bench.ab --rows 10000 --b-gc 10000,10,10+freeze     # this tree, default GC against tuned
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import SIM_DEFAULTS, clear, ensure_stack, sim  # noqa: E402
+from bench.throughput import (  # noqa: E402
+    RPM_UNLIMITED, cpu_results, measure_raw, phases, results, run_flows,
+)
+from themegen.config.settings import Settings  # noqa: E402
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=1, help="A B B A this many times")
+    parser.add_argument("--raw-calls", type=int, default=3000)
+    parser.add_argument("--a-code", type=Path, default=HERE, help="code tree of version A (default: this one)")
+    parser.add_argument("--b-code", type=Path, default=HERE, help="code tree of version B (default: this one)")
+    parser.add_argument("--a-gc", default=None, help="GC spec of version A (bench/flow_gc.py)")
+    parser.add_argument("--b-gc", default=None, help="GC spec of version B")
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+    if (args.a_code.resolve(), args.a_gc) == (args.b_code.resolve(), args.b_gc):
+        parser.error("A and B are the same version")
+    return args
+
+
+def run_args(args: argparse.Namespace, gc_spec: str | None) -> argparse.Namespace:
+    """What bench.throughput's run_flows reads, for one process at zero latency and no quota."""
+    return argparse.Namespace(rows=args.rows, processes=1, rows_per_request=1, timeout=args.timeout,
+                              flow_gc=gc_spec, profile=None, sample_interval=1.0, latency=0.0, rpm=0, tpm=None)
+
+
+def version_env(code: Path) -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "THEMEGEN_RPM": str(RPM_UNLIMITED), "THEMEGEN_ROWS_PER_REQUEST": "1",
+            "PYTHONPATH": str(code.resolve()) + (os.pathsep + path if path else "")}
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _ratio(b: float | None, a: float | None) -> float | None:
+    return round(b / a, 3) if a and b else None
+
+
+def main() -> None:
+    args = parse_args()
+    ensure_stack()
+    settings = Settings()
+    versions = {"a": (args.a_code, args.a_gc), "b": (args.b_code, args.b_gc)}
+    zero = {"latency_s": 0.0, "latency_jitter_s": 0.0, "rpm": None, "tpm": None}
+    runs: dict[str, list[dict]] = {"a": [], "b": []}
+    try:
+        raw_before = measure_raw(settings, args.raw_calls, 1, zero)
+        for name in "abba" * args.rounds:
+            code, gc_spec = versions[name]
+            clear(settings)
+            sim("config", zero)
+            flows = run_flows(run_args(args, gc_spec), version_env(code))
+            stats = sim("stats")
+            cpu = cpu_results(flows.cpu_seconds, stats["requests"], flows.samples, [])
+            cpu["flow_phases_seconds"] = phases(flows.samples, flows.wall)
+            run = results(run_args(args, gc_spec), flows.summaries, flows.wall, stats, [], cpu)
+            runs[name].append(run)
+            print(f"{name}: {run['rows_per_second']} rows/s, flow CPU {run['flow_cpu_ms_per_request_sending']} ms "
+                  f"per request while sending, {run['flow_cpu_seconds']} s in all", file=sys.stderr, flush=True)
+        raw_after = measure_raw(settings, args.raw_calls, 1, zero)
+    finally:
+        sim("config", SIM_DEFAULTS)
+    raws = [r for r in (raw_before, raw_after) if r]
+    raw_rate = _mean([r.calls_per_second for r in raws])
+    raw_cpu = _mean([r.window.get("raw") for r in raws])
+    summary: dict = {"rows": args.rows, "raw_client_calls_per_second": round(raw_rate, 1) if raw_rate else None,
+                     "raw_cpu_ms_per_call": round(raw_cpu, 3) if raw_cpu else None}
+    for name, (code, gc_spec) in versions.items():
+        rate = _mean([r["rows_per_second"] for r in runs[name]])
+        cpu = _mean([r["flow_cpu_ms_per_request_sending"] for r in runs[name]])
+        summary[name] = {
+            "code": str(code), "gc": gc_spec, "rows_per_second": [r["rows_per_second"] for r in runs[name]],
+            "flow_cpu_ms_per_request_sending": [r["flow_cpu_ms_per_request_sending"] for r in runs[name]],
+            "flow_cpu_seconds": [r["flow_cpu_seconds"] for r in runs[name]],
+            "flow_main_thread": [r["sending_window"]["main_threads"].get("flow") if r["sending_window"] else None
+                                 for r in runs[name]],
+            "pipeline_vs_raw": _ratio(rate, raw_rate), "flow_vs_raw_cpu_per_request": _ratio(cpu, raw_cpu),
+        }
+    summary["rows_per_second_b_vs_a"] = _ratio(_mean([r["rows_per_second"] for r in runs["b"]]),
+                                               _mean([r["rows_per_second"] for r in runs["a"]]))
+    summary["cpu_per_request_b_vs_a"] = _ratio(_mean([r["flow_cpu_ms_per_request_sending"] for r in runs["b"]]),
+                                               _mean([r["flow_cpu_ms_per_request_sending"] for r in runs["a"]]))
+    summary["simulated"] = True
+    print(f"[Gemini SIMULATED] B vs A: rows/s x{summary['rows_per_second_b_vs_a']}, flow CPU per request "
+          f"x{summary['cpu_per_request_b_vs_a']}; pipeline_vs_raw A {summary['a']['pipeline_vs_raw']}, "
+          f"B {summary['b']['pipeline_vs_raw']}; flow_vs_raw_cpu_per_request A "
+          f"{summary['a']['flow_vs_raw_cpu_per_request']}, B {summary['b']['flow_vs_raw_cpu_per_request']}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
