@@ -6,14 +6,18 @@ latency and no quota, between two raw-client measurements, exactly as bench.thro
 (same flows, same CPU counts: bench/cpu.py), and reports B against A:
   - rows_per_second_b_vs_a: the mean of B's rows/s over the mean of A's;
   - cpu_per_request_b_vs_a: the same for the flow process's CPU ms per request while sending;
+  - asleep_seconds_b_minus_a: the flow's main thread's time asleep (neither on a CPU nor waiting
+    for one: waits on the emulators, the Prefect server, backoffs), which the machine's load
+    moves far less than wall times;
 and per version its pipeline_vs_raw and flow_vs_raw_cpu_per_request against the same raw client.
 
 A version is a code tree (a git worktree of another commit: the flows run with it first on
-PYTHONPATH) and a GC spec (bench/flow_gc.py), e.g.
+PYTHONPATH), a GC spec (bench/flow_gc.py) and environment variables of its flows, e.g.
 
     git worktree add --detach /tmp/base main
     python -m bench.ab --rows 10000 --a-code /tmp/base            # main against this tree
     python -m bench.ab --rows 10000 --b-gc 10000,10,10+freeze     # this tree, default GC against tuned
+    python -m bench.ab --rows 10000 --b-env THEMEGEN_BATCH_SIZE=500
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ if not __package__:
 
 from bench.common import SIM_DEFAULTS, clear, ensure_stack, sim  # noqa: E402
 from bench.throughput import (  # noqa: E402
-    RPM_UNLIMITED, cpu_results, measure_raw, phases, results, run_flows,
+    RPM_UNLIMITED, cpu_results, main_thread_phases, measure_raw, phases, results, run_flows,
 )
 from themegen.config.settings import Settings  # noqa: E402
 
@@ -45,9 +49,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--b-code", type=Path, default=HERE, help="code tree of version B (default: this one)")
     parser.add_argument("--a-gc", default=None, help="GC spec of version A (bench/flow_gc.py)")
     parser.add_argument("--b-gc", default=None, help="GC spec of version B")
+    parser.add_argument("--a-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable of version A's flows (repeatable), e.g. THEMEGEN_BATCH_SIZE=500")
+    parser.add_argument("--b-env", action="append", default=[], metavar="NAME=VALUE", help="the same for B")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
-    if (args.a_code.resolve(), args.a_gc) == (args.b_code.resolve(), args.b_gc):
+    if (args.a_code.resolve(), args.a_gc, sorted(args.a_env)) == (args.b_code.resolve(), args.b_gc, sorted(args.b_env)):
         parser.error("A and B are the same version")
     return args
 
@@ -58,10 +65,11 @@ def run_args(args: argparse.Namespace, gc_spec: str | None) -> argparse.Namespac
                               flow_gc=gc_spec, profile=None, sample_interval=1.0, latency=0.0, rpm=0, tpm=None)
 
 
-def version_env(code: Path) -> dict[str, str]:
+def version_env(code: Path, extra: list[str]) -> dict[str, str]:
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "THEMEGEN_RPM": str(RPM_UNLIMITED), "THEMEGEN_ROWS_PER_REQUEST": "1",
-            "PYTHONPATH": str(code.resolve()) + (os.pathsep + path if path else "")}
+            "PYTHONPATH": str(code.resolve()) + (os.pathsep + path if path else ""),
+            **dict(item.split("=", 1) for item in extra)}
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -77,19 +85,20 @@ def main() -> None:
     args = parse_args()
     ensure_stack()
     settings = Settings()
-    versions = {"a": (args.a_code, args.a_gc), "b": (args.b_code, args.b_gc)}
+    versions = {"a": (args.a_code, args.a_gc, args.a_env), "b": (args.b_code, args.b_gc, args.b_env)}
     zero = {"latency_s": 0.0, "latency_jitter_s": 0.0, "rpm": None, "tpm": None}
     runs: dict[str, list[dict]] = {"a": [], "b": []}
     try:
         raw_before = measure_raw(settings, args.raw_calls, 1, zero)
         for name in "abba" * args.rounds:
-            code, gc_spec = versions[name]
+            code, gc_spec, extra = versions[name]
             clear(settings)
             sim("config", zero)
-            flows = run_flows(run_args(args, gc_spec), version_env(code))
+            flows = run_flows(run_args(args, gc_spec), version_env(code, extra))
             stats = sim("stats")
             cpu = cpu_results(flows.cpu_seconds, stats["requests"], flows.samples, [])
             cpu["flow_phases_seconds"] = phases(flows.samples, flows.wall)
+            cpu["flow_main_thread_phases"] = main_thread_phases(flows.samples)
             run = results(run_args(args, gc_spec), flows.summaries, flows.wall, stats, [], cpu)
             runs[name].append(run)
             print(f"{name}: {run['rows_per_second']} rows/s, flow CPU {run['flow_cpu_ms_per_request_sending']} ms "
@@ -102,26 +111,33 @@ def main() -> None:
     raw_cpu = _mean([r.window.get("raw") for r in raws])
     summary: dict = {"rows": args.rows, "raw_client_calls_per_second": round(raw_rate, 1) if raw_rate else None,
                      "raw_cpu_ms_per_call": round(raw_cpu, 3) if raw_cpu else None}
-    for name, (code, gc_spec) in versions.items():
+    for name, (code, gc_spec, extra) in versions.items():
         rate = _mean([r["rows_per_second"] for r in runs[name]])
         cpu = _mean([r["flow_cpu_ms_per_request_sending"] for r in runs[name]])
         summary[name] = {
-            "code": str(code), "gc": gc_spec, "rows_per_second": [r["rows_per_second"] for r in runs[name]],
+            "code": str(code), "gc": gc_spec, "env": extra, "rows_per_second": [r["rows_per_second"] for r in runs[name]],
             "flow_cpu_ms_per_request_sending": [r["flow_cpu_ms_per_request_sending"] for r in runs[name]],
             "flow_cpu_seconds": [r["flow_cpu_seconds"] for r in runs[name]],
             "flow_main_thread": [r["sending_window"]["main_threads"].get("flow") if r["sending_window"] else None
                                  for r in runs[name]],
+            # seconds asleep (neither on a CPU nor waiting for one) per phase: not the machine's load
+            "flow_asleep_seconds": [{phase: v["asleep"] for phase, v in (r["flow_main_thread_phases"] or {}).items()}
+                                    for r in runs[name]],
             "pipeline_vs_raw": _ratio(rate, raw_rate), "flow_vs_raw_cpu_per_request": _ratio(cpu, raw_cpu),
         }
     summary["rows_per_second_b_vs_a"] = _ratio(_mean([r["rows_per_second"] for r in runs["b"]]),
                                                _mean([r["rows_per_second"] for r in runs["a"]]))
     summary["cpu_per_request_b_vs_a"] = _ratio(_mean([r["flow_cpu_ms_per_request_sending"] for r in runs["b"]]),
                                                _mean([r["flow_cpu_ms_per_request_sending"] for r in runs["a"]]))
+    asleep = {name: _mean([sum(phase.values()) for phase in summary[name]["flow_asleep_seconds"]])
+              for name in versions}
+    summary["asleep_seconds_b_minus_a"] = round(asleep["b"] - asleep["a"], 2) if None not in asleep.values() else None
     summary["simulated"] = True
     print(f"[Gemini SIMULATED] B vs A: rows/s x{summary['rows_per_second_b_vs_a']}, flow CPU per request "
           f"x{summary['cpu_per_request_b_vs_a']}; pipeline_vs_raw A {summary['a']['pipeline_vs_raw']}, "
           f"B {summary['b']['pipeline_vs_raw']}; flow_vs_raw_cpu_per_request A "
-          f"{summary['a']['flow_vs_raw_cpu_per_request']}, B {summary['b']['flow_vs_raw_cpu_per_request']}")
+          f"{summary['a']['flow_vs_raw_cpu_per_request']}, B {summary['b']['flow_vs_raw_cpu_per_request']}; "
+          f"flow main thread asleep B - A: {summary['asleep_seconds_b_minus_a']} s")
     print(json.dumps(summary))
 
 

@@ -353,6 +353,31 @@ def phases(samples: list[Sample], process_wall: float) -> dict | None:
             "after_last_request": round(process_wall - (last - launched), 1)}
 
 
+def main_thread_phases(samples: list[Sample]) -> dict | None:
+    """Seconds the (first) flow process's main thread spent on a CPU, waiting for one, and asleep
+    (waiting for an answer, a lock or a timer, or with nothing to do) before the first request,
+    while sending and after the last request (pure; phases as `phases` draws them, the last one
+    up to the last sample that saw the process). Asleep does not grow with the machine's load as
+    the other two do: it is where waits on the emulators, the Prefect server and backoffs show."""
+    alive = [s for s in samples if s.sched.get(FLOW) is not None]
+    if len(alive) < 2:
+        return None
+    first_count, final = alive[0].requests, max(s.requests for s in alive)
+    first = next((s for s in alive if s.requests > first_count), None)
+    last = next((s for s in alive if s.requests == final), None)
+    if first is None or last is None:
+        return None
+    out = {}
+    for name, start, end in (("to_first_request", alive[0], first), ("sending", first, last),
+                             ("after_last_request", last, alive[-1])):
+        (cpu0, wait0), (cpu1, wait1) = start.sched[FLOW], end.sched[FLOW]
+        seconds = end.t - start.t
+        out[name] = {"seconds": round(seconds, 2), "on_cpu": round(cpu1 - cpu0, 2),
+                     "waiting_for_cpu": round(wait1 - wait0, 2),
+                     "asleep": round(seconds - (cpu1 - cpu0) - (wait1 - wait0), 2)}
+    return out
+
+
 def write_samples(path: Path, samples: list[Sample]) -> None:
     """One JSON line per sample: seconds since the first, requests so far, CPU seconds so far."""
     with path.open("w") as out:
@@ -476,7 +501,15 @@ def cpu_line(result: dict) -> str:
     main = window["main_threads"].get(FLOW, {})
     return (f"; CPU while sending: flow process {flow} ms per request{versus}; stack ms per request: {stack}; "
             f"rest of the machine {result['other_cpu_ms_per_request_sending']}; {window['busy_cores']} cores busy; "
-            f"flow main thread {main.get('on_cpu')} on a CPU, {main.get('waiting_for_cpu')} waiting for one")
+            f"flow main thread {main.get('on_cpu')} on a CPU, {main.get('waiting_for_cpu')} waiting for one"
+            f"{asleep_line(result.get('flow_main_thread_phases'))}")
+
+
+def asleep_line(phases: dict | None) -> str:
+    if not phases:
+        return ""
+    return (f", asleep {phases['to_first_request']['asleep']} s before the first request, "
+            f"{phases['sending']['asleep']} s while sending, {phases['after_last_request']['asleep']} s after the last")
 
 
 def main() -> None:
@@ -498,6 +531,7 @@ def main() -> None:
         raws = [raw_before, raw_after]
         cpu = cpu_results(flows.cpu_seconds, stats["requests"], flows.samples, raws)
         cpu["flow_phases_seconds"] = phases(flows.samples, flows.wall)
+        cpu["flow_main_thread_phases"] = main_thread_phases(flows.samples)
         if args.samples:
             write_samples(args.samples, flows.samples)
         result = results(args, flows.summaries, flows.wall, stats, [r.calls_per_second if r else None for r in raws],

@@ -10,7 +10,8 @@ import pytest
 
 from bench.cpu import MACHINE, Sample
 from bench.throughput import (
-    FLOW, RAW, RPM_UNLIMITED, RawRun, cpu_results, flow_command, flow_env, ideal_seconds, phases, results, run_knobs,
+    FLOW, RAW, RPM_UNLIMITED, RawRun, cpu_results, flow_command, flow_env, ideal_seconds, main_thread_phases, phases,
+    results, run_knobs,
     shard_args, summary_line,
 )
 
@@ -87,7 +88,7 @@ def test_the_summary_line_names_the_raw_client_only_when_it_was_measured() -> No
 def flow_samples() -> list[Sample]:
     """A run sampled every second: start-up (no requests), 3 s of sending, then the report."""
     def at(t, requests, flow, spanner, machine, on_cpu):
-        return Sample(t, requests, {FLOW: flow, "spanner": spanner, MACHINE: machine}, {FLOW: (on_cpu, on_cpu / 4)})
+        return Sample(t, requests, {FLOW: flow, "spanner": spanner, MACHINE: machine}, {FLOW: (on_cpu, on_cpu / 10)})
     return [at(0, 0, 0.0, 0.0, 0.0, 0.0), at(1, 0, 0.9, 0.0, 1.5, 0.9), at(2, 200, 1.7, 0.1, 3.5, 1.7),
             at(3, 600, 2.5, 0.2, 5.5, 2.5), at(4, 1000, 3.3, 0.3, 7.5, 3.3), at(5, 1100, 3.6, 0.3, 8.5, 3.6),
             at(6, 1100, 4.0, 0.3, 9.5, 4.0)]
@@ -105,7 +106,7 @@ def test_cpu_per_request_of_the_flow_while_sending_against_the_raw_client():
     assert cpu["raw_process_cpu_ms_per_call"] == 2.5  # (2 + 3) / 2
     window = cpu["sending_window"]
     assert (window["seconds"], window["requests"], window["busy_cores"], window["flow_cores"]) == (2, 800, 2.0, 0.8)
-    assert window["main_threads"][FLOW] == {"on_cpu": 0.8, "waiting_for_cpu": 0.2}
+    assert window["main_threads"][FLOW] == {"on_cpu": 0.8, "waiting_for_cpu": 0.08}
 
 
 def test_cpu_without_a_window_or_a_raw_client_is_left_empty():
@@ -119,6 +120,15 @@ def test_phases_of_the_flow_process():
     assert phases(flow_samples()[:1], 7.0) is None
 
 
+def test_the_main_thread_per_phase_on_a_cpu_waiting_for_one_and_asleep():
+    # on_cpu grows as the flow's CPU, waiting for a CPU a tenth of that: the rest of each second asleep
+    phase = main_thread_phases(flow_samples())
+    assert phase["to_first_request"] == {"seconds": 2, "on_cpu": 1.7, "waiting_for_cpu": 0.17, "asleep": 0.13}
+    assert phase["sending"] == {"seconds": 3, "on_cpu": 1.9, "waiting_for_cpu": 0.19, "asleep": 0.91}
+    assert phase["after_last_request"] == {"seconds": 1, "on_cpu": 0.4, "waiting_for_cpu": 0.04, "asleep": 0.56}
+    assert main_thread_phases(flow_samples()[:1]) is None
+
+
 def test_the_summary_names_the_cpu_per_request_when_measured():
     summary = {"rows_total": 1000, "input_tokens": 0, "output_tokens": 0, "wall_seconds": 5.0,
                "llm_calls": 1000, "llm_retries": 0, "rows_failed": 0, "exit_code": 0}
@@ -128,7 +138,7 @@ def test_the_summary_names_the_cpu_per_request_when_measured():
     assert result["requests_per_second"] == 220.0 and result["requests_vs_raw"] == 0.44
     line = summary_line(result, None)
     assert "flow process 2.0 ms per request vs the raw client's 1.0 ms per call: 2.0x" in line
-    assert "stack ms per request: spanner 0.25" in line and "flow main thread 0.8 on a CPU, 0.2 waiting" in line
+    assert "stack ms per request: spanner 0.25" in line and "flow main thread 0.8 on a CPU, 0.08 waiting" in line
 
 
 def test_flows_run_through_the_gc_wrapper_only_when_asked():
