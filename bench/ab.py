@@ -4,7 +4,8 @@ The machine is shared and its speed moves by tens of percent within minutes, so 
 bench.throughput do not compare; this runs both versions in turns (A B B A, --rounds times) at zero
 latency and no quota, between two raw-client measurements, exactly as bench.throughput runs one
 (same flows, same CPU counts: bench/cpu.py), and reports B against A:
-  - rows_per_second_b_vs_a: the mean of B's rows/s over the mean of A's;
+  - rows_per_second_b_vs_a: the mean of B's rows/s over the mean of A's (and generating_...: over
+    the generate step alone, bench/steps.py);
   - cpu_per_request_b_vs_a: the same for the flow process's CPU ms per request while sending;
   - asleep_seconds_b_minus_a: the flow's main thread's time asleep (neither on a CPU nor waiting
     for one: waits on the emulators, the Prefect server, backoffs), which the machine's load
@@ -32,6 +33,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SIM_DEFAULTS, clear, ensure_stack, sim  # noqa: E402
+from bench.steps import flow_steps  # noqa: E402
 from bench.throughput import (  # noqa: E402
     RPM_UNLIMITED, cpu_results, main_thread_phases, measure_raw, phases, results, run_flows,
 )
@@ -100,8 +102,11 @@ def main() -> None:
             cpu["flow_phases_seconds"] = phases(flows.samples, flows.wall)
             cpu["flow_main_thread_phases"] = main_thread_phases(flows.samples)
             run = results(run_args(args, gc_spec), flows.summaries, flows.wall, stats, [], cpu)
+            run["steps"] = flow_steps(flows.summaries[0].get("flow_run_id"))
+            generate = (run["steps"] or {}).get("generate")
+            run["rows_per_second_generating"] = round(run["rows"] / generate, 1) if generate else None
             runs[name].append(run)
-            print(f"{name}: {run['rows_per_second']} rows/s, flow CPU {run['flow_cpu_ms_per_request_sending']} ms "
+            print(f"{name}: {run['rows_per_second']} rows/s ({run['rows_per_second_generating']} generating), flow CPU {run['flow_cpu_ms_per_request_sending']} ms "
                   f"per request while sending, {run['flow_cpu_seconds']} s in all", file=sys.stderr, flush=True)
         raw_after = measure_raw(settings, args.raw_calls, 1, zero)
     finally:
@@ -116,6 +121,8 @@ def main() -> None:
         cpu = _mean([r["flow_cpu_ms_per_request_sending"] for r in runs[name]])
         summary[name] = {
             "code": str(code), "gc": gc_spec, "env": extra, "rows_per_second": [r["rows_per_second"] for r in runs[name]],
+            "rows_per_second_generating": [r["rows_per_second_generating"] for r in runs[name]],
+            "steps": [r["steps"] for r in runs[name]],
             "flow_cpu_ms_per_request_sending": [r["flow_cpu_ms_per_request_sending"] for r in runs[name]],
             "flow_cpu_seconds": [r["flow_cpu_seconds"] for r in runs[name]],
             "flow_main_thread": [r["sending_window"]["main_threads"].get("flow") if r["sending_window"] else None
@@ -124,16 +131,20 @@ def main() -> None:
             "flow_asleep_seconds": [{phase: v["asleep"] for phase, v in (r["flow_main_thread_phases"] or {}).items()}
                                     for r in runs[name]],
             "pipeline_vs_raw": _ratio(rate, raw_rate), "flow_vs_raw_cpu_per_request": _ratio(cpu, raw_cpu),
+            "pipeline_vs_raw_generating": _ratio(_mean([r["rows_per_second_generating"] for r in runs[name]]), raw_rate),
         }
     summary["rows_per_second_b_vs_a"] = _ratio(_mean([r["rows_per_second"] for r in runs["b"]]),
                                                _mean([r["rows_per_second"] for r in runs["a"]]))
+    summary["generating_rows_per_second_b_vs_a"] = _ratio(
+        _mean([r["rows_per_second_generating"] for r in runs["b"]]), _mean([r["rows_per_second_generating"] for r in runs["a"]]))
     summary["cpu_per_request_b_vs_a"] = _ratio(_mean([r["flow_cpu_ms_per_request_sending"] for r in runs["b"]]),
                                                _mean([r["flow_cpu_ms_per_request_sending"] for r in runs["a"]]))
     asleep = {name: _mean([sum(phase.values()) for phase in summary[name]["flow_asleep_seconds"]])
               for name in versions}
     summary["asleep_seconds_b_minus_a"] = round(asleep["b"] - asleep["a"], 2) if None not in asleep.values() else None
     summary["simulated"] = True
-    print(f"[Gemini SIMULATED] B vs A: rows/s x{summary['rows_per_second_b_vs_a']}, flow CPU per request "
+    print(f"[Gemini SIMULATED] B vs A: rows/s x{summary['rows_per_second_b_vs_a']} (generating "
+          f"x{summary['generating_rows_per_second_b_vs_a']}), flow CPU per request "
           f"x{summary['cpu_per_request_b_vs_a']}; pipeline_vs_raw A {summary['a']['pipeline_vs_raw']}, "
           f"B {summary['b']['pipeline_vs_raw']}; flow_vs_raw_cpu_per_request A "
           f"{summary['a']['flow_vs_raw_cpu_per_request']}, B {summary['b']['flow_vs_raw_cpu_per_request']}; "

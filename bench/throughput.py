@@ -53,6 +53,10 @@ waiting for answers, locks or the GIL. The raw client's session trusts the envir
 reads proxy variables and ~/.netrc per request, google-genai's default), which the pipeline's
 shared_client avoids: its CPU per call includes that. `flow_cpu_seconds`
 is the flow processes' whole life (wait4's rusage), `flow_cpu_ms_per_request` that over every request.
+`flow_steps_seconds` splits each flow run's wall time into its steps as the Prefect server recorded
+its task runs (bench/steps.py: check_config, create_batches = the BigQuery snapshot, generate = the
+batches, upsert, report, other), and `pipeline_vs_raw_generating` compares the generate step's
+rows per second with the raw client (the emulator's snapshot queries left out).
 `--profile DIR` attaches py-spy to each flow process at its first request and to the raw client
 for its timed calls, writes DIR/flow-<i>.txt and DIR/raw-<before|after>.txt (collapsed stacks) and
 prints where their CPU went (bench/profile_breakdown.py); py-spy takes CPU of its own, so measure
@@ -87,6 +91,7 @@ from bench.cpu import (  # noqa: E402
 )
 from bench.flow_gc import parse_spec  # noqa: E402
 from bench.raw_client import END, START  # noqa: E402
+from bench.steps import flow_steps  # noqa: E402
 from themegen.config.settings import Settings  # noqa: E402
 
 RPM_UNLIMITED = 10_000_000  # THEMEGEN_RPM for `--rpm 0`: no in-process throttle in practice
@@ -378,6 +383,19 @@ def main_thread_phases(samples: list[Sample]) -> dict | None:
     return out
 
 
+def step_results(summaries: list[dict], result: dict) -> dict:
+    """Each run's steps as the Prefect server recorded them (bench/steps.py), and the rows per second
+    of the generate step alone against the raw client: the BigQuery snapshot before it is the
+    emulator's time, not the pipeline's."""
+    steps = [flow_steps(s.get("flow_run_id")) for s in summaries]
+    generate = max((s or {}).get("generate", 0) for s in steps)
+    rate = result["rows"] / generate if generate else None
+    raw = result.get("raw_client_calls_per_second")
+    return {"flow_steps_seconds": steps if len(steps) > 1 else steps[0],
+            "rows_per_second_generating": round(rate, 1) if rate else None,
+            "pipeline_vs_raw_generating": round(rate / raw, 3) if rate and raw else None}
+
+
 def write_samples(path: Path, samples: list[Sample]) -> None:
     """One JSON line per sample: seconds since the first, requests so far, CPU seconds so far."""
     with path.open("w") as out:
@@ -482,6 +500,11 @@ def summary_line(result: dict, limits: str | None) -> str:
     shared = f", shared limits by `{limits}`" if limits else ""
     raw = (f"raw client {result['raw_client_calls_per_second']} calls/s (mean of "
            f"{result['raw_client_calls_per_second_before_after']}), " if result["raw_client_calls_per_second"] else "")
+    steps = result.get("flow_steps_seconds")
+    if isinstance(steps, dict):
+        steps_text = ", ".join(f"{k} {v}" for k, v in steps.items() if k != "flow")
+        raw += (f"generating {result['rows_per_second_generating']} rows/s "
+                f"({result['pipeline_vs_raw_generating']}x the raw client; steps s: {steps_text}), ")
     return (f"[Gemini SIMULATED] {result['rows']:,} rows, {result['processes']} process(es){shared}: flows "
             f"{result['wall_seconds']} s (subprocesses {result['subprocess_wall_seconds']} s), {ideal}; "
             f"{result['rows_per_second']} rows/s, {raw}"
@@ -536,6 +559,7 @@ def main() -> None:
             write_samples(args.samples, flows.samples)
         result = results(args, flows.summaries, flows.wall, stats, [r.calls_per_second if r else None for r in raws],
                          cpu)
+        result |= step_results(flows.summaries, result)
     finally:
         sim("config", SIM_DEFAULTS)  # other engineers' runs expect the stack's defaults
     if args.flow_gc:
