@@ -32,7 +32,7 @@ from pathlib import Path
 if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import SIM_DEFAULTS, clear, ensure_stack, sim  # noqa: E402
+from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, sim  # noqa: E402
 from bench.steps import flow_steps  # noqa: E402
 from bench.throughput import (  # noqa: E402
     RPM_UNLIMITED, cpu_results, main_thread_phases, measure_raw, phases, results, run_flows,
@@ -68,10 +68,12 @@ def run_args(args: argparse.Namespace, gc_spec: str | None) -> argparse.Namespac
 
 
 def version_env(code: Path, extra: list[str]) -> dict[str, str]:
+    """The flows' environment: `code` first on PYTHONPATH, and PYTHONSAFEPATH, without which
+    `python -m` puts the working directory (this tree) before it."""
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "THEMEGEN_RPM": str(RPM_UNLIMITED), "THEMEGEN_ROWS_PER_REQUEST": "1",
-            "PYTHONPATH": str(code.resolve()) + (os.pathsep + path if path else ""),
-            **dict(item.split("=", 1) for item in extra)}
+            "PYTHONPATH": str(code.resolve()) + (os.pathsep + path if path else ""), "PYTHONSAFEPATH": "1",
+            "THEMEGEN_STATE_DIR": str(STATE_DIR.resolve()), **dict(item.split("=", 1) for item in extra)}
 
 
 def _mean(values: list[float | None]) -> float | None:

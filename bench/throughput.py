@@ -503,8 +503,8 @@ def summary_line(result: dict, limits: str | None) -> str:
     steps = result.get("flow_steps_seconds")
     if isinstance(steps, dict):
         steps_text = ", ".join(f"{k} {v}" for k, v in steps.items() if k != "flow")
-        raw += (f"generating {result['rows_per_second_generating']} rows/s "
-                f"({result['pipeline_vs_raw_generating']}x the raw client; steps s: {steps_text}), ")
+        versus = f"{result['pipeline_vs_raw_generating']}x the raw client; " if result["pipeline_vs_raw_generating"] else ""
+        raw += f"generating {result['rows_per_second_generating']} rows/s ({versus}steps s: {steps_text}), "
     return (f"[Gemini SIMULATED] {result['rows']:,} rows, {result['processes']} process(es){shared}: flows "
             f"{result['wall_seconds']} s (subprocesses {result['subprocess_wall_seconds']} s), {ideal}; "
             f"{result['rows_per_second']} rows/s, {raw}"

@@ -14,6 +14,7 @@ def test_a_version_runs_its_code_first_with_its_variables(monkeypatch: pytest.Mo
     env = version_env(tmp_path, ["THEMEGEN_BATCH_SIZE=500", "X=a=b"])
     assert env["PYTHONPATH"] == f"{tmp_path.resolve()}:/elsewhere"
     assert env["THEMEGEN_BATCH_SIZE"] == "500" and env["X"] == "a=b" and env["THEMEGEN_ROWS_PER_REQUEST"] == "1"
+    assert env["PYTHONSAFEPATH"] == "1"  # else `python -m` imports this tree's code before it
 
 
 def test_ratios_need_both_sides() -> None:
