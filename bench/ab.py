@@ -2,8 +2,9 @@
 
 The machine is shared and its speed moves by tens of percent within minutes, so two invocations of
 bench.throughput do not compare; this runs both versions in turns (A B B A, --rounds times) at zero
-latency and no quota, between two raw-client measurements, exactly as bench.throughput runs one
-(same flows, same CPU counts: bench/cpu.py), and reports B against A:
+latency and no quota unless --latency and --rpm say otherwise, between two raw-client measurements, exactly as bench.throughput runs one
+(same flows, same CPU counts: bench/cpu.py; --latency and --rpm for a quota-bound run, whose
+`ratio` = wall / ideal each run reports as bench.throughput does), and reports B against A:
   - rows_per_second_b_vs_a: the mean of B's rows/s over the mean of A's (and generating_...: over
     the generate step alone, bench/steps.py);
   - cpu_per_request_b_vs_a: the same for the flow process's CPU ms per request while sending;
@@ -47,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=1, help="A B B A this many times")
     parser.add_argument("--raw-calls", type=int, default=3000)
+    parser.add_argument("--latency", type=float, default=0.0, help="simulated latency, s (jitter 10%%)")
+    parser.add_argument("--rpm", type=int, default=0, help="quota; 0 = none (then ratio is null)")
     parser.add_argument("--a-code", type=Path, default=HERE, help="code tree of version A (default: this one)")
     parser.add_argument("--b-code", type=Path, default=HERE, help="code tree of version B (default: this one)")
     parser.add_argument("--a-gc", default=None, help="GC spec of version A (bench/flow_gc.py)")
@@ -62,16 +65,17 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_args(args: argparse.Namespace, gc_spec: str | None) -> argparse.Namespace:
-    """What bench.throughput's run_flows reads, for one process at zero latency and no quota."""
+    """What bench.throughput's run_flows and results read, for one process."""
     return argparse.Namespace(rows=args.rows, processes=1, rows_per_request=1, timeout=args.timeout,
-                              flow_gc=gc_spec, profile=None, sample_interval=1.0, latency=0.0, rpm=0, tpm=None)
+                              flow_gc=gc_spec, profile=None, sample_interval=1.0, latency=args.latency, rpm=args.rpm,
+                              tpm=None)
 
 
-def version_env(code: Path, extra: list[str]) -> dict[str, str]:
+def version_env(code: Path, extra: list[str], rpm: int = 0) -> dict[str, str]:
     """The flows' environment: `code` first on PYTHONPATH, and PYTHONSAFEPATH, without which
     `python -m` puts the working directory (this tree) before it."""
     path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "THEMEGEN_RPM": str(RPM_UNLIMITED), "THEMEGEN_ROWS_PER_REQUEST": "1",
+    return {**os.environ, "THEMEGEN_RPM": str(rpm or RPM_UNLIMITED), "THEMEGEN_ROWS_PER_REQUEST": "1",
             "PYTHONPATH": str(code.resolve()) + (os.pathsep + path if path else ""), "PYTHONSAFEPATH": "1",
             "THEMEGEN_STATE_DIR": str(STATE_DIR.resolve()), **dict(item.split("=", 1) for item in extra)}
 
@@ -91,14 +95,15 @@ def main() -> None:
     settings = Settings()
     versions = {"a": (args.a_code, args.a_gc, args.a_env), "b": (args.b_code, args.b_gc, args.b_env)}
     zero = {"latency_s": 0.0, "latency_jitter_s": 0.0, "rpm": None, "tpm": None}
+    knobs = {"latency_s": args.latency, "latency_jitter_s": 0.1 * args.latency, "rpm": args.rpm or None, "tpm": None}
     runs: dict[str, list[dict]] = {"a": [], "b": []}
     try:
         raw_before = measure_raw(settings, args.raw_calls, 1, zero)
         for name in "abba" * args.rounds:
             code, gc_spec, extra = versions[name]
             clear(settings)
-            sim("config", zero)
-            flows = run_flows(run_args(args, gc_spec), version_env(code, extra))
+            sim("config", knobs)
+            flows = run_flows(run_args(args, gc_spec), version_env(code, extra, args.rpm))
             stats = sim("stats")
             cpu = cpu_results(flows.cpu_seconds, stats["requests"], flows.samples, [])
             cpu["flow_phases_seconds"] = phases(flows.samples, flows.wall)
@@ -108,7 +113,7 @@ def main() -> None:
             generate = (run["steps"] or {}).get("generate")
             run["rows_per_second_generating"] = round(run["rows"] / generate, 1) if generate else None
             runs[name].append(run)
-            print(f"{name}: {run['rows_per_second']} rows/s ({run['rows_per_second_generating']} generating), flow CPU {run['flow_cpu_ms_per_request_sending']} ms "
+            print(f"{name}: ratio {run['ratio']}, {run['rows_per_second']} rows/s ({run['rows_per_second_generating']} generating), flow CPU {run['flow_cpu_ms_per_request_sending']} ms "
                   f"per request while sending, {run['flow_cpu_seconds']} s in all", file=sys.stderr, flush=True)
         raw_after = measure_raw(settings, args.raw_calls, 1, zero)
     finally:
@@ -132,6 +137,8 @@ def main() -> None:
             # seconds asleep (neither on a CPU nor waiting for one) per phase: not the machine's load
             "flow_asleep_seconds": [{phase: v["asleep"] for phase, v in (r["flow_main_thread_phases"] or {}).items()}
                                     for r in runs[name]],
+            "ratio": [r["ratio"] for r in runs[name]], "ideal_seconds": [r["ideal_seconds"] for r in runs[name]],
+            "wall_seconds": [r["wall_seconds"] for r in runs[name]], "http_429": [r["http_429"] for r in runs[name]],
             "pipeline_vs_raw": _ratio(rate, raw_rate), "flow_vs_raw_cpu_per_request": _ratio(cpu, raw_cpu),
             "pipeline_vs_raw_generating": _ratio(_mean([r["rows_per_second_generating"] for r in runs[name]]), raw_rate),
         }
@@ -144,7 +151,10 @@ def main() -> None:
     asleep = {name: _mean([sum(phase.values()) for phase in summary[name]["flow_asleep_seconds"]])
               for name in versions}
     summary["asleep_seconds_b_minus_a"] = round(asleep["b"] - asleep["a"], 2) if None not in asleep.values() else None
+    summary["latency"], summary["rpm"] = args.latency, args.rpm or None
     summary["simulated"] = True
+    if args.rpm:
+        print(f"quota-bound ratio (wall / ideal): A {summary['a']['ratio']}, B {summary['b']['ratio']}", file=sys.stderr)
     print(f"[Gemini SIMULATED] B vs A: rows/s x{summary['rows_per_second_b_vs_a']} (generating "
           f"x{summary['generating_rows_per_second_b_vs_a']}), flow CPU per request "
           f"x{summary['cpu_per_request_b_vs_a']}; pipeline_vs_raw A {summary['a']['pipeline_vs_raw']}, "
