@@ -5,8 +5,9 @@ Gemini is the local SIMULATOR (stack from THEMEGEN_STATE_DIR, default .themegen;
   1. sets the simulator's knobs (latency, jitter = 10% of it unless --jitter, rpm, tpm);
   2. raw client ceiling: with the simulator at zero latency and no quota, --raw-calls calls of
      `client.aio.models.generate_content` at concurrency 128 (after 50 warm-up calls), with the
-     pipeline's own model, contents and GenerateContentConfig, once before the flows and once after
-     (step 4) -> raw_client_calls_per_second, the mean of the two. They bracket the flows, and on
+     pipeline's own model, contents and GenerateContentConfig, in a process of its own
+     (bench/raw_client.py), once before the flows and once after (step 4) ->
+     raw_client_calls_per_second, the mean of the two. They bracket the flows, and on
      this shared 2-core machine the client's own CPU time per call moves by up to 30% within a
      minute (measured: 3.0 to 3.9 ms; 241 before and 365 calls/s after one run), so the mean is
      the estimate of the machine's speed during the run; `pipeline_vs_raw_max` compares with the
@@ -36,6 +37,33 @@ zero-latency, no-quota run. The raw client is `make_client(settings)` as a user 
 with google-genai's own aiohttp session (the pipeline's shared_client tunes its session).
 Other THEMEGEN_* variables in the environment reach the runs unchanged (e.g. THEMEGEN_MAX_IN_FLIGHT).
 
+CPU (bench/cpu.py: the kernel's counts, not our own counters). `flow_cpu_ms_per_request_sending`
+is the flow process's user + system CPU (/proc/<pid>/stat, sampled every SAMPLE_S together with
+the simulator's request counter) per request the simulator counted, over the steady part of the
+sending (start-up, imports, snapshot and the report are outside it); `raw_cpu_ms_per_call` is the
+raw client process's, read the same way right before and after its timed calls (the mean of the
+two measurements); `flow_vs_raw_cpu_per_request` divides the two: the pipeline's own cost per
+request, whatever the emulators cost. `stack_cpu_ms_per_request_sending` gives the local stack's
+parts over the same window (gemini = the simulator, spanner, bigquery, prefect = the Prefect
+server), `other_cpu_ms_per_request_sending` the rest of the machine (the bench, the kernel, other
+people's work on it), `sending_window.busy_cores` how many of the cores were busy and
+`sending_window.main_threads` (and `raw_main_threads`) the share of the time each process's main
+thread spent on a CPU and runnable but waiting for one (/proc/<pid>/schedstat): the rest it slept,
+waiting for answers, locks or the GIL. The raw client's session trusts the environment (aiohttp
+reads proxy variables and ~/.netrc per request, google-genai's default), which the pipeline's
+shared_client avoids: its CPU per call includes that. `flow_cpu_seconds`
+is the flow processes' whole life (wait4's rusage), `flow_cpu_ms_per_request` that over every request.
+`flow_steps_seconds` splits each flow run's wall time into its steps as the Prefect server recorded
+its task runs (bench/steps.py: check_config, create_batches = the BigQuery snapshot, generate = the
+batches, upsert, report, other), and `pipeline_vs_raw_generating` compares the generate step's
+rows per second with the raw client (the emulator's snapshot queries left out).
+`--profile DIR` attaches py-spy to each flow process at its first request and to the raw client
+for its timed calls, writes DIR/flow-<i>.txt and DIR/raw-<before|after>.txt (collapsed stacks) and
+prints where their CPU went (bench/profile_breakdown.py); py-spy takes CPU of its own, so measure
+with and without it in separate invocations. `--flow-gc SPEC` runs the flows under other garbage
+collector settings (bench/flow_gc.py) to measure one without editing the flow. `--samples FILE`
+keeps the samples (JSON lines) for a timeline.
+
     python -m bench.throughput --rows 2000 --latency 0.2 --rpm 6000
 """
 
@@ -43,30 +71,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if not __package__:  # `python bench/throughput.py` as well as `python -m bench.throughput`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import SIM_DEFAULTS, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
-from local_stack.sample_data import generate_rows  # noqa: E402
-# The generator builds its client and configs in themegen.llm.gemini.client (gemini.py imports them).
-from themegen.llm.gemini.client import generation_config, make_client  # noqa: E402
-from themegen.domain.prompt import user_content  # noqa: E402
+from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
+from bench.cpu import (  # noqa: E402
+    MACHINE, Sample, Sampler, main_threads, per_request, sending_window, snapshot, stack_pids, wait_cpu,
+)
+from bench.flow_gc import parse_spec  # noqa: E402
+from bench.raw_client import END, START  # noqa: E402
+from bench.steps import flow_steps  # noqa: E402
 from themegen.config.settings import Settings  # noqa: E402
 
 RPM_UNLIMITED = 10_000_000  # THEMEGEN_RPM for `--rpm 0`: no in-process throttle in practice
-RAW_CONCURRENCY = 128
-RAW_WARMUP = 50
 SHARED_LIMIT_VARIABLES = ("THEMEGEN_SHARED_RATE_LIMIT", "THEMEGEN_SHARED_TOKEN_LIMIT")
 NOTE = "Gemini is the local SIMULATOR (not the real model): pipeline numbers, not model latency"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_S = 1.0  # CPU and request-counter sampling of the flows (each read of the counter costs the simulator ~15 ms)
+FLOW, RAW = "flow", "raw"  # Sample.cpu keys of the measured processes
 
 
 def parse_args() -> argparse.Namespace:
@@ -80,6 +113,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=1, help="flow runs in parallel, one shard each")
     parser.add_argument("--raw-calls", type=int, default=3000, help="raw client calls (0 = skip)")
     parser.add_argument("--timeout", type=float, default=3600, help="kill the runs after this many seconds")
+    parser.add_argument("--sample-interval", type=float, default=SAMPLE_S,
+                        help="seconds between CPU samples of the flows (default %(default)s)")
+    parser.add_argument("--samples", type=Path, default=None, metavar="FILE",
+                        help="write the flows' CPU samples there (JSON lines: seconds, requests, CPU seconds)")
+    parser.add_argument("--flow-gc", default=None, metavar="SPEC",
+                        help="run the flows under other GC settings (bench/flow_gc.py), e.g. 10000,10,10+freeze")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="attach py-spy to the flows and the raw client; collapsed stacks and a breakdown in DIR")
     return parser.parse_args()
 
 
@@ -88,46 +129,89 @@ def run_knobs(args: argparse.Namespace) -> dict:
     return {"latency_s": args.latency, "latency_jitter_s": jitter, "rpm": args.rpm or None, "tpm": args.tpm}
 
 
-def raw_rows(count: int) -> list[tuple[str, str]]:
-    """Sample-table texts (same generator as the seeded table), so request sizes match a run."""
-    rows = ((row["id"], row["text"]) for row in generate_rows(count * 2))
-    return [(row_id, text) for row_id, text in rows if text and text.strip()][:count]
+def simulator_requests() -> int:
+    return sim("stats")["requests"]
 
 
-def pipeline_request(settings: Settings, rows: list[tuple[str, str]]):
-    """Contents and config exactly as the generator builds them for a request of these rows."""
-    return user_content(rows), generation_config(settings, rows=len(rows))
+def stack_roots() -> dict[str, list[int]]:
+    """The stack's parts to sample next to the measured process (gemini, spanner, bigquery, prefect)."""
+    return {name: [pid] for name, pid in stack_pids(STATE_DIR).items()}
 
 
-async def _raw_calls(settings: Settings, requests: list, concurrency: int) -> float:
-    """Warm up, then time len(requests) calls; returns calls per second."""
-    client = make_client(settings)
-    pending = iter(requests)
-
-    async def worker() -> None:
-        for contents, config in pending:  # one shared iterator: each request is sent once
-            await client.aio.models.generate_content(model=settings.model, contents=contents, config=config)
-
-    async with client.aio:  # closes its aiohttp session on this loop
-        await asyncio.gather(*(client.aio.models.generate_content(model=settings.model, contents=c, config=g)
-                               for c, g in requests[:RAW_WARMUP]))  # connections and lazy imports
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return len(requests) / (time.perf_counter() - started)
+def py_spy(pid: int, out: Path) -> subprocess.Popen | None:
+    """py-spy recording `pid` (collapsed stacks, full file names) until it exits or gets SIGINT."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(exe).exists():
+        print("WARNING: --profile needs py-spy (pip install py-spy)", file=sys.stderr, flush=True)
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--full-filenames",
+                             "--nonblocking", "--rate", "100", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def measure_raw(settings: Settings, calls: int, rows_per_request: int, knobs: dict) -> float | None:
+def stop_py_spy(spies: list[subprocess.Popen | None]) -> None:
+    for spy in spies:
+        if spy is not None:
+            if spy.poll() is None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+            spy.wait(timeout=60)
+
+
+@dataclass
+class RawRun:
+    """One raw-client measurement: its rate, and CPU per call over its timed calls (bench/cpu.py)."""
+
+    calls_per_second: float
+    window: dict[str, float | None] = field(default_factory=dict)  # name -> CPU ms per call (RAW: the client)
+    process_cpu_seconds: float | None = None  # its whole life: imports, request building, warm-up
+    calls: int = 0  # timed calls + warm-up calls
+    main_threads: dict[str, dict[str, float]] = field(default_factory=dict)  # over the timed calls
+
+
+def measure_raw(settings: Settings, calls: int, rows_per_request: int, knobs: dict,
+                profile: Path | None = None) -> RawRun | None:
     """The raw client ceiling at zero latency and no quota; the run's knobs are put back after."""
     if calls <= 0:
         return None
-    rows = itertools.cycle(raw_rows(2000))
-    requests = [pipeline_request(settings, [next(rows) for _ in range(rows_per_request)])
-                for _ in range(calls)]
     sim("config", {"latency_s": 0.0, "latency_jitter_s": 0.0, "rpm": None, "tpm": None})
     try:
-        return round(asyncio.run(_raw_calls(settings, requests, RAW_CONCURRENCY)), 1)
+        return _run_raw(calls, rows_per_request, profile)
     finally:
         sim("config", knobs)
+
+
+def _run_raw(calls: int, rows_per_request: int, profile: Path | None) -> RawRun:
+    command = [sys.executable, "-m", "bench.raw_client", "--calls", str(calls),
+               "--rows-per-request", str(rows_per_request)]
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+        roots = {RAW: [process.pid]} | stack_roots()
+        marks: dict[str, Sample] = {}
+        spy, lines = None, []
+        try:
+            for line in process.stdout:
+                line = line.strip()
+                if line in (START, END):
+                    marks[line] = snapshot(simulator_requests, roots)
+                    if line == START and profile is not None:
+                        spy = py_spy(process.pid, profile)
+                    if line == END:
+                        stop_py_spy([spy])
+                else:
+                    lines.append(line)
+            cpu = wait_cpu(process, time.monotonic() + 600)
+        except BaseException:
+            process.kill()
+            raise
+        if process.returncode != 0 or not lines:
+            err.seek(0)
+            raise RuntimeError(f"the raw client failed (exit {process.returncode}):\n{err.read()[-3000:]}")
+    result = json.loads(lines[-1])
+    timed = (marks[START], marks[END]) if START in marks and END in marks else None
+    return RawRun(calls_per_second=result["calls_per_second"], window=per_request(*timed) if timed else {},
+                  process_cpu_seconds=round(cpu, 3), calls=result["calls"] + result["warmup_calls"],
+                  main_threads=main_threads(*timed) if timed else {})
 
 
 def simulator_busy(seconds: float = 1.0) -> str | None:
@@ -200,22 +284,52 @@ def run_args(args: argparse.Namespace) -> list[list[str]]:
             for extra in shard_args(args.rows, args.processes)]
 
 
-def run_flows(args: argparse.Namespace, env: dict[str, str]) -> tuple[float, list[dict]]:
-    """Launch every run at once; wall time until the last exits, and each run's summary."""
+def flow_command(extra: list[str], gc_spec: str | None = None) -> list[str]:
+    """`themegen run --json ...`, through bench/flow_gc.py when a GC setting is to be measured."""
+    command = run_command(extra)
+    if gc_spec:
+        parse_spec(gc_spec)  # a typo fails here, not in every flow process
+        command[1:3] = ["-m", "bench.flow_gc", gc_spec]
+    return command
+
+
+@dataclass
+class FlowRuns:
+    """The flow processes as the bench saw them: wall time, summaries and CPU (bench/cpu.py)."""
+
+    wall: float
+    summaries: list[dict]
+    cpu_seconds: list[float]  # per process, its whole life (wait4)
+    samples: list[Sample]  # FLOW (every flow process together) and the stack's parts, every SAMPLE_S
+
+
+def run_flows(args: argparse.Namespace, env: dict[str, str]) -> FlowRuns:
+    """Launch every run at once; wall time until the last exits, each run's summary and CPU."""
     with tempfile.TemporaryDirectory(prefix="themegen-bench-") as tmp:
         logs, processes = [], []
         started = time.perf_counter()
         for i, extra in enumerate(run_args(args)):
             out, err = open(f"{tmp}/{i}.out", "w+"), open(f"{tmp}/{i}.err", "w+")  # noqa: SIM115
             logs.append((out, err))
-            processes.append(subprocess.Popen(run_command(extra), stdout=out, stderr=err, env=env))
+            processes.append(subprocess.Popen(flow_command(extra, args.flow_gc), stdout=out, stderr=err, env=env))
+        spies: list[subprocess.Popen | None] = []
+
+        def attach() -> None:  # at the first request: the profile is the sending, not the imports
+            spies.extend(py_spy(p.pid, args.profile / f"flow-{i}.txt") for i, p in enumerate(processes))
+
+        sampler = Sampler(simulator_requests, {FLOW: [p.pid for p in processes]} | stack_roots(), args.sample_interval,
+                          on_first_request=attach if args.profile else None).start()
+        cpu = []
         try:
-            for process in processes:
-                process.wait(timeout=max(0.1, started + args.timeout - time.perf_counter()))
+            deadline = time.monotonic() + args.timeout
+            cpu = [wait_cpu(process, deadline) for process in processes]
         except BaseException:  # timeout or Ctrl-C: leave no run behind
             for process in processes:
                 process.kill()
             raise
+        finally:
+            samples = sampler.stop()
+            stop_py_spy(spies)
         wall = time.perf_counter() - started
         summaries = []
         for (out, err), process in zip(logs, processes, strict=True):
@@ -227,7 +341,111 @@ def run_flows(args: argparse.Namespace, env: dict[str, str]) -> tuple[float, lis
                 raise RuntimeError(f"a run printed no summary (exit {process.returncode}):\n"
                                    f"{text[-2000:]}{err.read()[-3000:]}") from None
             out.close(), err.close()
-    return wall, summaries
+    return FlowRuns(wall, summaries, cpu, samples)
+
+
+def phases(samples: list[Sample], process_wall: float) -> dict | None:
+    """Seconds from launching the flows to the first request, of sending, and from the last request
+    to their exit (pure; each to within one sampling interval, first and last seen late)."""
+    if len(samples) < 2:
+        return None
+    launched, first_count, final = samples[0].t, samples[0].requests, samples[-1].requests
+    first = next((s.t for s in samples if s.requests > first_count), None)
+    last = next((s.t for s in samples if s.requests == final), None)
+    if first is None or last is None:
+        return None
+    return {"to_first_request": round(first - launched, 1), "sending": round(last - first, 1),
+            "after_last_request": round(process_wall - (last - launched), 1)}
+
+
+def main_thread_phases(samples: list[Sample]) -> dict | None:
+    """Seconds the (first) flow process's main thread spent on a CPU, waiting for one, and asleep
+    (waiting for an answer, a lock or a timer, or with nothing to do) before the first request,
+    while sending and after the last request (pure; phases as `phases` draws them, the last one
+    up to the last sample that saw the process). Asleep does not grow with the machine's load as
+    the other two do: it is where waits on the emulators, the Prefect server and backoffs show."""
+    alive = [s for s in samples if s.sched.get(FLOW) is not None]
+    if len(alive) < 2:
+        return None
+    first_count, final = alive[0].requests, max(s.requests for s in alive)
+    first = next((s for s in alive if s.requests > first_count), None)
+    last = next((s for s in alive if s.requests == final), None)
+    if first is None or last is None:
+        return None
+    out = {}
+    for name, start, end in (("to_first_request", alive[0], first), ("sending", first, last),
+                             ("after_last_request", last, alive[-1])):
+        (cpu0, wait0), (cpu1, wait1) = start.sched[FLOW], end.sched[FLOW]
+        seconds = end.t - start.t
+        out[name] = {"seconds": round(seconds, 2), "on_cpu": round(cpu1 - cpu0, 2),
+                     "waiting_for_cpu": round(wait1 - wait0, 2),
+                     "asleep": round(seconds - (cpu1 - cpu0) - (wait1 - wait0), 2)}
+    return out
+
+
+def step_results(summaries: list[dict], result: dict) -> dict:
+    """Each run's steps as the Prefect server recorded them (bench/steps.py), and the rows per second
+    of the generate step alone against the raw client: the BigQuery snapshot before it is the
+    emulator's time, not the pipeline's."""
+    steps = [flow_steps(s.get("flow_run_id")) for s in summaries]
+    generate = max((s or {}).get("generate", 0) for s in steps)
+    rate = result["rows"] / generate if generate else None
+    raw = result.get("raw_client_calls_per_second")
+    return {"flow_steps_seconds": steps if len(steps) > 1 else steps[0],
+            "rows_per_second_generating": round(rate, 1) if rate else None,
+            "pipeline_vs_raw_generating": round(rate / raw, 3) if rate and raw else None}
+
+
+def write_samples(path: Path, samples: list[Sample]) -> None:
+    """One JSON line per sample: seconds since the first, requests so far, CPU seconds so far."""
+    with path.open("w") as out:
+        for sample in samples:
+            out.write(json.dumps({"t": round(sample.t - samples[0].t, 3), "requests": sample.requests,
+                                  "cpu": sample.cpu, "sched": sample.sched}) + "\n")
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 3) if present else None
+
+
+def cpu_results(flow_cpu_seconds: list[float], requests: int, samples: list[Sample],
+                raws: list[RawRun | None]) -> dict:
+    """The flows' and the raw client's CPU per request, and the stack's over the same window (pure)."""
+    window = sending_window(samples, [FLOW])
+    sending = per_request(*window) if window else {}
+    parts = {name: ms for name, ms in sending.items() if name not in (FLOW, MACHINE)}
+    flow_ms, machine_ms = sending.get(FLOW), sending.get(MACHINE)
+    raw_ms = [r.window.get(RAW) if r else None for r in raws]
+    raw_mean = _mean(raw_ms)
+    other = (round(machine_ms - flow_ms - sum(v for v in parts.values() if v is not None), 3)
+             if machine_ms is not None and flow_ms is not None else None)
+    seconds = window[1].t - window[0].t if window else None
+    return {
+        "flow_cpu_seconds": round(sum(flow_cpu_seconds), 2) if flow_cpu_seconds else None,
+        "flow_cpu_seconds_per_process": [round(c, 2) for c in flow_cpu_seconds],
+        "flow_cpu_ms_per_request": round(1000 * sum(flow_cpu_seconds) / requests, 3) if requests and flow_cpu_seconds
+        else None,
+        "flow_cpu_ms_per_request_sending": flow_ms,
+        "raw_cpu_ms_per_call": raw_mean,
+        "raw_cpu_ms_per_call_before_after": raw_ms,
+        "flow_vs_raw_cpu_per_request": round(flow_ms / raw_mean, 3) if flow_ms and raw_mean else None,
+        "raw_process_cpu_ms_per_call": _mean([1000 * r.process_cpu_seconds / r.calls if r and r.calls and
+                                               r.process_cpu_seconds is not None else None for r in raws]),
+        "stack_cpu_ms_per_request_sending": parts,
+        "raw_stack_cpu_ms_per_call": {name: _mean([r.window.get(name) if r else None for r in raws])
+                                      for name in parts},
+        "machine_cpu_ms_per_request_sending": machine_ms,
+        "other_cpu_ms_per_request_sending": other,
+        "sending_window": {
+            "seconds": round(seconds, 2), "requests": window[1].requests - window[0].requests,
+            "busy_cores": round((window[1].cpu[MACHINE] - window[0].cpu[MACHINE]) / seconds, 2),
+            # flow: CPU seconds of the flow process (all threads) per second; its main thread below
+            "flow_cores": round((window[1].cpu[FLOW] - window[0].cpu[FLOW]) / seconds, 2),
+            "main_threads": main_threads(*window),
+        } if window and seconds else None,
+        "raw_main_threads": [r.main_threads if r else None for r in raws],
+    }
 
 
 def ideal_seconds(args: argparse.Namespace, requests: int, input_tokens: int) -> float | None:
@@ -240,7 +458,7 @@ def ideal_seconds(args: argparse.Namespace, requests: int, input_tokens: int) ->
 
 
 def results(args: argparse.Namespace, summaries: list[dict], process_wall: float, stats: dict,
-            raws: list[float | None]) -> dict:
+            raws: list[float | None], cpu: dict | None = None) -> dict:
     measured = [r for r in raws if r]
     raw = round(sum(measured) / len(measured), 1) if measured else None
     rows = sum(s["rows_total"] for s in summaries)
@@ -248,6 +466,7 @@ def results(args: argparse.Namespace, summaries: list[dict], process_wall: float
     wall = max(s["wall_seconds"] for s in summaries)
     ideal = ideal_seconds(args, sum(s["llm_calls"] - s["llm_retries"] for s in summaries), tokens_in)
     rows_per_second = rows / wall if wall else None
+    requests_per_second = stats["requests"] / wall if wall else None
     return {
         "rows": rows, "wall_seconds": round(wall, 2), "ideal_seconds": ideal,
         "ratio": round(wall / ideal, 3) if ideal else None,
@@ -259,6 +478,9 @@ def results(args: argparse.Namespace, summaries: list[dict], process_wall: float
         "raw_client_calls_per_second_before_after": raws,
         "pipeline_vs_raw": round(rows_per_second / raw, 3) if raw and rows_per_second else None,
         "pipeline_vs_raw_max": round(rows_per_second / max(measured), 3) if raw and rows_per_second else None,
+        # requests, not rows: identical texts are paid once, so a run sends fewer requests than rows
+        "requests_per_second": round(requests_per_second, 1) if requests_per_second else None,
+        "requests_vs_raw": round(requests_per_second / raw, 3) if raw and requests_per_second else None,
         "rows_per_request": args.rows_per_request, "processes": args.processes, "latency": args.latency,
         "rpm": args.rpm or None, "tpm": args.tpm, "input_tokens": tokens_in, "output_tokens": tokens_out,
         "tokens_per_row": round((tokens_in + tokens_out) / rows, 1) if rows else None,
@@ -267,6 +489,7 @@ def results(args: argparse.Namespace, summaries: list[dict], process_wall: float
         "ratio_subprocess": round(process_wall / ideal, 3) if ideal else None,
         "rows_failed": sum(s["rows_failed"] for s in summaries),
         "failed_runs": sum(s["exit_code"] != 0 for s in summaries),
+        **(cpu or {}),
         "simulated": True, "note": NOTE,
     }
 
@@ -277,10 +500,39 @@ def summary_line(result: dict, limits: str | None) -> str:
     shared = f", shared limits by `{limits}`" if limits else ""
     raw = (f"raw client {result['raw_client_calls_per_second']} calls/s (mean of "
            f"{result['raw_client_calls_per_second_before_after']}), " if result["raw_client_calls_per_second"] else "")
+    steps = result.get("flow_steps_seconds")
+    if isinstance(steps, dict):
+        steps_text = ", ".join(f"{k} {v}" for k, v in steps.items() if k != "flow")
+        versus = f"{result['pipeline_vs_raw_generating']}x the raw client; " if result["pipeline_vs_raw_generating"] else ""
+        raw += f"generating {result['rows_per_second_generating']} rows/s ({versus}steps s: {steps_text}), "
     return (f"[Gemini SIMULATED] {result['rows']:,} rows, {result['processes']} process(es){shared}: flows "
             f"{result['wall_seconds']} s (subprocesses {result['subprocess_wall_seconds']} s), {ideal}; "
             f"{result['rows_per_second']} rows/s, {raw}"
-            f"{result['llm_calls']:,} calls, {result['http_429']} HTTP 429, {result['rows_failed']} rows failed")
+            f"{result['llm_calls']:,} calls, {result['http_429']} HTTP 429, {result['rows_failed']} rows failed"
+            f"{cpu_line(result)}")
+
+
+def cpu_line(result: dict) -> str:
+    """The CPU part of the summary line (empty when it was not measured)."""
+    flow = result.get("flow_cpu_ms_per_request_sending")
+    if flow is None:
+        return ""
+    raw = result.get("raw_cpu_ms_per_call")
+    versus = f" vs the raw client's {raw} ms per call: {result['flow_vs_raw_cpu_per_request']}x" if raw else ""
+    stack = ", ".join(f"{name} {ms}" for name, ms in result["stack_cpu_ms_per_request_sending"].items())
+    window = result["sending_window"]
+    main = window["main_threads"].get(FLOW, {})
+    return (f"; CPU while sending: flow process {flow} ms per request{versus}; stack ms per request: {stack}; "
+            f"rest of the machine {result['other_cpu_ms_per_request_sending']}; {window['busy_cores']} cores busy; "
+            f"flow main thread {main.get('on_cpu')} on a CPU, {main.get('waiting_for_cpu')} waiting for one"
+            f"{asleep_line(result.get('flow_main_thread_phases'))}")
+
+
+def asleep_line(phases: dict | None) -> str:
+    if not phases:
+        return ""
+    return (f", asleep {phases['to_first_request']['asleep']} s before the first request, "
+            f"{phases['sending']['asleep']} s while sending, {phases['after_last_request']['asleep']} s after the last")
 
 
 def main() -> None:
@@ -288,23 +540,39 @@ def main() -> None:
     ensure_stack()
     settings = Settings()
     knobs = run_knobs(args)
+    profile = (lambda name: args.profile / f"raw-{name}.txt") if args.profile else (lambda name: None)
     try:
         sim("config", knobs)
-        raw_before = measure_raw(settings, args.raw_calls, args.rows_per_request, knobs)
+        raw_before = measure_raw(settings, args.raw_calls, args.rows_per_request, knobs, profile("before"))
         env = flow_env(args)
         limits = apply_shared_limits(env) if args.processes > 1 else None
         clear(settings)  # also resets the simulator's counters and quota windows
         busy = simulator_busy()
-        process_wall, summaries = run_flows(args, env)
+        flows = run_flows(args, env)
         stats = sim("stats")
-        raw_after = measure_raw(settings, args.raw_calls, args.rows_per_request, knobs)
-        result = results(args, summaries, process_wall, stats, [raw_before, raw_after])
+        raw_after = measure_raw(settings, args.raw_calls, args.rows_per_request, knobs, profile("after"))
+        raws = [raw_before, raw_after]
+        cpu = cpu_results(flows.cpu_seconds, stats["requests"], flows.samples, raws)
+        cpu["flow_phases_seconds"] = phases(flows.samples, flows.wall)
+        cpu["flow_main_thread_phases"] = main_thread_phases(flows.samples)
+        if args.samples:
+            write_samples(args.samples, flows.samples)
+        result = results(args, flows.summaries, flows.wall, stats, [r.calls_per_second if r else None for r in raws],
+                         cpu)
+        result |= step_results(flows.summaries, result)
     finally:
         sim("config", SIM_DEFAULTS)  # other engineers' runs expect the stack's defaults
+    if args.flow_gc:
+        result["flow_gc"] = args.flow_gc
     if limits:
         result["shared_limits"] = limits
     if busy:
         result["warning"] = busy
+    if args.profile:
+        from bench.profile_breakdown import breakdown_files
+
+        result["profile"] = breakdown_files(args.profile, result.get("flow_cpu_ms_per_request_sending"),
+                                            result.get("raw_cpu_ms_per_call"))
     print(summary_line(result, limits))
     print(json.dumps(result))
 

@@ -14,7 +14,10 @@ So the task carries no tag, and the batches take slots of the same limit (`tag:g
 - a process keeps the slot a finished batch gives back for its batches that have started and may
   still ask (and KEEP_S for none), so most batches make no server call (README Benchmarks), and
   renews its held leases from its event loop, not from a thread per slot;
-- batches refused a slot (full) wait each on its own, and wake when their process gives one back.
+- batches refused a slot (full) wait each on its own, and wake when their process gives one back;
+- without the limit (no `themegen limits apply`: nothing to hold) a process reads that it is missing
+  instead of asking for a slot, a write the SQLite server refuses with 503 while it records the
+  run's task runs, and checks again after NO_LIMIT_TTL_S with one request at a time.
 The limit still caps the batches sending to Gemini at once across every process: a slot is held
 from a batch's first request to its end, then idle by its process while one of its batches may
 still ask for it, or KEEP_S at most; a process never holds more slots than it runs batches.
@@ -41,6 +44,7 @@ from uuid import UUID
 import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.exceptions import ObjectNotFound
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,11 @@ class SlotPool:
         # Until the server has answered once, one request at a time: without the limit, the run's
         # first batches would otherwise all ask at once only to learn that there is none.
         self._answered = False
+        self._answers = 0  # answers to the requests made one at a time (see take)
+        # Whether the server last had the limit (a lease came back): then a take asks for a slot at
+        # once; else it first reads whether there is one (see _ask), which costs no write.
+        self._limit_seen = False
+        self.reads = 0  # reads of the limit (not in `calls`: those count slot requests and hand-overs)
         self._first = asyncio.Lock()
         self.calls = {"take": 0, "refused": 0, "release": 0, "handed_on": 0}  # server calls and hand-overs
 
@@ -125,21 +134,46 @@ class SlotPool:
                 return lease
             if time.monotonic() < self._no_limit_until or stopped():
                 return None
-            if self._answered:
-                lease = await self._ask(holder)
+            if self._answered and self._limit_seen:
+                lease = await self._ask(holder)  # the limit is there: each batch asks for its own slot
             else:
+                # The run's first answer, and every check of a limit that was not there: one request
+                # at a time, and the batches that waited for it take its answer (a dozen batches
+                # starting as the "no such limit" answer expired each asked, 2-4 s each on a busy
+                # SQLite server).
+                answers = self._answers
                 async with self._first:
-                    if self._answered:
+                    if self._answers != answers:
                         continue
                     lease = await self._ask(holder)
                     self._answered = True
+                    self._answers += 1
             if lease is not False:
                 return lease
 
     async def _ask(self, holder: ConcurrencyLeaseHolder | None) -> _Lease | None | bool:
-        """One request to the server: a lease, None (no such limit), False (full; waited)."""
-        self.calls["take"] += 1
+        """One request to the server: a lease, None (no such limit), False (full; waited).
+
+        Unless the limit was there last time, a read first says whether it exists (and is active):
+        without it (no `themegen limits apply`) a slot request is a write all the same, and on the
+        SQLite server a write that meets another (the run's first task runs being recorded) is
+        answered 503, which Prefect's client asks again after 2 then 4 s (jittered) while every batch
+        of the process waits for that first answer: measured, the run's first request went out 2.4
+        and 6.3 s after the batches started, and batches started later waited 3-8 s for theirs. A
+        read is not refused so."""
         async with get_client() as client:
+            if not self._limit_seen:
+                self.reads += 1
+                try:
+                    limit = await client.read_global_concurrency_limit_by_name(self.limit)
+                except ObjectNotFound:
+                    limit = None
+                except httpx.HTTPStatusError as exc:
+                    raise self._error(exc) from None
+                if limit is None or not limit.active:  # nothing to hold, as Prefect does
+                    self._no_limit_until = time.monotonic() + NO_LIMIT_TTL_S
+                    return None
+            self.calls["take"] += 1
             try:
                 response = await client.increment_concurrency_slots_with_lease(
                     names=[self.limit], slots=1, mode="concurrency", lease_duration=LEASE_S, holder=holder
@@ -149,6 +183,7 @@ class SlotPool:
                     raise self._error(exc) from None
                 # Full: ask again when the server says a slot is likely free, or as soon as a batch
                 # of this loop gives one back.
+                self._limit_seen = True
                 self.calls["refused"] += 1
                 retry_after = min(float(exc.response.headers.get("Retry-After", 1.0)), MAX_RETRY_AFTER_S)
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -156,8 +191,10 @@ class SlotPool:
                 return False
         body = response.json()
         if not body["limits"]:  # no such limit (or inactive): nothing to hold, as Prefect does
+            self._limit_seen = False
             self._no_limit_until = time.monotonic() + NO_LIMIT_TTL_S
             return None
+        self._limit_seen = True
         return _Lease(UUID(body["lease_id"]), self._renew)
 
     def give_back(self, lease: _Lease) -> None:

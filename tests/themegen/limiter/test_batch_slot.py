@@ -11,6 +11,7 @@ import contextlib
 
 import pytest
 from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.exceptions import ObjectNotFound
 
 from themegen.limiter import batch_slot
@@ -236,16 +237,68 @@ async def test_a_process_holds_no_more_slots_than_batches_it_runs(tag_limit):
     assert await _active_slots() == 0
 
 
-async def test_without_the_limit_the_first_batches_ask_once_between_them(tag_limit, monkeypatch):
+async def test_without_the_limit_the_first_batches_ask_once_between_them_and_write_nothing(tag_limit, monkeypatch):
+    """A read says there is no limit: no slot request, a write the SQLite server may refuse (503,
+    asked again by Prefect's client after 2 s, then 4 s, while every batch waits)."""
     pool = SlotPool(LIMIT)  # the fixture has not created the limit
     asked = []
-    increment = PrefectClient.increment_concurrency_slots_with_lease
+    read, increment = PrefectClient.read_global_concurrency_limit_by_name, PrefectClient.increment_concurrency_slots_with_lease
 
-    async def spy(self, **kwargs):
-        asked.append(kwargs["names"])
+    async def read_spy(self, name):
+        asked.append(("read", name))
+        return await read(self, name)
+
+    async def increment_spy(self, **kwargs):
+        asked.append(("increment", kwargs["names"]))
         return await increment(self, **kwargs)
 
-    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease", spy)
+    monkeypatch.setattr(PrefectClient, "read_global_concurrency_limit_by_name", read_spy)
+    monkeypatch.setattr(PrefectClient, "increment_concurrency_slots_with_lease", increment_spy)
     slots = [BatchSlot(pool) for _ in range(10)]
     await asyncio.gather(*(slot.take() for slot in slots))
-    assert len(asked) == 1 and all(slot.lease is None for slot in slots)
+    assert asked == [("read", LIMIT)] and all(slot.lease is None for slot in slots)
+    assert pool.reads == 1 and pool.calls["take"] == 0
+
+
+async def test_a_missing_limit_is_checked_again_once_between_the_batches_that_ask(tag_limit, monkeypatch):
+    monkeypatch.setattr(batch_slot, "NO_LIMIT_TTL_S", 0.2)
+    pool = SlotPool(LIMIT)  # the fixture has not created the limit
+    await BatchSlot(pool).take()
+    await asyncio.sleep(0.3)  # "no such limit" has expired: ten batches ask at once
+    slots = [BatchSlot(pool) for _ in range(10)]
+    await asyncio.gather(*(slot.take() for slot in slots))
+    assert pool.reads == 2 and pool.calls["take"] == 0 and all(slot.lease is None for slot in slots)
+    await tag_limit(5)  # created meanwhile: taken once the answer has expired
+    await asyncio.sleep(0.3)
+    slot = BatchSlot(pool)
+    await slot.take()
+    assert slot.lease is not None and pool.reads == 3 and pool.calls["take"] == 1
+    slot.release()
+    await pool.close()
+    assert await _active_slots() == 0
+
+
+async def test_a_limit_seen_once_is_asked_for_without_reading_it_first(tag_limit, monkeypatch):
+    await tag_limit(5)
+    pool = SlotPool(LIMIT)
+    first = BatchSlot(pool)
+    await first.take()
+    second = BatchSlot(pool)  # the first keeps its slot: the second needs one of its own
+    await second.take()
+    assert first.lease is not None and second.lease is not None and await _active_slots() == 2
+    assert pool.reads == 1 and pool.calls["take"] == 2
+    first.release()
+    second.release()
+    await pool.close()
+    assert await _active_slots() == 0
+
+
+async def test_an_inactive_limit_holds_nothing(tag_limit):
+    await tag_limit(5)
+    async with get_client() as client:
+        limit = await client.read_global_concurrency_limit_by_name(LIMIT)
+        await client.update_global_concurrency_limit(LIMIT, GlobalConcurrencyLimitUpdate(active=False))
+    pool = SlotPool(LIMIT)
+    slot = BatchSlot(pool)
+    await slot.take()
+    assert limit.active and slot.lease is None and pool.calls["take"] == 0
