@@ -43,7 +43,7 @@ async def generate_batch(batch: BatchDescriptor, run: Edges) -> BatchResult:
     with in_flight() as flight:
         try:
             rows = await asyncio.to_thread(run.source.read_batch, batch)
-            generator = GeminiGenerator(run.settings, run.stop, before_sending=slot.take)
+            generator = GeminiGenerator(run.settings, run.stop, before_sending=slot.take, policy=run.policy)
             result = await settle_batch(rows, batch.batch_id, run, generator)
         finally:
             slot.release()

@@ -11,6 +11,7 @@ from google.genai import types
 from local_stack.gemini_sim import SimConfig, running_simulator
 from tasks.run_inference_job import submit_or_attach
 from tests.themegen.llm.gemini.test_generator import settings_for
+from themegen.tiers.policy import request_policy
 from themegen.domain.generation import Generation, Pending
 from themegen.cache.sqlite.client import LocalCache
 from themegen.pipeline.edges import Edges
@@ -26,6 +27,7 @@ ROWS = [Pending(f"r{i}", f"The parcel {i} arrived late", input_hash(f"The parcel
 def edges_for(url: str, tmp_path) -> Edges:
     settings = settings_for(url, tier="batch", rows_per_request=2)
     return Edges(settings, source=None, sink=None, cache=LocalCache(tmp_path / "cache"), generation=Generation.of(settings),
+                 policy=request_policy(settings),
                  flow_run_id="run-1")
 
 

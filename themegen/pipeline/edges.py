@@ -20,6 +20,7 @@ from themegen.domain.stop import RunStop
 from themegen.pipeline.same_text import TextShare
 from themegen.sink import Sink, open_sink
 from themegen.source import Source, open_source
+from themegen.tiers.policy import RequestPolicy, request_policy
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Edges:
     sink: Sink
     cache: RowCache
     generation: Generation  # the run's model, prompt version and fingerprint: every key and record
+    policy: RequestPolicy  # how the run's Gemini requests are sent (its tier's numbers), built once
     stop: RunStop = field(default_factory=RunStop)
     flow_run_id: str | None = None
     # batch id -> result, handed over by the batch task before it ends (see tasks/generate_batch.py)
@@ -42,7 +44,7 @@ async def open_edges(settings: Settings, flow_run_id: str | None = None) -> Asyn
     source, sink = open_source(settings), open_sink(settings)
     try:
         yield Edges(settings, source, sink, await open_cache(settings), Generation.of(settings),
-                    flow_run_id=flow_run_id)
+                    request_policy(settings), flow_run_id=flow_run_id)
     finally:
         source.close()
         sink.close()

@@ -9,6 +9,7 @@ from contextlib import closing
 import httpx
 
 from local_stack.gemini_sim import SimConfig, derive_themes, running_simulator
+from themegen.tiers.policy import request_policy
 from themegen.domain import prompt
 from themegen.pipeline.settle import settle_batch
 from themegen.cache import CacheReadError
@@ -57,7 +58,8 @@ async def requests(base_url: str) -> int:
 
 
 def edges(settings, tmp_path, sink: MemorySink) -> Edges:
-    return Edges(settings, source=None, sink=sink, cache=LocalCache(tmp_path), generation=Generation.of(settings))
+    return Edges(settings, source=None, sink=sink, cache=LocalCache(tmp_path), generation=Generation.of(settings),
+                 policy=request_policy(settings))
 
 
 async def settle(rows, e: Edges):
@@ -158,7 +160,8 @@ class BrokenCache(LocalCache):
 async def test_a_cache_that_cannot_be_read_costs_no_call_and_says_why(tmp_path):
     async with running_simulator() as url:
         settings = settings_for(url)
-        e = Edges(settings, source=None, sink=MemorySink(), cache=BrokenCache(tmp_path), generation=Generation.of(settings))
+        e = Edges(settings, source=None, sink=MemorySink(), cache=BrokenCache(tmp_path), generation=Generation.of(settings),
+                 policy=request_policy(settings))
         result = await settle(ROWS, e)
         assert await requests(url) == 0
     assert {f.reason for f in result.failures} == {Reason.CACHE_ERROR, Reason.INPUT}

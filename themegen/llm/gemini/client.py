@@ -25,14 +25,15 @@ from google.genai import types
 from themegen.config.gcp import gemini_credentials
 from themegen.domain.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, system_instruction
 from themegen.config.settings import Settings
-from themegen.tiers.policy import request_policy, service_tier
+from themegen.tiers.policy import RequestPolicy, request_policy, service_tier
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
-def make_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> genai.Client:
+def make_client(settings: Settings, session: aiohttp.ClientSession | None = None,
+                policy: RequestPolicy | None = None) -> genai.Client:
     """A client with the tier's timeout and headers (Vertex AI's Flex is a header, not a body field)."""
-    policy = request_policy(settings)
+    policy = policy or request_policy(settings)
     http = types.HttpOptions(
         base_url=settings.gemini.base_url, timeout=int(policy.timeout_s * 1000), aiohttp_client=session,
         headers=dict(policy.headers) or None,
@@ -45,10 +46,10 @@ def make_client(settings: Settings, session: aiohttp.ClientSession | None = None
     return genai.Client(api_key=settings.gemini.api_key.get_secret_value(), http_options=http)
 
 
-def _client_key(settings: Settings) -> tuple:
+def _client_key(settings: Settings, policy: RequestPolicy) -> tuple:
     return (settings.gemini.backend, settings.gemini.base_url, settings.gcp_project, settings.gemini.location,
             settings.gemini.api_key.get_secret_value() if settings.gemini.api_key else None,
-            request_policy(settings))
+            policy)
 
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, genai.Client]] = (
@@ -60,10 +61,12 @@ _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[aiohttp.Cli
 _lock = threading.Lock()
 
 
-def shared_client(settings: Settings) -> genai.Client:
-    """The client for this event loop and endpoint (an aiohttp session belongs to one loop)."""
+def shared_client(settings: Settings, policy: RequestPolicy | None = None) -> genai.Client:
+    """The client for this event loop and endpoint (an aiohttp session belongs to one loop); `policy`:
+    the run's, when the caller has it (built once per run), else built from the settings."""
     loop = asyncio.get_running_loop()
-    key = _client_key(settings)
+    policy = policy or request_policy(settings)
+    key = _client_key(settings, policy)
     with _lock:
         clients = _clients.setdefault(loop, {})
         if key not in clients:
@@ -72,7 +75,7 @@ def shared_client(settings: Settings) -> genai.Client:
                 trust_env=any(os.environ.get(name) for name in _PROXY_VARIABLES),
             )
             _sessions.setdefault(loop, []).append(session)
-            clients[key] = make_client(settings, session)
+            clients[key] = make_client(settings, session, policy)
         return clients[key]
 
 

@@ -25,7 +25,7 @@ from themegen.limiter import in_flight_gate, request_limiter
 from themegen.domain.models import LlmUsage, Reason, RowFailure
 from themegen.domain.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
 from themegen.config.settings import Settings
-from themegen.tiers.policy import request_policy
+from themegen.tiers.policy import RequestPolicy, request_policy
 from themegen.llm import Answer, Row
 from themegen.tiers.tier import Tier
 
@@ -57,15 +57,17 @@ class GeminiGenerator:
     """One per batch task: holds the batch's usage counters; the client itself is shared."""
 
     def __init__(self, settings: Settings, stop: RunStop | None = None,
-                 before_sending: Callable[[], Awaitable[None]] | None = None) -> None:
+                 before_sending: Callable[[], Awaitable[None]] | None = None,
+                 policy: RequestPolicy | None = None) -> None:
         self.settings = settings
         # Awaited before each row or pack is asked (a batch takes its `gemini` slot here).
         self.before_sending = before_sending
-        self.client = shared_client(settings)
+        # Timeout, open requests, attempts and backoff as the tier declares them (flex: minutes);
+        # the run's policy, built once, when the caller has it.
+        self.policy = policy or request_policy(settings)
+        self.client = shared_client(settings, self.policy)
         # RPM/TPM pacing with AIMD, plus the Prefect limits shared by all processes when configured.
         self.limiter = request_limiter(settings)
-        # Timeout, open requests, attempts and backoff as the tier declares them (flex: minutes).
-        self.policy = request_policy(settings)
         self.in_flight = in_flight_gate(self.policy.max_in_flight)
         self._wait = backoff_wait(self.policy.tier.backoff_initial_s, self.policy.tier.backoff_max_s)
         self._stop_retrying = stop_after_attempt(self.policy.max_attempts)
@@ -152,12 +154,12 @@ class GeminiGenerator:
         tenacity's policies (retry_if_exception, stop_after_attempt, the tier's wait) in a loop of our
         own, as AsyncRetrying runs them: on a retryable error the wait is computed, then the stop
         checked (RetryError from the last error once attempts are spent), then the wait slept. Not
-        `async for attempt in AsyncRetrying(...)`: each one left ~30 objects in reference cycles (its
+        `async for attempt in AsyncRetrying(...)`: each one left objects in reference cycles (its
         thread-local state, an attempt Future with its Condition and lock) that only the cyclic
         garbage collector frees, and the requests queued in the in-flight gate live long enough to
-        reach its oldest generation: at zero latency the full collections they caused were ~20% of
-        the flow process's CPU (bench.throughput --profile). The happy path now makes one plain
-        RetryCallState and no cycle."""
+        reach its oldest generation: its full collections were a large share of the flow process's
+        CPU at zero latency (README Benchmarks; bench.throughput --profile). The happy path now makes
+        one plain RetryCallState and no cycle."""
         state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
         while True:
             attempts[0] += 1
