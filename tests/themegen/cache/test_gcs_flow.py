@@ -41,9 +41,10 @@ async def gcs_cache(stack, emulator, monkeypatch):
 
 
 def run_command(stack, *extra: str) -> tuple[list[str], dict[str, str]]:
-    """`themegen run` in a process of its own, with this environment (the cache block's name in it)."""
+    """`themegen run` in a process of its own, with this environment (the cache block's name in it);
+    --in-process: that process is the flow's (on a worker, killing it would leave the run going)."""
     command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
-               *extra]
+               "--in-process", *extra]
     return command, os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir)}
 
 

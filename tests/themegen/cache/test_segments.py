@@ -16,7 +16,7 @@ from themegen import cache as cache_port
 from themegen.cache import CachedAnswer, CacheReadError
 from themegen.cache.block.client import BlockCache
 from themegen.cache.segments import client as segments
-from themegen.cache.segments import close_all, open_block_cache
+from themegen.cache.segments import close_all, flush_all, open_block_cache
 from themegen.cache.segments.client import SEGMENTS, SegmentCache, decode, encode, folder_of
 from themegen.cache.segments.store import FileStore, GcsStore
 from themegen.cache.settings import CacheSettings
@@ -204,5 +204,20 @@ async def test_open_cache_groups_a_listable_block_shares_it_per_process_and_keep
         objects = await open_block_cache(CacheSettings(block="local-file-system/c", layout="objects"))
         assert isinstance(objects, BlockCache)
         assert isinstance(await open_block_cache(CacheSettings(block="remote-file-system/c")), BlockCache)
+    finally:
+        close_all()
+
+
+async def test_flush_all_writes_what_open_caches_hold_before_a_hard_exit(tmp_path, monkeypatch):
+    async def aload(name: str, **_):
+        return LocalFileSystem(basepath=str(tmp_path))
+
+    monkeypatch.setattr("prefect.blocks.core.Block.aload", aload)
+    close_all()
+    try:
+        cache = await open_block_cache(CacheSettings(block="local-file-system/c", flush_s=60))
+        keys = await answer_rows(cache, range(3))
+        assert flush_all(timeout_s=10)
+        assert set(await SegmentCache(FileStore(tmp_path), settings()).get_many(keys)) == set(keys)
     finally:
         close_all()

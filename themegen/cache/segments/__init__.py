@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from themegen.cache import RowCache
 from themegen.cache.settings import CacheSettings
@@ -44,3 +45,20 @@ def close_all() -> None:
         cache = _OPEN.popitem()[1]
         if hasattr(cache, "close"):
             cache.close()
+
+
+def flush_all(timeout_s: float) -> bool:
+    """Write what every open cache holds, waiting at most `timeout_s`; True if all was written. For
+    a process about to end without its interpreter's exit (os._exit), which skips the close."""
+    def flush() -> None:
+        for cache in list(_OPEN.values()):
+            if hasattr(cache, "flush"):
+                try:
+                    cache.flush()
+                except Exception as exc:  # noqa: BLE001 - ending anyway: say what is lost
+                    log.warning("row cache: answers not written before the process ends: %s", exc)
+
+    writer = threading.Thread(target=flush, name="row-cache-final-flush", daemon=True)
+    writer.start()
+    writer.join(timeout_s)
+    return not writer.is_alive()
