@@ -7,7 +7,7 @@ The guard sits in front of that handler: it starts a deadline of `GRACE_S` and h
 unchanged, so Prefect reports the crash whenever its API answers in time; past the deadline it prints
 one line and ends the process (exit code 143, as for a process ended by SIGTERM).
 
-Answers are in the row cache the moment they validate and a sink's write is one idempotent commit,
+Answers are in the row cache the moment they validate (on a storage block, within THEMEGEN_CACHE_FLUSH_S) and a sink's write is one idempotent commit,
 so a process ended in the middle of a batch loses nothing a rerun would pay for again.
 
 Not installed when a Prefect worker or runner started this process for a flow run

@@ -170,6 +170,11 @@ def leave(line: str, code: int) -> None:
             except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
                 pass
 
+    from themegen.cache.segments import flush_all
+
+    # The row cache's buffered answers (a storage block writes them every few seconds) go first:
+    # os._exit skips the close that would write them.
+    flush_all(timeout_s=FLUSH_WAIT_S)
     flusher = threading.Thread(target=flush, daemon=True)
     flusher.start()
     flusher.join(FLUSH_WAIT_S)
