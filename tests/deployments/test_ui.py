@@ -51,6 +51,23 @@ def expect_charts_drawn(page: Page) -> None:
         assert chart.evaluate("img => img.complete && img.naturalWidth") > 0, f"{title}: the image did not decode"
 
 
+# Where a table's right edge is cut: the window, or an ancestor that clips what overflows it.
+_CUT_OFF_TABLES = """() => [...document.querySelectorAll('table')].filter(table => {
+    let right = window.innerWidth;
+    for (let box = table.parentElement; box; box = box.parentElement) {
+        if (getComputedStyle(box).overflowX !== 'visible') right = Math.min(right, box.getBoundingClientRect().right);
+    }
+    return table.getBoundingClientRect().right > right + 1;
+}).map(table => table.innerText.slice(0, 80))"""
+
+
+def expect_tables_fit(page: Page) -> None:
+    """At 1440 px every table of the report shows its last column: none runs past the window or
+    under the edge of a box that clips it."""
+    expect(page.locator("table").first).to_be_visible(timeout=30_000)
+    assert page.evaluate(_CUT_OFF_TABLES) == []
+
+
 @pytest.mark.parametrize("ui", ["", "/v2"], ids=["ui-v1", "ui-v2"])
 def test_the_report_artifact_and_its_charts_show_in_the_flow_run_page(deployed_run, page: Page, ui: str):
     name = ui.strip("/") or "v1"
@@ -65,4 +82,6 @@ def test_the_report_artifact_and_its_charts_show_in_the_flow_run_page(deployed_r
     card.click()
     expect(page.get_by_role("heading", name="themegen run report")).to_be_visible(timeout=30_000)
     expect_charts_drawn(page)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    expect_tables_fit(page)
     page.screenshot(path=SCREENSHOTS / f"report-artifact-{name}.png", full_page=True)
