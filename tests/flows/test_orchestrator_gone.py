@@ -48,8 +48,9 @@ def prefect_comes_back(stack):
 
 def start_run(stack, timeout_s: float) -> subprocess.Popen:
     stack.sim("config", {"latency_s": 0.25, "latency_jitter_s": 0.1})  # slow answers: the kill lands mid-run
+    # --in-process: the process watched is the flow's own (a worker's flow runs leave their end to the worker)
     command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
-               "--max-parallel", "2", "--json"]
+               "--max-parallel", "2", "--json", "--in-process"]
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir),
                         "THEMEGEN_ORCHESTRATOR_TIMEOUT_S": str(timeout_s)}
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
