@@ -63,9 +63,14 @@ def clear(settings: Settings) -> None:
     sim("reset", {})
 
 
-def run_command(extra: list[str]) -> list[str]:
-    """`python -m themegen.cli.app run --json ...` (the last stdout line is the summary)."""
-    return [sys.executable, "-m", "themegen.cli.app", "run", "--json", *extra]
+def run_command(extra: list[str], in_process: bool = False) -> list[str]:
+    """`python -m themegen.cli.app run --json ...` (the last stdout line is the summary).
+
+    in_process: the flow runs in that very process (`--in-process`) instead of on the stack's worker,
+    for the benchmarks that measure or kill the process running the flow (its CPU, its memory, a
+    SIGKILL): on the worker, that process only follows the run."""
+    return [sys.executable, "-m", "themegen.cli.app", "run", "--json", *(["--in-process"] if in_process else []),
+            *extra]
 
 
 def last_json_line(stdout: str) -> dict:

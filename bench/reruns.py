@@ -30,7 +30,8 @@ from themegen.config.settings import Settings  # noqa: E402
 
 def killed_run(extra: list[str], rows: int, kill_at: float) -> dict:
     before = sim("stats")["ok"]
-    command = [sys.executable, "-m", "themegen.cli.app", "run", *extra]
+    # --in-process: the killed process is the flow's (on the worker, a SIGKILL of the command leaves the run going)
+    command = [sys.executable, "-m", "themegen.cli.app", "run", "--in-process", *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while sim("stats")["ok"] - before < rows * kill_at and process.poll() is None:
         time.sleep(0.05)

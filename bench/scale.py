@@ -55,7 +55,7 @@ def seed_in_child(rows: int, unique_texts: bool, env: dict[str, str]) -> None:
 
 def run_measured(extra: list[str], env: dict[str, str]) -> tuple[dict, float]:
     """The run's summary and its process's peak RSS in MiB (Linux reports ru_maxrss in KiB)."""
-    process = subprocess.Popen(run_command(extra), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    process = subprocess.Popen(run_command(extra, in_process=True), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                env=env)
     stdout = process.stdout.read()
     _, _, usage = os.wait4(process.pid, 0)

@@ -13,7 +13,8 @@ Gemini is the local SIMULATOR (stack from THEMEGEN_STATE_DIR, default .themegen;
      the estimate of the machine's speed during the run; `pipeline_vs_raw_max` compares with the
      faster of the two, a stricter bar biased by that noise;
   3. empties Themes, ThemeFailures and the row cache and resets the simulator's counters, so every
-     row calls the LLM, then runs --processes subprocesses of `themegen run --json` (with P > 1 each
+     row calls the LLM, then runs --processes subprocesses of `themegen run --json --in-process` (the
+     flow in that process, not on the stack's worker: its CPU is what is measured; with P > 1 each
      takes shard i of P under Prefect limits shared by all: `themegen limits apply`, then emptied);
   4. measures the raw client again, then prints a one-line summary, then one JSON object on the
      last line.
@@ -286,7 +287,7 @@ def run_args(args: argparse.Namespace) -> list[list[str]]:
 
 def flow_command(extra: list[str], gc_spec: str | None = None) -> list[str]:
     """`themegen run --json ...`, through bench/flow_gc.py when a GC setting is to be measured."""
-    command = run_command(extra)
+    command = run_command(extra, in_process=True)  # the CPU measured is the flow's own process's
     if gc_spec:
         parse_spec(gc_spec)  # a typo fails here, not in every flow process
         command[1:3] = ["-m", "bench.flow_gc", gc_spec]

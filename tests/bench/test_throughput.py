@@ -141,9 +141,10 @@ def test_the_summary_names_the_cpu_per_request_when_measured():
     assert "stack ms per request: spanner 0.25" in line and "flow main thread 0.8 on a CPU, 0.08 waiting" in line
 
 
-def test_flows_run_through_the_gc_wrapper_only_when_asked():
-    assert flow_command(["--rows", "5"])[1:5] == ["-m", "themegen.cli.app", "run", "--json"]
+def test_flows_run_in_the_measured_process_and_through_the_gc_wrapper_only_when_asked():
+    assert flow_command(["--rows", "5"])[1:6] == ["-m", "themegen.cli.app", "run", "--json", "--in-process"]
     command = flow_command(["--rows", "5"], "10000,10,10+freeze")
-    assert command[1:6] == ["-m", "bench.flow_gc", "10000,10,10+freeze", "run", "--json"] and command[-1] == "5"
+    assert command[1:7] == ["-m", "bench.flow_gc", "10000,10,10+freeze", "run", "--json", "--in-process"]
+    assert command[-1] == "5"
     with pytest.raises(ValueError):
         flow_command([], "1,2,3,4")
