@@ -70,11 +70,12 @@ def test_estimate_with_an_invalid_setting_names_it(stack, tmp_path):
 
 
 def test_debug_adds_the_traceback_and_the_log_file_keeps_it(stack, tmp_path):
-    quiet = themegen(["run", "--rows", "10"], tmp_path, THEMEGEN_BQ_TABLE="nope")
+    # --in-process: the traceback of the command's own process (a worker's run keeps it in its logs)
+    quiet = themegen(["run", "--rows", "10", "--in-process"], tmp_path, THEMEGEN_BQ_TABLE="nope")
     assert_one_clear_error(quiet, "THEMEGEN_BQ_TABLE")
     assert "SourceConfigError" in (tmp_path / "logs" / "themegen.log").read_text()
 
-    loud = themegen(["--debug", "run", "--rows", "10"], tmp_path, THEMEGEN_BQ_TABLE="nope")
+    loud = themegen(["--debug", "run", "--rows", "10", "--in-process"], tmp_path, THEMEGEN_BQ_TABLE="nope")
     assert loud.returncode == 1
     assert "Traceback" in loud.stderr and "THEMEGEN_BQ_TABLE" in loud.stderr.splitlines()[-1]
 
