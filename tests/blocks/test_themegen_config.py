@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.themegen_config import ThemegenConfig, resolve_settings
-from themegen.config.settings import NESTED, Settings, flat_names
+from themegen.config.settings import NESTED, Settings
 
 # Every field set, to valid values that differ from the defaults.
 FULL = ThemegenConfig(
@@ -33,6 +33,14 @@ FULL = ThemegenConfig(
     batch_size=50,
     rpm=300,
 )
+
+
+def flat_names() -> set[str]:
+    """Every setting by its flat name (spanner_table, rpm, ...): what overrides and blocks are keyed by."""
+    names = set()
+    for name, info in Settings.model_fields.items():
+        names |= {f"{name}_{sub}" for sub in info.annotation.model_fields} if name in NESTED else {name}
+    return names
 
 
 def flat_value(settings: Settings, name: str):

@@ -38,7 +38,6 @@ REQUESTS_PER_BATCH = 100
 MAX_BATCH_SIZE = 10_000
 
 
-
 class Settings(BaseSettings):
     """Everything a run needs. Defaults suit the local stack's sample table."""
 
@@ -240,14 +239,6 @@ class Settings(BaseSettings):
 NESTED = ("bq", "spanner", "postgres", "gemini", "cache")
 # The sinks are the nested blocks defined in themegen/sink/<name>/ (a sink is chosen by that name).
 SINKS = tuple(name for name in NESTED if Settings.model_fields[name].annotation.__module__.startswith("themegen.sink."))
-
-
-def flat_names() -> set[str]:
-    """Every setting by its flat name (spanner_table, rpm, ...): what overrides and blocks are keyed by."""
-    names = set()
-    for name, info in Settings.model_fields.items():
-        names |= {f"{name}_{sub}" for sub in info.annotation.model_fields} if name in NESTED else {name}
-    return names
 
 
 
