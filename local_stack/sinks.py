@@ -61,6 +61,8 @@ def env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_SINK": "spanner",
         "SPANNER_EMULATOR_HOST": f"{HOST}:{config.spanner_port}",
         "SPANNER_DISABLE_BUILTIN_METRICS": "true",
+        # The emulator runs one read-write transaction at a time and aborts concurrent ones.
+        "THEMEGEN_SPANNER_CONCURRENT_COMMITS": "1",
         "THEMEGEN_SPANNER_INSTANCE": config.spanner_instance,
         "THEMEGEN_SPANNER_DATABASE": config.spanner_database,
         "THEMEGEN_SPANNER_TABLE": config.themes_table,

@@ -22,6 +22,7 @@ from themegen.domain.models import BatchDescriptor, BatchResult
 from themegen.report.progress import RunProgress
 from themegen.config.settings import Settings
 from themegen.report.tally import RunTally
+from themegen.runtime.gc_pause import fewer_collections
 from themegen.runtime.watchdog import in_flight
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,11 @@ async def generate_batches(batches: list[BatchDescriptor], settings: Settings, f
     and the final upsert writes what its rows got. Once the run has stopped (per-day quota, Spanner
     down) batches not yet started are not started.
     """
+    with fewer_collections():
+        return await _generate(batches, settings, flow_run_id)
+
+
+async def _generate(batches: list[BatchDescriptor], settings: Settings, flow_run_id: str | None) -> RunTally:
     gate = asyncio.Semaphore(batches_at_once(settings, max((b.row_count for b in batches), default=1)))
     tally = RunTally()
     progress = RunProgress(sum(b.row_count for b in batches))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -46,11 +47,12 @@ def prefect_comes_back(stack):
     restart_prefect(stack)
 
 
-def start_run(stack, timeout_s: float) -> subprocess.Popen:
+def start_run(stack, timeout_s: float, in_process: bool = True) -> subprocess.Popen:
+    """`themegen run` as a subprocess: the flow in that process (--in-process), or on the stack's worker
+    with the command following it."""
     stack.sim("config", {"latency_s": 0.25, "latency_jitter_s": 0.1})  # slow answers: the kill lands mid-run
-    # --in-process: the process watched is the flow's own (a worker's flow runs leave their end to the worker)
     command = [sys.executable, "-m", "themegen.cli.app", "run", "--rows", str(ROWS), "--batch-size", str(BATCH),
-               "--max-parallel", "2", "--json", "--in-process"]
+               "--max-parallel", "2", "--json"] + ["--in-process"] * in_process
     env = os.environ | {"THEMEGEN_STATE_DIR": str(stack.config.state_dir),
                         "THEMEGEN_ORCHESTRATOR_TIMEOUT_S": str(timeout_s)}
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -69,6 +71,38 @@ def last_write(stack) -> datetime:
     [[themes]] = stack.read_table("SELECT MAX(GeneratedAt) FROM Themes")
     [[failures]] = stack.read_table("SELECT MAX(FailedAt) FROM ThemeFailures")
     return max(t for t in (themes, failures) if t is not None)
+
+
+def flow_processes(stack) -> list[int]:
+    """The pids of the flow-run processes the stack's worker started for this stack (read from /proc,
+    not from our code): `python -m prefect.engine` with this stack's THEMEGEN_STATE_DIR."""
+    mark = f"THEMEGEN_STATE_DIR={stack.config.state_dir}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            found = b"prefect.engine" in cmdline and mark in (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if found:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_gone(pids: list[int], timeout_s: float) -> datetime:
+    """When the last of `pids` had exited (polled twice a second)."""
+    deadline = time.monotonic() + timeout_s
+    while any(Path(f"/proc/{pid}").exists() and b"zombie" not in _status(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"flow processes {pids} still running after {timeout_s} s"
+        time.sleep(0.5)
+    return datetime.now(timezone.utc)
+
+
+def _status(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes().lower()
+    except OSError:
+        return b"zombie"  # gone between the two reads
 
 
 async def test_prefect_server_gone_for_good_the_run_ends_by_itself_after_its_last_write(stack, prefect_comes_back):
@@ -95,8 +129,42 @@ async def test_prefect_server_gone_for_good_the_run_ends_by_itself_after_its_las
     line = stderr.strip().splitlines()[-1]
     assert line.startswith(f"themegen: the Prefect API at {stack.env['PREFECT_API_URL']} has not answered"), line
     assert "nothing is lost" in line and "retry this flow run or run again" in line
-    # Every row the simulator answered is in Spanner (counted there, not by the pipeline), and every
-    # row was answered once: the batches went on without the API.
+    assert_all_answered_rows_written(stack, stats, rows, wanted)
+
+
+async def test_prefect_server_gone_for_good_a_worker_run_and_its_terminal_both_end(stack, prefect_comes_back):
+    """The default `themegen run`: the flow runs in a process the stack's worker started, and the command
+    follows it through the API. Both end by themselves once the API is gone for good, within the bound."""
+    stack.clear_outputs()
+    rows = source_rows(stack)
+    wanted = set(nonempty(rows, sorted(rows)[:ROWS]))
+    process = start_run(stack, TIMEOUT_S, in_process=False)
+    try:
+        wait_for_answers(stack, process, 60)
+        flows = flow_processes(stack)
+        kill(stack, prefect_server.NAME)
+        _, stderr = process.communicate(timeout=BOUND_S + 60)
+        flow_gone = wait_gone(flows, BOUND_S)
+    finally:
+        process.kill()
+    stats = stack.sim("stats")
+    after_last_write = (flow_gone - last_write(stack)).total_seconds()
+    print(f"worker run: the flow process ended {after_last_write:.1f} s after the last Spanner write; "
+          f"the command exited {process.returncode}")
+
+    assert len(flows) == 1, f"expected the run's one flow process, found {flows}"
+    assert after_last_write <= min(TIMEOUT_S + 30, BOUND_S), stderr[-3000:]
+    # The command: non-zero, one error line naming the API and saying the rows are safe.
+    assert process.returncode == 1, stderr[-3000:]
+    line = stderr.strip().splitlines()[-1]
+    assert stack.env["PREFECT_API_URL"] in line and "has not answered" in line, line
+    assert "rows it answered are in the sink or the row cache" in line, line
+    assert_all_answered_rows_written(stack, stats, rows, wanted)
+
+
+def assert_all_answered_rows_written(stack, stats: dict, rows: dict, wanted: set[str]) -> None:
+    """Every row the simulator answered is in Spanner (counted there, not by the pipeline), and every
+    row was answered once: the batches went on without the API."""
     assert set(stats["row_requests"]) <= theme_ids(stack) == wanted
     assert stats["ok"] == stats["requests"] == distinct_texts(rows, wanted)
 

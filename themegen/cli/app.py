@@ -197,9 +197,11 @@ def run(
     # With --json, stdout carries the JSON object only: the table, the bar and any print go to stderr.
     console = Console(stderr=as_json)
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        outcome = run_in_process(parameters) if in_process else run_on_worker(parameters, stack_keys, api_url, STATE_DIR)
-        show(console, outcome, settings.spanner.failures_table)
-        code = verdict(outcome, STATE_DIR, ctx.find_root().params.get("debug", False), settings.spanner.failures_table)
+        outcome = run_in_process(parameters) if in_process else run_on_worker(
+            parameters, stack_keys, api_url, STATE_DIR, settings.orchestrator_timeout_s)
+        failures_table = settings.sink_settings.failures_table
+        show(console, outcome, failures_table)
+        code = verdict(outcome, STATE_DIR, ctx.find_root().params.get("debug", False), failures_table)
     if as_json:
         print(json.dumps((outcome.summary or RunSummary(flow_run_id=outcome.flow_run_id)).model_dump()), flush=True)
     if outcome.error is not None:

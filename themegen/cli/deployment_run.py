@@ -27,6 +27,7 @@ import httpx
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun, WorkerStatus
 from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Cancelled, Cancelling
 from prefect.utilities.callables import parameter_schema
 from rich.console import Console
@@ -45,13 +46,14 @@ CHECKOUT = Path(__file__).resolve().parents[2]  # the clone this `themegen` runs
 GOOGLE_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "SPANNER_EMULATOR_HOST",
                     "SPANNER_DISABLE_BUILTIN_METRICS", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 POLL_S = 1.0
-# How long the terminal keeps asking an unreachable Prefect API before it gives up on following
-# (the run itself goes on): longer than a server restart, shorter than a forgotten terminal.
-API_PATIENCE_S = 300.0
 
 
 class NoWorker(RuntimeError):
     """Nothing serves the work pool the deployment runs on."""
+
+
+class PrefectApiLost(RuntimeError):
+    """The Prefect API stopped answering while the command followed a run."""
 
 
 def run_env(stack_keys: list[str]) -> dict[str, str]:
@@ -136,24 +138,34 @@ def describe(state: str, percent: float | None, seconds: float) -> str:
     return f"ETA {eta}  on the worker"
 
 
-async def follow(flow_run_id: Any, line: RunLine) -> FlowRun:
-    """Poll the run until it reaches a final state; an unreachable API is waited out (the run goes on)."""
+async def follow(flow_run_id: Any, line: RunLine, patience_s: float) -> FlowRun:
+    """Poll the run until it reaches a final state. An unreachable API is asked again every POLL_S for
+    `patience_s` (THEMEGEN_ORCHESTRATOR_TIMEOUT_S, the flow process's own bound on a silent API), then
+    the last error is raised: the terminal ends about when the run's process does.
+
+    Prefect's client would retry each call for minutes on its own (PREFECT_CLIENT_MAX_RETRIES), which
+    would stretch the bound past `patience_s`; here every call is tried once, and this loop retries."""
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
+        async with get_client() as client:
+            return await _poll(client, flow_run_id, line, patience_s)
+
+
+async def _poll(client: PrefectClient, flow_run_id: Any, line: RunLine, patience_s: float) -> FlowRun:
     failing_since = None
-    async with get_client() as client:
-        while True:
-            try:
-                flow_run = await client.read_flow_run(flow_run_id)
-                if flow_run.state and flow_run.state.is_final():
-                    return flow_run
-                line.show(flow_run.state.name if flow_run.state else "Scheduled",
-                          await latest_progress(client, str(flow_run_id)))
-                failing_since = None
-            except (httpx.HTTPError, OSError):
-                failing_since = failing_since or time.monotonic()
-                if time.monotonic() - failing_since > API_PATIENCE_S:
-                    raise
-                line.show("the Prefect API does not answer; asking again", None)
-            await asyncio.sleep(POLL_S)
+    while True:
+        try:
+            flow_run = await client.read_flow_run(flow_run_id)
+            if flow_run.state and flow_run.state.is_final():
+                return flow_run
+            line.show(flow_run.state.name if flow_run.state else "Scheduled",
+                      await latest_progress(client, str(flow_run_id)))
+            failing_since = None
+        except (httpx.HTTPError, OSError):
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > patience_s:
+                raise
+            line.show("the Prefect API does not answer; asking again", None)
+        await asyncio.sleep(POLL_S)
 
 
 async def cancel(flow_run_id: Any, wait_s: float = 30.0) -> FlowRun:

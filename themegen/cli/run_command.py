@@ -43,25 +43,30 @@ def run_in_process(parameters: dict[str, Any]) -> RunOutcome:
                       error=data if isinstance(data, BaseException) else None)
 
 
-def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: str, state_dir: Path) -> RunOutcome:
-    """A run of the deployment, followed to its end; Ctrl-C cancels it (typer.Exit(130))."""
+def run_on_worker(parameters: dict[str, Any], stack_keys: list[str], api_url: str, state_dir: Path,
+                  patience_s: float) -> RunOutcome:
+    """A run of the deployment, followed to its end; Ctrl-C cancels it (typer.Exit(130)). An API that
+    does not answer for `patience_s` ends the following with one error naming it."""
     from prefect.client.orchestration import get_client
 
-    from themegen.cli.deployment_run import RunLine, cancel, follow, run_env, start_run
+    from themegen.cli.deployment_run import PrefectApiLost, RunLine, cancel, follow, run_env, start_run
 
     results_dir = state_dir / "results"
     flow_run = asyncio.run(start_run(parameters, run_env(stack_keys) | result_env(results_dir), api_url))
     try:
         with RunLine() as line:
-            finished = asyncio.run(follow(flow_run.id, line))
+            finished = asyncio.run(follow(flow_run.id, line, patience_s))
     except KeyboardInterrupt:
         stopped = asyncio.run(cancel(flow_run.id))
         typer.secho(f"Ctrl-C: flow run {stopped.name} {stopped.state.name.lower()} on the worker. The rows it "
                     f"finished are kept: `themegen run` again sends only the rest.", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(INTERRUPTED) from None
-    except (httpx.HTTPError, OSError) as error:  # follow() waited API_PATIENCE_S for the API
-        raise RuntimeError(f"lost the Prefect API at {api_url} ({type(error).__name__}); flow run {flow_run.name} "
-                           f"may still be running on the worker: {flow_run_url(str(flow_run.id))}") from error
+    except (httpx.HTTPError, OSError) as error:  # follow() waited patience_s for the API
+        raise PrefectApiLost(
+            f"the Prefect API at {api_url} has not answered for {patience_s:g} s ({type(error).__name__}; "
+            f"THEMEGEN_ORCHESTRATOR_TIMEOUT_S), so this command stops following flow run {flow_run.name}. The run's "
+            f"own process stops within the same bound once its batches are written: rows it answered are in the "
+            f"sink or the row cache, and a retry or a new run sends only the rest.") from error
 
     async def read() -> RunOutcome:
         async with get_client() as client:

@@ -4,6 +4,7 @@ writes of a batch's outcome, in commits within Spanner's mutation limit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 
@@ -63,6 +64,8 @@ class SpannerSink:
         client = spanner.Client(project=settings.gcp_project, credentials=credentials(settings))
         self.database = client.instance(settings.spanner.instance).database(settings.spanner.database)
         self.commits = 0
+        cap = settings.spanner.concurrent_commits
+        self._commit_slots = asyncio.Semaphore(cap) if cap else contextlib.nullcontext()
         self.failures_table = settings.spanner.failures_table
         endpoint = os.environ.get("SPANNER_EMULATOR_HOST")
         self.description = (f"Spanner {settings.spanner.instance}/{settings.spanner.database} "
@@ -108,7 +111,8 @@ class SpannerSink:
             (s.spanner.failures_table, None, 1, writes.delete_failures),
         ]
         for commit in pack_commits(groups, self.budget):
-            await self._within_deadline(self._commit, commit)
+            async with self._commit_slots:
+                await self._within_deadline(self._commit, commit)
 
     def _commit(self, commit: list[tuple]) -> None:
         with self.database.batch() as batch:

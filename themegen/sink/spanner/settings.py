@@ -20,6 +20,12 @@ class SpannerSettings(BaseModel):
     deadline_s: float = Field(
         120.0, gt=0, description="how long a Spanner read or commit is retried before the run stops with an error"
     )
+    concurrent_commits: int | None = Field(
+        None, ge=1,
+        description="commits in flight at once from one process (None: no cap). The Spanner emulator runs one "
+                    "read-write transaction at a time and aborts the others, which the client then retries "
+                    "after seconds of backoff: 1 there",
+    )
     # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
 
     @field_validator("table", "failures_table")
