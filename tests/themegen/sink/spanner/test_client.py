@@ -3,7 +3,9 @@ batch's outcome inside the mutation budget."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 
 from themegen.domain.models import Reason, RowFailure, ThemeRecord
 from themegen.config.settings import Settings
@@ -43,3 +45,29 @@ async def test_stored_reports_both_tables_and_writes_remove_what_they_make_stale
                       delete_failures=["s-0002"]), flow_run_id="r2")
     assert stack.read_table("SELECT t.SourceId FROM Themes AS t") == [["s-0002"]]
     assert stack.read_table("SELECT SourceId, Reason, FlowRunId FROM ThemeFailures") == [["s-0001", "transient", "r2"]]
+
+
+async def test_concurrent_commits_caps_the_commits_in_flight(stack, monkeypatch):
+    """The emulator aborts a read-write transaction that overlaps another (the client then backs off
+    for seconds): with THEMEGEN_SPANNER_CONCURRENT_COMMITS=1 batches' writes queue instead, all land."""
+    stack.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_SPANNER_CONCURRENT_COMMITS", "1")
+    sink = SpannerSink(Settings(), mutation_budget=10 * len(THEME_COLUMNS))
+    in_flight, most = 0, 0
+    commit = sink._commit
+
+    def counted(batch):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            time.sleep(0.05)  # long enough for the other writes to start theirs, if nothing held them back
+            commit(batch)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(sink, "_commit", counted)
+    await asyncio.gather(*(sink.write(Writes(themes=[record(i + 100 * w) for i in range(30)]), flow_run_id=None)
+                           for w in range(4)))
+    assert most == 1 and sink.commits == 4 * 3
+    assert stack.read_table("SELECT COUNT(*) FROM Themes") == [[120]]
