@@ -75,6 +75,9 @@ def _prepare(ctx: typer.Context) -> None:
     configure_logging(STATE_DIR, ctx.find_root().params.get("debug", False))
 
 
+GCS_PORT = 9080  # the Cloud Storage emulator's, next to the stack's other ports
+
+
 @stack_app.command("up")
 def stack_up(
     rows: Annotated[int, typer.Option(help="sample rows to load into BigQuery when its table is missing (or with --reset)")] = 30_000,
@@ -87,6 +90,9 @@ def stack_up(
     sink: Annotated[Literal["spanner", "postgres"], typer.Option(
         help="where themes go: the Spanner emulator, or postgres (the machine's PostgreSQL server, database "
              "themegen; no Google Cloud CLI needed)")] = "spanner",
+    cache: Annotated[Literal["gcs", "sqlite"], typer.Option(
+        help="the row cache: gcs, a prefect-gcp GcsBucket block on the Cloud Storage emulator (as the Cloud Run "
+             "deployment's cache), or sqlite, a file under .themegen/cache")] = "gcs",
     reset: Annotated[bool, typer.Option(
         "--reset", help="wipe the data: recreate the sink's database empty, seed the sample table again, "
                         "empty the row cache")] = False,
@@ -99,7 +105,8 @@ def stack_up(
     from local_stack.stack import StackConfig, up
 
     up(StackConfig(state_dir=STATE_DIR, seed_rows=rows, gemini_rpm=gemini_rpm, gemini_latency_s=gemini_latency,
-                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, sink=sink, reset=reset))
+                   gemini_latency_jitter_s=gemini_jitter, prefect_database=prefect_database, sink=sink, reset=reset,
+                   gcs_port=GCS_PORT if cache == "gcs" else None))
 
 
 @stack_app.command("down")
