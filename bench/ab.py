@@ -35,9 +35,8 @@ if not __package__:
 
 from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, sim  # noqa: E402
 from bench.steps import flow_steps  # noqa: E402
-from bench.throughput import (  # noqa: E402
-    RPM_UNLIMITED, cpu_results, main_thread_phases, measure_raw, phases, results, run_flows,
-)
+from bench.throughput import RPM_UNLIMITED, measure_raw, run_flows  # noqa: E402
+from bench.throughput_results import cpu_results, main_thread_phases, phases, results  # noqa: E402
 from themegen.config.settings import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent.parent

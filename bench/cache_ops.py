@@ -32,7 +32,8 @@ if not __package__:  # `python bench/cache_ops.py` as well as `python -m bench.c
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SIM_DEFAULTS, STATE_DIR, clear, ensure_stack, last_json_line, run_command, sim  # noqa: E402
-from bench.throughput import ideal_seconds, run_knobs, simulator_busy  # noqa: E402
+from bench.throughput import run_knobs, simulator_busy  # noqa: E402
+from bench.throughput_results import ideal_seconds  # noqa: E402
 from local_stack import gcs  # noqa: E402
 from local_stack.processes import free_port, log_path, stop_process, wait_until  # noqa: E402
 from themegen.config.settings import Settings  # noqa: E402

@@ -16,7 +16,7 @@ PYDANTIC = f"__init__ ({SITE}/pydantic/main.py:250)"
 def test_the_deepest_named_frame_wins():
     assert classify([LOOP, SETTLE, SEND, GENAI, PYDANTIC])[0].startswith("google-genai")
     assert classify([LOOP, SETTLE, SEND])[0].startswith("generator")
-    assert classify([LOOP, SETTLE, f"put (/repo/themegen/cache/sqlite/client.py:80)"])[0].startswith("row cache")
+    assert classify([LOOP, SETTLE, "put (/repo/themegen/cache/sqlite/client.py:80)"])[0].startswith("row cache")
     spanner = [LOOP, f"commit ({SITE}/google/cloud/spanner_v1/batch.py:1)", f"_blocking ({SITE}/grpc/_channel.py:1)"]
     assert classify(spanner)[0].startswith("Spanner client")
 
