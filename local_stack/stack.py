@@ -10,7 +10,6 @@ Nothing here keeps module state, so a test session can run its own stack on free
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,24 +19,18 @@ from typing import Annotated, Literal
 from google.api_core.exceptions import NotFound
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from local_stack import bigquery, gcs, postgres, prefect_server, sinks, spanner, spanner_export, worker
+from local_stack import bigquery, gcs, gemini, postgres, prefect_server, sinks, spanner, spanner_export, worker
 from local_stack.processes import (
     HOST,
     StackError,
-    http_get,
-    http_post_json,
     log_path,
     port_is_free,
     running_pid,
-    start_process,
     stop_process,
     wait_until,
 )
 from local_stack.sample_data import generate_rows
 
-GEMINI = "gemini"
-SIM_API_KEY = "simulated-local-key"  # the simulator rejects any other key, like the real API
-GEMINI_LABEL = "Gemini: SIMULATOR (not the real model)"
 ENV_FILE = "stack.env"
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Prefect settings of every flow run, as prefect.yaml gives deployed runs: heartbeats for the
@@ -117,9 +110,9 @@ def _parts(config: StackConfig) -> list[_Part]:
     rest, grpc = config.bigquery_rest_port, config.bigquery_grpc_port
     parts = [
         _Part(
-            GEMINI, GEMINI_LABEL, {"gemini_port": config.gemini_port},
-            start=lambda: _start_gemini(state, config.gemini_port),
-            ready=lambda: _gemini_ready(config.gemini_port),
+            gemini.NAME, gemini.LABEL, {"gemini_port": config.gemini_port},
+            start=lambda: gemini.start_gemini(state, config.gemini_port),
+            ready=lambda: gemini.gemini_ready(config.gemini_port),
             timeout_s=30,
         ),
         _Part(
@@ -172,27 +165,6 @@ def _start_prefect(config: StackConfig) -> int:
     return prefect_server.start_prefect(config.state_dir, config.prefect_port, postgres.database_url(port))
 
 
-def _start_gemini(state_dir: Path, port: int) -> int:
-    argv = [sys.executable, "-m", "local_stack.gemini_sim", "--host", HOST, "--port", str(port)]
-    return start_process(GEMINI, argv, state_dir)
-
-
-def _gemini_ready(port: int) -> bool:
-    answer = http_get(f"http://{HOST}:{port}/_sim/health")
-    return answer is not None and answer[0] == 200
-
-
-def _configure_gemini(config: StackConfig) -> None:
-    """Apply quota and latency at runtime, so a reused simulator gets them too."""
-    knobs = {"rpm": config.gemini_rpm, "latency_s": config.gemini_latency_s, "api_key": SIM_API_KEY,
-             "latency_jitter_s": config.gemini_latency_jitter_s,
-             # Vertex AI batch jobs read their request table from the BigQuery emulator, and write there.
-             "bigquery_endpoint": f"http://{HOST}:{config.bigquery_rest_port}"}
-    http_post_json(f"http://{HOST}:{config.gemini_port}/_sim/config", knobs)
-    _say(GEMINI_LABEL, f"quota {config.gemini_rpm} RPM, latency {config.gemini_latency_s} s "
-                       f"± {config.gemini_latency_jitter_s} s")
-
-
 def _say(label: str, message: str) -> None:
     print(f"{label}: {message}", flush=True)
 
@@ -240,8 +212,9 @@ def up(config: StackConfig) -> dict[str, str]:
             _say(part.label, f"ready after {time.monotonic() - t0:.1f} s")
             if part.name == sinks.SERVER[config.sink]:
                 sinks.prepare(config)
-            elif part.name == GEMINI:
-                _configure_gemini(config)
+            elif part.name == gemini.NAME:
+                _say(gemini.LABEL, gemini.configure(config.gemini_port, config.gemini_rpm, config.gemini_latency_s,
+                                                    config.gemini_latency_jitter_s, config.bigquery_rest_port))
             elif part.name == bigquery.NAME:
                 _prepare_sample_table(config)
         if config.gcs_port is not None:  # its blocks go to the Prefect server, ready by now
@@ -295,7 +268,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_BQ_TABLE": config.table,
         **sinks.env(config),
         "THEMEGEN_GEMINI_BACKEND": "api_key",
-        "THEMEGEN_GEMINI_API_KEY": SIM_API_KEY,
+        "THEMEGEN_GEMINI_API_KEY": gemini.SIM_API_KEY,
         "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
         "THEMEGEN_RPM": str(config.gemini_rpm),
         # The row cache lives with the stack, so `stack up` in a fresh state dir starts clean.
@@ -311,7 +284,7 @@ def stack_env(config: StackConfig) -> dict[str, str]:
 
 def down(config: StackConfig) -> None:
     """Stop every part this state dir's pid files name; harmless when nothing runs."""
-    names = (prefect_server.NAME, postgres.NAME, GEMINI, bigquery.NAME, spanner.NAME, gcs.NAME)
+    names = (prefect_server.NAME, postgres.NAME, gemini.NAME, bigquery.NAME, spanner.NAME, gcs.NAME)
     # The worker first: the flow runs it runs stop writing before the emulator's rows are saved.
     stopped = [worker.NAME] if stop_process(config.state_dir, worker.NAME) else []
     _save_spanner_rows(config)
