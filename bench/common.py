@@ -15,6 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import spanner
 
 from themegen.cli.app import load_stack_env
+from local_stack import gcs
 from themegen.config.settings import Settings
 
 STATE_DIR = Path(os.environ.get("THEMEGEN_STATE_DIR", ".themegen"))
@@ -60,6 +61,8 @@ def clear(settings: Settings) -> None:
     database.execute_partitioned_dml(f"DELETE FROM {settings.spanner.table} WHERE TRUE")
     database.execute_partitioned_dml(f"DELETE FROM {settings.spanner.failures_table} WHERE TRUE")
     shutil.rmtree(settings.cache.path, ignore_errors=True)
+    if host := os.environ.get("STORAGE_EMULATOR_HOST"):  # the stack's default cache: a bucket on the emulator
+        gcs.empty_bucket(int(host.rsplit(":", 1)[1]))
     sim("reset", {})
 
 
