@@ -28,6 +28,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.states import Failed
 
@@ -88,6 +89,15 @@ def runs_needed(settings: Settings, rows_limit: int | None) -> int:
     return child_runs(minutes, settings.run_timeout_s)
 
 
+def child_env(deadline: datetime | None) -> dict[str, str]:
+    """The children's environment on top of their deployment's: what this run itself was given as job
+    variables (a custom run's settings reach every shard), and the shared deadline."""
+    context = FlowRunContext.get()
+    given = (context.flow_run.job_variables or {}) if context and context.flow_run else {}
+    env = {key: str(value) for key, value in (given.get("env") or {}).items()}
+    return env | ({"THEMEGEN_DEADLINE_AT": deadline.isoformat()} if deadline else {})
+
+
 @flow(name="generate-themes-sharded", log_prints=True)
 async def generate_themes_sharded(
     shards: int | None = None,
@@ -111,7 +121,7 @@ async def generate_themes_sharded(
     """
     settings = await resolve_settings(config_block, batch_size=batch_size, tier=tier, deadline=deadline)
     at = deadline_at(settings, datetime.now(timezone.utc))
-    job_variables = {"env": {"THEMEGEN_DEADLINE_AT": at.isoformat()}} if at else None
+    job_variables = {"env": child_env(at)}
     if shards is None:
         shards = await asyncio.to_thread(runs_needed, settings, rows_limit)
         at_once = at_once or 1

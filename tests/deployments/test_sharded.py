@@ -61,7 +61,9 @@ def test_a_job_longer_than_a_run_is_split_into_children_one_after_another(stack,
     with process_worker(stack, env, tmp_path / "worker.log", limit=2) as worker:
         out = run_cli(sys.executable, "-m", "prefect", "deployment", "run",
                       "generate-themes-sharded/generate-themes-sharded", "--param", "batch_size=25",
-                      "--param", "tier=standard", "--param", "deadline=2h", env=env)
+                      "--param", "tier=standard", "--param", "deadline=2h",
+                      # A custom run's settings (the UI's job variables) reach every child.
+                      "--job-variable", 'env={"THEMEGEN_ORCHESTRATOR_TIMEOUT_S": "239"}', env=env)
         flow_run = wait_for_final_state(flow_run_id_in(out), worker, tmp_path / "worker.log")
     assert flow_run.state.is_completed(), f"{flow_run.state.message}\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
     rows = source_rows(stack)
@@ -75,5 +77,6 @@ def test_a_job_longer_than_a_run_is_split_into_children_one_after_another(stack,
     assert {(c.parameters["tier"], c.parameters["deadline"]) for c in children} == {("standard", "2h")}
     # One deadline for all: the moment the parent started plus 2 h, not each child's own start.
     assert len({c.job_variables["env"]["THEMEGEN_DEADLINE_AT"] for c in children}) == 1
+    assert {c.job_variables["env"]["THEMEGEN_ORCHESTRATOR_TIMEOUT_S"] for c in children} == {"239"}
     spans = sorted((c.start_time, c.end_time) for c in children)
     assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))  # one after another
