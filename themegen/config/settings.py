@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     temperature: float = Field(0.2, ge=0, le=2)
     max_output_tokens: int = Field(256, ge=16)
     prompt_version: str = "v1"
+    prompt_file: str | None = Field(
+        None, description="a UTF-8 text file with the instructions (what the rows are, the language rule, words per "
+        "theme) in place of the built-in ones; the six-theme count and the JSON answer stay fixed. Its fingerprint "
+        "is stored with every row: an edited file regenerates every row, the same file none")
+    prompt_instructions: str | None = Field(
+        None, description="the instructions as text (a ThemegenConfig block field), in place of prompt_file")
     thinking_budget: int | None = Field(0, description="0 = no thinking tokens (cheapest); None = model default")
     request_timeout_s: float | None = Field(
         None, gt=0, description="seconds per Gemini request; None = the tier's (standard 60, flex 900)")

@@ -23,7 +23,7 @@ from themegen.llm.gemini.retry import backoff_wait, is_per_day_quota, is_retryab
 from themegen.domain.stop import RunStop, RunStopped
 from themegen.limiter import in_flight_gate, request_limiter
 from themegen.domain.models import LlmUsage, Reason, RowFailure
-from themegen.domain.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
+from themegen.domain.prompt import InvalidAnswer, parse_answer, parse_items, prompt_of, user_content
 from themegen.config.settings import Settings
 from themegen.tiers.policy import RequestPolicy, request_policy
 from themegen.llm import Answer, Row
@@ -203,7 +203,7 @@ class GeminiGenerator:
             except Blocked as declined:
                 return failure(Reason.BLOCKED, f"the model declined: {declined}")
             except InvalidAnswer as first:
-                repair = generation_config(self.settings, repair_instruction(str(first)))
+                repair = generation_config(self.settings, prompt_of(self.settings).repair_instruction(str(first)))
                 try:
                     reply = await self._send_with_backoff(rows, repair, attempts)
                     return answer_of(row_id, text, parse_answer(reply.text), reply.text, reply)
