@@ -50,6 +50,9 @@ class ThemegenConfig(Block):
         json_schema_extra={"format": "textarea"})
     prompt_file: str | None = Field(None, description="a prompt file on the worker, used when prompt_instructions is empty")
     rows_per_request: int | None = Field(None, description="rows packed into one Gemini request")
+    # --- Quality ---
+    quality_sample_rows: int | None = Field(None, description="rows the judge rates per run (0 = off)")
+    judge_model: str | None = Field(None, description="the judge model (default: stronger than the generating one)")
     # --- Throughput ---
     batch_size: int | None = Field(None, description="rows per batch task (default: 100 requests' worth, 100 x rows_per_request)")
     rpm: int | None = Field(None, description="Gemini requests per minute the run may send")

@@ -92,7 +92,7 @@ async def _generate_content(request: web.Request) -> web.Response:
         request.app[JUDGE_STATS].requests += 1
     else:
         sim.stats.requests += 1
-    sim.stats.after_day_refusal += sim.stats.in_progress_at_day_refusal is not None
+        sim.stats.after_day_refusal += sim.stats.in_progress_at_day_refusal is not None
     if (rejected := replies.bad_api_key(sim, request)) is not None:
         return rejected
     if body is None:

@@ -32,6 +32,8 @@ FULL = ThemegenConfig(
     prompt_instructions="You label support tickets. Short themes in the ticket's language.",
     prompt_file="/etc/themegen/prompt.txt",
     rows_per_request=5,
+    quality_sample_rows=100,
+    judge_model="gemini-2.5-flash",
     batch_size=50,
     rpm=300,
 )

@@ -106,6 +106,17 @@ class Settings(BaseSettings):
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
     )
 
+    # --- Quality (themegen/quality) -----------------------------------------------------------
+    quality_sample_rows: int = Field(
+        400, ge=0, description="rows of each run whose themes a judge model rates (grounded, specific, distinct, "
+        "language, cover) for the report's quality section; about 385 give +/-5 points at 95%; 0 = off")
+    judge_model: str | None = Field(
+        None, description="the judge; None = a stronger model than THEMEGEN_MODEL (flash-lite -> flash, else pro)")
+    judge_rows_per_request: int = Field(10, ge=1, le=50, description="rows whose themes one judge request rates")
+    quality_seed: int = Field(0, description="which rows are sampled: the same seed judges the same rows (cached)")
+    quality_stratify: Literal["language"] | None = Field(
+        None, description="language = each language's share of the sample as in the rows read")
+
     # --- Throughput ---------------------------------------------------------------------------
     batch_size: int | None = Field(
         None, ge=1, le=MAX_BATCH_SIZE,

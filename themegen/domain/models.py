@@ -52,6 +52,20 @@ class ThemeRecord(BaseModel):
     input_hash: str
 
 
+class JudgementRecord(BaseModel):
+    """The judge's verdict on one row's themes, shaped like the sink's judgements row."""
+
+    source_id: str
+    judge_model: str
+    rubric_version: str
+    themes: list[str]
+    verdicts: list[str] = Field(description="per theme, digits 0/1: grounded, specific, distinct, language")
+    cover: bool
+    model: str = Field(description="the model that gave the themes")
+    prompt_fingerprint: str
+    input_hash: str
+
+
 class Reason(str, Enum):
     """Why a row has no themes. Classes, not messages: the report counts them and says which a
     rerun can fix (`RERUN_FIXES`)."""

@@ -56,6 +56,8 @@ class GeneratorConfigError(RuntimeError):
 class GeminiGenerator:
     """One per batch task: holds the batch's usage counters; the client itself is shared."""
 
+    contents = staticmethod(user_content)  # the user turn for a request's rows (the judge sends its own)
+
     def __init__(self, settings: Settings, stop: RunStop | None = None,
                  before_sending: Callable[[], Awaitable[None]] | None = None,
                  policy: RequestPolicy | None = None) -> None:
@@ -100,7 +102,7 @@ class GeminiGenerator:
     async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
         """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish
         (Blocked when the model declined), RunStopped once the run has stopped sending."""
-        contents = user_content(rows)
+        contents = self.contents(rows)
         async with self.in_flight:
             # The stop is checked at the head of the limiter's queue and again right before the
             # wire: a request that queued while the stop tripped never goes out.
@@ -245,8 +247,9 @@ class GeminiGenerator:
 def reply_of(response: types.GenerateContentResponse) -> Reply:
     """The answer's text and token counts (pure): online replies and a batch job's alike."""
     meta = response.usage_metadata
+    # Thinking tokens are billed as output (the themes' requests set none; a judge model may think).
     return Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
-                 output_tokens=(meta.candidates_token_count or 0) if meta else 0)
+                 output_tokens=((meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)) if meta else 0)
 
 
 def check_finish(response: types.GenerateContentResponse) -> None:
