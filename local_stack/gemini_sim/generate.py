@@ -4,8 +4,8 @@
 from dataclasses import dataclass
 from typing import Any
 
-from .answers import Row, answer_text, extract_rows, prompt_texts, wants_items
-from .judge import is_judge_request, judge_text
+from .answers import Row, answer_text, extract_rows, prompt_texts, wants_field, wants_items
+from .judge import PAIR_FIELD, is_judge_request, judge_text
 from .quality import faults_for
 from .state import Simulator
 from .tokens import approx_tokens
@@ -54,7 +54,7 @@ def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
     applied; a judge request gets the judge's rubric instead (no faults: the judge is honest)."""
     config = sim.config
     if prompt.judge:
-        text, judged = judge_text(prompt.user_text)
+        text, judged = judge_text(prompt.user_text, wants_field(prompt.body.get("generationConfig"), PAIR_FIELD))
         return _reply(model, prompt, text, "STOP", judged, invalid=False)
     rows = prompt.rows
     items = wants_items(prompt.body.get("generationConfig"))

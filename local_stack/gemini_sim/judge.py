@@ -14,6 +14,7 @@ from .answers import wants_field
 from .quality import GOOD_THEMES_TO_COVER, distinct, grounded, in_language, specific
 
 JUDGE_FIELD = "judgements"
+PAIR_FIELD = "preferences"  # themegen compare: which of two sets of themes labels the text better
 
 
 @dataclass
@@ -28,7 +29,8 @@ class JudgeStats:
 
 
 def is_judge_request(body: dict[str, Any]) -> bool:
-    return wants_field(body.get("generationConfig"), JUDGE_FIELD)
+    config = body.get("generationConfig")
+    return wants_field(config, JUDGE_FIELD) or wants_field(config, PAIR_FIELD)
 
 
 def _rows(user_text: str) -> list[dict[str, Any]]:
@@ -47,8 +49,23 @@ def verdict(text: str, themes: list[str]) -> dict[str, Any]:
             "cover": sum(all(theme) for theme in flags) >= GOOD_THEMES_TO_COVER}
 
 
-def judge_text(user_text: str) -> tuple[str, int]:
+def prefer_text(user_text: str) -> tuple[str, int]:
+    """The pairwise answer: the set with more themes passing every check is better, whichever position
+    it is shown in (no position bias); equal counts are "same"."""
+    answered = []
+    for row in _rows(user_text):
+        first, second, text = row.get("first"), row.get("second"), str(row.get("text", ""))
+        if not isinstance(first, list) or not isinstance(second, list):
+            continue
+        good = [verdict(text, [str(t) for t in themes])["themes"].count("1111") for themes in (first, second)]
+        answered.append({"id": str(row.get("id", "")), "better": "1" if good[0] > good[1] else "2" if good[1] > good[0] else "same"})
+    return json.dumps({PAIR_FIELD: answered}, ensure_ascii=False), len(answered)
+
+
+def judge_text(user_text: str, pairwise: bool = False) -> tuple[str, int]:
     """The judge's answer text for a request's user turn, and the rows it judged."""
+    if pairwise:
+        return prefer_text(user_text)
     judged = []
     for row in _rows(user_text):
         themes = row.get("themes")
