@@ -58,7 +58,8 @@ def prefer_text(user_text: str) -> tuple[str, int]:
         if not isinstance(first, list) or not isinstance(second, list):
             continue
         good = [verdict(text, [str(t) for t in themes])["themes"].count("1111") for themes in (first, second)]
-        answered.append({"id": str(row.get("id", "")), "better": "1" if good[0] > good[1] else "2" if good[1] > good[0] else "same"})
+        better = "1" if good[0] > good[1] else "2" if good[1] > good[0] else "same"
+        answered.append({"id": str(row.get("id", "")), "better": better})
     return json.dumps({PAIR_FIELD: answered}, ensure_ascii=False), len(answered)
 
 

@@ -55,7 +55,7 @@ def grounded(theme: str, text: str) -> bool:
         if any(run[i:i + 2] in text for i in range(len(run) - 1)):
             return True
     areas = text_areas(text)
-    labels = topic_labels(areas, "en") + topic_labels(areas, "ja") + generic_labels(text, "en") + generic_labels(text, "ja")
+    labels = [label for lang in ("en", "ja") for label in topic_labels(areas, lang) + generic_labels(text, lang)]
     return theme in {_normal(label) for label in labels}
 
 
