@@ -74,6 +74,8 @@ async def publish_report(
     summary.cost_usd = tier_cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
                                      price_factor=tier.price_factor, fallback_input_tokens=usage.fallback_input_tokens,
                                      fallback_output_tokens=usage.fallback_output_tokens, backend=settings.gemini.backend)
+    if quality is not None:
+        summary.quality = {r.check: [round(r.rate, 4), round(r.low, 4), round(r.high, 4)] for r in quality.rates}
     await best_effort("report artifact", lambda: acreate_markdown_artifact(
         key="themegen-report", markdown=markdown(report) + (
             "\n\n" + quality_markdown(quality, summary.cost_usd, report.environment) if quality else ""),

@@ -62,6 +62,7 @@ async def test_a_run_reports_judged_quality_stores_the_judgements_and_emits_the_
     rates = event["payload"]["rates"]
     assert set(rates) == {"grounded", "specific", "distinct", "language", "cover"} and rates["language"] == 1.0
     assert 0.7 < rates["specific"] < 1.0
+    assert summary.quality["specific"][0] == rates["specific"] and len(summary.quality) == 5  # `run --json` has them
 
     # Paid once: a rerun judges the same rows from the cache.
     again = await generate_themes(rows_limit=ROWS, batch_size=40)

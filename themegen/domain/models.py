@@ -227,6 +227,8 @@ class RunSummary(BaseModel):
     rows_left_by_batch: int = Field(0, description="rows a batch job left missing or invalid: asked online")
     batch_queued_seconds: float = Field(0.0, description="from job creation until it was seen running (polled)")
     batch_processing_seconds: float = Field(0.0, description="from seen running until seen done (polled)")
+    quality: dict[str, list[float]] = Field(default_factory=dict, description="the judged sample's rates, check -> "
+                                            "[rate, 95% low, 95% high] (themegen/quality); empty when not judged")
 
 
 class InferenceJobs(BaseModel):
