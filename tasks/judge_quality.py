@@ -20,11 +20,17 @@ from themegen.source import open_source
 EVENT = "themegen.quality.judged"
 
 
+def environment(settings: Settings) -> str:
+    """The stack's label; on the local stack it says the figures come from the Gemini simulator."""
+    label = settings.stack or "GCP"
+    return f"{label}: figures from the Gemini simulator's judge" if "simulated" in label else label
+
+
 def emit_rates(report: QualityReport, settings: Settings, flow_run_id: str | None) -> None:
     emit_event(
         event=EVENT,
         resource={"prefect.resource.id": f"themegen.run.{flow_run_id or 'adhoc'}", "themegen.model": settings.model,
-                  "themegen.environment": settings.stack or "GCP"},
+                  "themegen.environment": environment(settings)},
         payload={"rates": {rate.check: round(rate.rate, 4) for rate in report.rates},
                  "intervals": {rate.check: [round(rate.low, 4), round(rate.high, 4)] for rate in report.rates},
                  "rows_judged": report.rows_judged, "judge_model": report.judge_model,
@@ -49,7 +55,7 @@ async def judge_quality(plan: BatchPlan, settings: Settings, flow_run_id: str | 
         source.close()
         sink.close()
         await close_clients()
-    print(f"quality: {report.rows_judged} rows judged" + "".join(
+    print(f"quality ({environment(settings)}): {report.rows_judged} rows judged" + "".join(
         f", {rate.check} {rate.rate:.3f} [{rate.low:.3f}, {rate.high:.3f}]" for rate in report.rates)
         + (f"; error: {report.error}" if report.error else ""))
     emit_rates(report, settings, flow_run_id)

@@ -59,6 +59,7 @@ async def test_a_run_reports_judged_quality_stores_the_judgements_and_emits_the_
         assert row.themes == sink.themes()[source_id].themes
 
     [event] = quality_events(stack, summary.flow_run_id)
+    assert "Gemini simulator" in event["resource"]["themegen.environment"]
     rates = event["payload"]["rates"]
     assert set(rates) == {"grounded", "specific", "distinct", "language", "cover"} and rates["language"] == 1.0
     assert 0.7 < rates["specific"] < 1.0
