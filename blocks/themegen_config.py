@@ -44,7 +44,15 @@ class ThemegenConfig(Block):
     temperature: float | None = None
     max_output_tokens: int | None = None
     prompt_version: str | None = Field(None, description="stored with every row")
+    prompt_instructions: str | None = Field(
+        None, description="the instructions (what the rows are, the language rule, words per theme) in place of the "
+        "built-in ones; the six-theme count and the JSON answer stay fixed. Editing them regenerates every row",
+        json_schema_extra={"format": "textarea"})
+    prompt_file: str | None = Field(None, description="a prompt file on the worker, used when prompt_instructions is empty")
     rows_per_request: int | None = Field(None, description="rows packed into one Gemini request")
+    # --- Quality ---
+    quality_sample_rows: int | None = Field(None, description="rows the judge rates per run (0 = off)")
+    judge_model: str | None = Field(None, description="the judge model (default: stronger than the generating one)")
     # --- Throughput ---
     batch_size: int | None = Field(None, description="rows per batch task (default: 100 requests' worth, 100 x rows_per_request)")
     rpm: int | None = Field(None, description="Gemini requests per minute the run may send")

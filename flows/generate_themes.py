@@ -15,7 +15,10 @@ Steps:
                      themes and failures to Spanner before the task ends; the flow keeps counters only.
                      A per-day quota refusal or a Spanner outage stops all sending; nothing is lost
 3. upsert_themes   - the final upsert: batches that could not write their rows are written from the cache
-4. publish_report  - Prefect artifacts: counts, failures by reason with examples, tokens, cost, rerun parameters
+3b. judge_quality  - a seeded sample of the run's themes rated by a judge model (grounded, specific, distinct,
+                     language, cover): judgements in the sink, rates as a Prefect event; never fails the run
+4. publish_report  - Prefect artifacts: counts, failures by reason with examples, tokens, cost, rerun parameters,
+                     the quality section
 
 A Retry in the UI, a new run and a batch_ids run all do the same: rows already done cost nothing,
 unfinished rows (never answered, transient failures, changed input/prompt/model) are sent again.
@@ -35,6 +38,7 @@ from tasks.check_config import check_config
 from tasks.create_batches import create_batches
 from tasks.estimate_run import estimate_run
 from tasks.generate_batch import generate_batches
+from tasks.judge_quality import judge_quality
 from tasks.publish_report import publish_report
 from tasks.run_inference_job import cancel_inference_jobs, run_inference_job
 from tasks.upsert_themes import upsert_themes
@@ -104,8 +108,9 @@ async def generate_themes(
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
+    quality = await judge_quality(quote(plan), settings, flow_run_id, tally.stop_reason)
     summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id,
-                                   choice.why, jobs, rows_limit)
+                                   choice.why, jobs, rows_limit, quality)
 
     unwritten = f" The final upsert could not finish: {upsert.error}" if upsert.error else ""
     if tally.stop_reason:

@@ -1,5 +1,5 @@
-"""Step 0: prove the source, the sink, Gemini and the shared rate limits are reachable and configured,
-before any LLM call."""
+"""Step 0: prove the prompt is readable, and the source, the sink, Gemini and the shared rate limits are
+reachable and configured, before any LLM call."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from themegen.config.settings import Settings
+from themegen.domain.prompt import prompt_of
 from themegen.limiter.shared import check_shared_limits
 from themegen.llm.gemini.generator import GeminiGenerator
 from themegen.sink import open_sink
@@ -17,6 +18,8 @@ from themegen.source import open_source
 
 @task(name="check-config", cache_policy=NO_CACHE)
 async def check_config(settings: Settings) -> None:
+    prompt = prompt_of(settings)  # a missing or empty prompt file: PromptError, before any request
+    print(f"prompt: {prompt.origin} (fingerprint {prompt.fingerprint})")
     source, sink = open_source(settings), open_sink(settings)
     try:
         await asyncio.gather(

@@ -10,6 +10,8 @@ from themegen.report.best_effort import best_effort
 from themegen.pricing.cost import cost_usd, tier_cost_usd
 from themegen.pricing.estimate_record import load_estimate
 from themegen.domain.models import InferenceJobs, BatchPlan, RunSummary, UpsertResult
+from themegen.quality.models import QualityReport
+from themegen.report.quality import quality_markdown
 from themegen.report.tables import failure_table, markdown, summarize, summary_table
 from themegen.config.settings import Settings
 from themegen.tiers import tier_named
@@ -44,6 +46,7 @@ async def publish_report(
     tier_choice: str = "",
     inference_jobs: InferenceJobs | None = None,
     rows_limit: int | None = None,
+    quality: QualityReport | None = None,
 ) -> RunSummary:
     if inference_jobs is not None:  # the jobs' tokens, at the tier's price (the online ones count as fallback)
         tally.usage.input_tokens += inference_jobs.input_tokens
@@ -71,8 +74,12 @@ async def publish_report(
     summary.cost_usd = tier_cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
                                      price_factor=tier.price_factor, fallback_input_tokens=usage.fallback_input_tokens,
                                      fallback_output_tokens=usage.fallback_output_tokens, backend=settings.gemini.backend)
+    if quality is not None:
+        summary.quality = {r.check: [round(r.rate, 4), round(r.low, 4), round(r.high, 4)] for r in quality.rates}
     await best_effort("report artifact", lambda: acreate_markdown_artifact(
-        key="themegen-report", markdown=markdown(report), description="themegen run report"), ATTEMPTS)
+        key="themegen-report", markdown=markdown(report) + (
+            "\n\n" + quality_markdown(quality, summary.cost_usd, report.environment) if quality else ""),
+        description="themegen run report"), ATTEMPTS)
     await best_effort("summary artifact", lambda: acreate_table_artifact(
         key="themegen-summary", table=summary_table(report), description="run numbers"), ATTEMPTS)
     if table := failure_table(report):

@@ -115,6 +115,14 @@ class FailureRow(NamedTuple):
     flow_run_id: str | None
 
 
+class JudgementRow(NamedTuple):
+    themes: list[str]
+    verdicts: list[str]
+    cover: bool
+    judge_model: str
+    flow_run_id: str | None
+
+
 class SinkTables:
     """One sink's tables as the database holds them, read with its own client (never our adapter),
     so a test counts what landed independently of the code under test."""
@@ -139,6 +147,10 @@ class SinkTables:
     def failures(self) -> dict[str, FailureRow]:
         return {row[0]: FailureRow(*row[1:]) for row in self.rows(self._FAILURES)}
 
+    def judgements(self) -> dict[str, JudgementRow]:
+        """The quality judge's table: id -> its latest judgement (one judge model per test)."""
+        return {row[0]: JudgementRow(*row[1:]) for row in self.rows(self._JUDGEMENTS)}
+
     def theme_ids(self) -> set[str]:
         return set(self.themes())
 
@@ -158,12 +170,14 @@ class SpannerTables(SinkTables):
     _THEMES = ("SELECT t.SourceId, t.Themes, t.Model, t.PromptVersion, t.PromptFingerprint, t.InputHash, "
                "t.GeneratedAt FROM Themes AS t")
     _FAILURES = "SELECT SourceId, BatchId, Reason, Error, Attempts, FlowRunId FROM ThemeFailures"
+    _JUDGEMENTS = "SELECT SourceId, Themes, Verdicts, Cover, JudgeModel, FlowRunId FROM ThemeJudgements"
 
     def rows(self, sql: str) -> list[list]:
         return self.stack.read_table(sql)
 
     def delete_all(self) -> None:
-        pass  # stack.clear_outputs empties the Spanner tables
+        # stack.clear_outputs empties the themes and failures tables
+        self.stack.database().run_in_transaction(lambda tx: tx.execute_update("DELETE FROM ThemeJudgements WHERE TRUE"))
 
 
 class PostgresTables(SinkTables):
@@ -172,6 +186,7 @@ class PostgresTables(SinkTables):
                f'FROM "{sinks.postgres_tables()[0]}"')
     _FAILURES = ("SELECT source_id, batch_id, reason, error, attempts, flow_run_id "
                  f'FROM "{sinks.postgres_tables()[1]}"')
+    _JUDGEMENTS = "SELECT source_id, themes, verdicts, cover, judge_model, flow_run_id FROM theme_judgements"
 
     def __init__(self, stack: Stack, dsn: str) -> None:
         super().__init__(stack, {"THEMEGEN_POSTGRES_DSN": dsn})
@@ -183,7 +198,8 @@ class PostgresTables(SinkTables):
 
     def delete_all(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as connection:
-            connection.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in sinks.postgres_tables()))
+            connection.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in (*sinks.postgres_tables(),
+                                                                                   "theme_judgements")))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ import json
 import re
 from typing import Any
 
-from .themes import derive_themes
+from .config import QualityFaults
+from .quality import with_faults
 
 Row = tuple[str, str]  # (id, text)
 
@@ -58,13 +59,18 @@ def extract_rows(user_text: str) -> list[Row]:
     return [("", user_text)]
 
 
-def wants_items(generation_config: Any) -> bool:
-    """True when the response schema asks for the multi-row `{"items": [...]}` shape."""
+def wants_field(generation_config: Any, field: str) -> bool:
+    """True when the response schema asks for an object with this top-level field."""
     if not isinstance(generation_config, dict):
         return False
     schema = generation_config.get("responseSchema") or generation_config.get("responseJsonSchema")
     properties = schema.get("properties") if isinstance(schema, dict) else None
-    return isinstance(properties, dict) and "items" in properties
+    return isinstance(properties, dict) and field in properties
+
+
+def wants_items(generation_config: Any) -> bool:
+    """True when the response schema asks for the multi-row `{"items": [...]}` shape."""
+    return wants_field(generation_config, "items")
 
 
 def corrupt_themes(themes: list[str], mode: str) -> list[str]:
@@ -81,9 +87,11 @@ def corrupt_themes(themes: list[str], mode: str) -> list[str]:
     return broken
 
 
-def answer_text(rows: list[Row], items: bool, broken_rows: dict[int, str], not_json: bool) -> str:
-    """The model's answer text; `broken_rows` maps a row index to the row-level mode to apply."""
-    themes = [derive_themes(text) for _, text in (rows if items else rows[:1])]
+def answer_text(rows: list[Row], items: bool, broken_rows: dict[int, str], not_json: bool,
+                model: str = "", faults: QualityFaults | None = None) -> str:
+    """The model's answer text; `broken_rows` maps a row index to the row-level mode to apply,
+    `faults` the model's quality faults (bad themes that still pass the contract)."""
+    themes = [with_faults(text, model, faults) for _, text in (rows if items else rows[:1])]
     for index, mode in broken_rows.items():
         themes[index] = corrupt_themes(themes[index], mode)
     if not_json:  # chatty prose instead of JSON, the classic failure of JSON mode

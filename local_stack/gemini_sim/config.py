@@ -2,7 +2,24 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class QualityFaults(BaseModel):
+    """Shares of themes made bad on purpose (quality.py), which the simulator's judge finds again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generic: float = Field(0.0, ge=0.0, le=1.0, description="themes replaced by a generic label ('feedback')")
+    unsupported: float = Field(0.0, ge=0.0, le=1.0, description="themes whose words are not in the text")
+    duplicated: float = Field(0.0, ge=0.0, le=1.0, description="themes that near-repeat another of the row")
+    wrong_language: float = Field(0.0, ge=0.0, le=1.0, description="themes in the other language")
+
+    @model_validator(mode="after")
+    def _at_most_all(self) -> "QualityFaults":
+        if self.generic + self.unsupported + self.duplicated + self.wrong_language > 1:
+            raise ValueError("the quality fault shares add up to more than 1")
+        return self
 
 
 class SimConfig(BaseModel):
@@ -97,4 +114,9 @@ class SimConfig(BaseModel):
     )
     batch_inline_max_bytes: int = Field(
         default=20_000_000, ge=1, description="largest inline batch create body (real limit 20 MB)"
+    )
+    quality_faults: dict[str, QualityFaults] = Field(
+        default_factory=dict,
+        description="per model name ('*': any other model): shares of themes made generic, unsupported, "
+        "duplicated or wrong-language, so a worse and a better model exist locally",
     )

@@ -4,7 +4,9 @@
 from dataclasses import dataclass
 from typing import Any
 
-from .answers import Row, answer_text, extract_rows, prompt_texts, wants_items
+from .answers import Row, answer_text, extract_rows, prompt_texts, wants_field, wants_items
+from .judge import PAIR_FIELD, is_judge_request, judge_text
+from .quality import faults_for
 from .state import Simulator
 from .tokens import approx_tokens
 
@@ -16,6 +18,8 @@ class Prompt:
     body: dict[str, Any]
     rows: list[Row]
     input_tokens: int
+    user_text: str = ""
+    judge: bool = False  # themegen's judge request (judge.py), not a request for themes
 
 
 @dataclass
@@ -33,10 +37,11 @@ def read_prompt(sim: Simulator, body: dict[str, Any]) -> Prompt:
     """Parse the request and count it against its rows (fail_times counts every request of a row)."""
     prompt, user_text = prompt_texts(body)
     rows = extract_rows(user_text)
+    judge = is_judge_request(body)
     row_requests = sim.stats.row_requests
-    for row_id, _ in rows:
+    for row_id, _ in [] if judge else rows:  # a judge request asks nothing of its rows' themes
         row_requests[row_id] = row_requests.get(row_id, 0) + 1
-    return Prompt(body, rows, approx_tokens(prompt))
+    return Prompt(body, rows, approx_tokens(prompt), user_text, judge)
 
 
 def hits_error_ids(sim: Simulator, prompt: Prompt) -> bool:
@@ -45,8 +50,12 @@ def hits_error_ids(sim: Simulator, prompt: Prompt) -> bool:
 
 
 def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
-    """The model's answer, with the configured bad-output modes and finish reasons applied."""
+    """The model's answer, with the configured bad-output modes, quality faults and finish reasons
+    applied; a judge request gets the judge's rubric instead (no faults: the judge is honest)."""
     config = sim.config
+    if prompt.judge:
+        text, judged = judge_text(prompt.user_text, wants_field(prompt.body.get("generationConfig"), PAIR_FIELD))
+        return _reply(model, prompt, text, "STOP", judged, invalid=False)
     rows = prompt.rows
     items = wants_items(prompt.body.get("generationConfig"))
     answered = rows if items else rows[:1]
@@ -55,8 +64,11 @@ def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
     not_json = False
     if finish_reason == "STOP":
         broken, not_json = sim.breakage([r for r, _ in answered], items)
-    text = answer_text(rows, items, broken, not_json)
+    text = answer_text(rows, items, broken, not_json, model, faults_for(config.quality_faults, model))
+    return _reply(model, prompt, text, finish_reason, len(answered), bool(broken or not_json))
 
+
+def _reply(model: str, prompt: Prompt, text: str, finish_reason: str, rows_answered: int, invalid: bool) -> Generated:
     candidate: dict[str, Any] = {"finishReason": finish_reason, "index": 0}
     if finish_reason == "MAX_TOKENS":
         text = text[: len(text) // 2]  # cut mid-JSON, like a too-small maxOutputTokens
@@ -71,6 +83,4 @@ def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
         "totalTokenCount": prompt.input_tokens + output_tokens,
     }
     payload = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
-    return Generated(
-        payload, len(answered), output_tokens, bool(broken or not_json), finish_reason != "STOP"
-    )
+    return Generated(payload, rows_answered, output_tokens, invalid, finish_reason != "STOP")

@@ -22,11 +22,13 @@ from . import batches, files, replies, vertex_batches
 from .answers import prompt_texts
 from .config import SimConfig
 from .generate import Prompt, generate, hits_error_ids, read_prompt
+from .judge import JudgeStats, is_judge_request
 from .quota import RPD_QUOTA_ID, rpm_violation
 from .state import SIMULATOR, Simulator
 from .tokens import approx_tokens
 
 SIMULATED_HEADER = "x-themegen-simulated"
+JUDGE_STATS = web.AppKey("judge_stats", JudgeStats)
 
 _MODEL_PATH = f"{replies.VERSION_PATH}/models/{{model:[^/:]+}}"
 _VERTEX_PATH = (
@@ -86,8 +88,11 @@ async def _generate_content(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
     model = request.match_info["model"]
     body = await replies.read_json(request)
-    sim.stats.requests += 1
-    sim.stats.after_day_refusal += sim.stats.in_progress_at_day_refusal is not None
+    if body is not None and is_judge_request(body):  # counted apart: tests count the themes' requests
+        request.app[JUDGE_STATS].requests += 1
+    else:
+        sim.stats.requests += 1
+        sim.stats.after_day_refusal += sim.stats.in_progress_at_day_refusal is not None
     if (rejected := replies.bad_api_key(sim, request)) is not None:
         return rejected
     if body is None:
@@ -107,12 +112,12 @@ async def _generate_content(request: web.Request) -> web.Response:
         return rejection
     sim.stats.in_progress += 1
     try:
-        return await _answer(sim, model, prompt, flex)
+        return await _answer(sim, model, prompt, flex, request.app[JUDGE_STATS])
     finally:
         sim.stats.in_progress -= 1
 
 
-async def _answer(sim: Simulator, model: str, prompt: Prompt, flex: bool) -> web.Response:
+async def _answer(sim: Simulator, model: str, prompt: Prompt, flex: bool, judge: JudgeStats) -> web.Response:
     """An admitted request: latency, injected faults, then the answer."""
     config = sim.config
     latency_s = config.flex_latency_s if flex else config.latency_s
@@ -121,12 +126,17 @@ async def _answer(sim: Simulator, model: str, prompt: Prompt, flex: bool) -> web
         await asyncio.sleep(max(0.0, latency_s + jitter))
         config = sim.config  # knobs may have changed while this request was "generating"
 
-    if hits_error_ids(sim, prompt) or sim.chance(config.error_rate_500):
+    if (not prompt.judge and hits_error_ids(sim, prompt)) or sim.chance(config.error_rate_500):
         return replies.internal(sim)
     if sim.chance(config.error_rate_503):
         return replies.overloaded(sim)
     generated = generate(sim, model, prompt)
-    sim.stats.record(prompt.input_tokens, generated)
+    if prompt.judge:
+        judge.rows_judged += generated.rows_answered
+        judge.input_tokens += prompt.input_tokens
+        judge.output_tokens += generated.output_tokens
+    else:
+        sim.stats.record(prompt.input_tokens, generated)
     sim.stats.flex.ok += flex
     return replies.json_response(200, generated.payload)
 
@@ -157,14 +167,19 @@ async def _post_config(request: web.Request) -> web.Response:
     return replies.json_response(200, sim.config.model_dump(mode="json"))
 
 
+def _stats(app: web.Application) -> dict[str, Any]:
+    return asdict(app[SIMULATOR].stats) | {"judge": asdict(app[JUDGE_STATS])}
+
+
 async def _get_stats(request: web.Request) -> web.Response:
-    return replies.json_response(200, asdict(request.app[SIMULATOR].stats))
+    return replies.json_response(200, _stats(request.app))
 
 
 async def _post_reset(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
     sim.reset()
-    return replies.json_response(200, asdict(sim.stats))
+    request.app[JUDGE_STATS].reset()
+    return replies.json_response(200, _stats(request.app))
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -180,6 +195,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     # Inline batch jobs may be 20 MB and file uploads come in 8 MB chunks (aiohttp's default: 1 MB).
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[SIMULATOR] = Simulator(config or SimConfig())
+    app[JUDGE_STATS] = JudgeStats()
     app.on_response_prepare.append(_label_simulated)
     for path in (_MODEL_PATH, _VERTEX_PATH):
         app.router.add_post(f"/{path}:generateContent", _generate_content)

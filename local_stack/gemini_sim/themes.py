@@ -12,7 +12,7 @@ from collections import Counter
 from functools import lru_cache
 
 from .phrases import sentence_phrases, split_sentences
-from .topics import generic_labels, language, sentence_topics, topic_labels
+from .topics import VAGUE_FOLDED, generic_labels, language, sentence_topics, topic_labels
 
 THEME_COUNT = 6
 MAX_THEME_CHARS = 40
@@ -47,7 +47,7 @@ def _derive(text: str) -> tuple[str, ...]:
     candidates = leading + topic_labels(list(areas), lang) + others + generic_labels(text, lang)
     themes: dict[str, str] = {}  # casefolded -> theme: the pipeline rejects case-only duplicates
     for candidate in candidates:
-        if 2 <= len(candidate) <= MAX_THEME_CHARS:
+        if 2 <= len(candidate) <= MAX_THEME_CHARS and candidate.casefold() not in VAGUE_FOLDED:
             themes.setdefault(candidate.casefold(), candidate)
             if len(themes) == THEME_COUNT:
                 break

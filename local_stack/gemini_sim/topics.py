@@ -53,6 +53,13 @@ _GENERIC = {
            "product feedback", "improvement requests"),
     "ja": ("お客様の声", "利用体験", "サービス品質", "顧客満足度", "製品へのご意見", "改善要望"),
 }
+# Labels that fit any feedback and say nothing about this one: the simulated model never gives them
+# unless told to (quality.py's "generic" fault), and the simulated judge calls them generic.
+VAGUE = {
+    "en": ("feedback", "general comment", "other", "miscellaneous", "various issues", "overall opinion"),
+    "ja": ("その他", "ご意見", "全般", "感想", "いろいろ", "一般的な意見"),
+}
+VAGUE_FOLDED = frozenset(label.casefold() for labels in VAGUE.values() for label in labels)
 # One pattern for both languages: an English sentence inside Japanese feedback still names a topic.
 # Word edges by letters, not \b: in "アプリがcrashして" kana count as word characters.
 _SIGNALS = re.compile("|".join(

@@ -29,7 +29,11 @@ FULL = ThemegenConfig(
     temperature=0.5,
     max_output_tokens=512,
     prompt_version="v2",
+    prompt_instructions="You label support tickets. Short themes in the ticket's language.",
+    prompt_file="/etc/themegen/prompt.txt",
     rows_per_request=5,
+    quality_sample_rows=100,
+    judge_model="gemini-2.5-flash",
     batch_size=50,
     rpm=300,
 )

@@ -83,22 +83,38 @@ async def test_a_rerun_after_a_batch_level_failure_reaches_every_row_of_it(stack
     assert sink.theme_ids() == set(nonempty(rows, sorted(rows)[:ROWS]))
 
 
-async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_regenerates_none(stack, sink, monkeypatch):
+async def test_an_edited_prompt_file_regenerates_every_row_and_the_same_file_none(stack, sink, monkeypatch, tmp_path):
     sink.clear_outputs()
     rows = source_rows(stack)
     wanted = nonempty(rows, sorted(rows)[:ROWS])
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("You label support tickets. Give short themes (1-3 words) in the ticket's language.")
+    monkeypatch.setenv("THEMEGEN_PROMPT_FILE", str(prompt_file))
     await generate_themes(rows_limit=ROWS, batch_size=BATCH)
     unchanged = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
     paid = distinct_texts(rows, wanted)  # identical texts are paid once
     assert unchanged.llm_calls == 0 and stack.sim("stats")["requests"] == paid
 
-    monkeypatch.setattr(prompt, "SYSTEM_INSTRUCTION", prompt.SYSTEM_INSTRUCTION + " Prefer concrete nouns.")
+    prompt_file.write_text(prompt_file.read_text() + " Prefer concrete nouns.")
     edited = await generate_themes(rows_limit=ROWS, batch_size=BATCH)
 
     assert edited.llm_calls == paid and edited.themes_written == len(wanted)
     assert stack.sim("stats")["requests"] == 2 * paid
     fingerprints = {row.prompt_fingerprint for row in sink.themes().values()}
-    assert fingerprints == {prompt.prompt_fingerprint()}
+    assert fingerprints == {prompt.Prompt(prompt_file.read_text()).fingerprint}
+
+
+@pytest.mark.parametrize("content", [None, " \n\t"], ids=["missing", "empty"])
+async def test_a_missing_or_empty_prompt_file_is_one_clear_error_before_any_call(stack, monkeypatch, tmp_path, content):
+    stack.clear_outputs()
+    prompt_file = tmp_path / "prompt.txt"
+    if content is not None:
+        prompt_file.write_text(content)
+    monkeypatch.setenv("THEMEGEN_PROMPT_FILE", str(prompt_file))
+    state = await generate_themes(rows_limit=20, return_state=True)
+    assert state.is_failed() and f"THEMEGEN_PROMPT_FILE={prompt_file}" in state.message
+    assert ("cannot be read" if content is None else "is empty") in state.message
+    assert stack.sim("stats")["requests"] == 0
 
 
 @pytest.mark.parametrize("where", ["1=1) OR (1=1", "(lang = 'en'", "lang = 'en') OR TRUE OR (1=1"])

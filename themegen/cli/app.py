@@ -160,6 +160,50 @@ def estimate_command(
     typer.echo(format_estimate(asyncio.run(estimate_and_keep())))
 
 
+def _overrides(pairs: list[str], option: str) -> dict[str, str]:
+    """['model=gemini-2.5-pro', 'prompt_file=p.txt'] -> settings overrides (flat setting names)."""
+    found = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    if len(found) != len(pairs):
+        raise typer.BadParameter("use setting=value, e.g. model=gemini-2.5-flash-lite", param_hint=option)
+    return found
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    a: Annotated[list[str], typer.Option("--a", help="configuration A as setting=value overrides, repeatable "
+                                         "(e.g. --a model=gemini-2.5-flash-lite --a prompt_file=p.txt)")] = [],  # noqa: B006
+    b: Annotated[list[str], typer.Option("--b", help="configuration B, the same way")] = [],  # noqa: B006
+    rows: Annotated[int, typer.Option(min=1, help="rows compared at most (the same sample for both)")] = 1000,
+    look: Annotated[int, typer.Option(min=10, help="rows between looks at the answer (it stops once clear)")] = 100,
+    seed: Annotated[int, typer.Option(help="which rows are sampled")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """Two configurations (model and/or prompt) on the same rows, judged pairwise in both orders: which is
+    better, with its interval, and what each costs per 1,000 rows. Nothing is written to the sink."""
+    _prepare(ctx)
+    from themegen.config.settings import Settings
+    from themegen.quality.comparing import compare as compare_configurations
+
+    settings = Settings()
+    result = asyncio.run(compare_configurations(settings.with_overrides(**_overrides(a, "--a")),
+                                                settings.with_overrides(**_overrides(b, "--b")), rows, look, seed))
+    if as_json:
+        typer.echo(result.model_dump_json(indent=1))
+        return
+    simulated = "simulated" in result.environment
+    typer.echo(f"Environment: {result.environment}" + (" (answers and judgements come from the Gemini simulator)"
+                                                       if simulated else ""))
+    for name, side in (("A", result.a), ("B", result.b)):
+        typer.echo(f"{name}: {side.model}, prompt {side.prompt} ({side.fingerprint}): ${side.cost_per_1000_rows} and "
+                   f"{side.tokens_per_1000_rows:,} tokens per 1,000 rows, {side.minutes_per_1000_rows} min per 1,000 "
+                   f"rows at the quota; {side.calls} requests sent, {side.rows_failed} rows failed")
+    typer.echo(f"Judge {result.judge_model}: {result.rows_compared} rows in {result.looks} looks"
+               f"{' (stopped early)' if result.stopped_early else ''}, {result.judge_calls} requests, "
+               f"${result.judge_cost_usd}; errors: {result.judge_errors or 'none'}")
+    typer.echo(result.advice)
+
+
 @app.command()
 def run(
     ctx: typer.Context,

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     temperature: float = Field(0.2, ge=0, le=2)
     max_output_tokens: int = Field(256, ge=16)
     prompt_version: str = "v1"
+    prompt_file: str | None = Field(
+        None, description="a UTF-8 text file with the instructions (what the rows are, the language rule, words per "
+        "theme) in place of the built-in ones; the six-theme count and the JSON answer stay fixed. Its fingerprint "
+        "is stored with every row: an edited file regenerates every row, the same file none")
+    prompt_instructions: str | None = Field(
+        None, description="the instructions as text (a ThemegenConfig block field), in place of prompt_file")
     thinking_budget: int | None = Field(0, description="0 = no thinking tokens (cheapest); None = model default")
     request_timeout_s: float | None = Field(
         None, gt=0, description="seconds per Gemini request; None = the tier's (standard 60, flex 900)")
@@ -99,6 +105,17 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
     )
+
+    # --- Quality (themegen/quality) -----------------------------------------------------------
+    quality_sample_rows: int = Field(
+        400, ge=0, description="rows of each run whose themes a judge model rates (grounded, specific, distinct, "
+        "language, cover) for the report's quality section; about 385 give +/-5 points at 95%; 0 = off")
+    judge_model: str | None = Field(
+        None, description="the judge; None = a stronger model than THEMEGEN_MODEL (flash-lite -> flash, else pro)")
+    judge_rows_per_request: int = Field(10, ge=1, le=50, description="rows whose themes one judge request rates")
+    quality_seed: int = Field(0, description="which rows are sampled: the same seed judges the same rows (cached)")
+    quality_stratify: Literal["language"] | None = Field(
+        None, description="language = each language's share of the sample as in the rows read")
 
     # --- Throughput ---------------------------------------------------------------------------
     batch_size: int | None = Field(

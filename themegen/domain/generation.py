@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from themegen.domain.models import ThemeRecord
-from themegen.domain.prompt import prompt_fingerprint
+from themegen.domain.prompt import prompt_of
 
 if TYPE_CHECKING:
     from themegen.config.settings import Settings
@@ -27,7 +27,7 @@ class Generation:
 
     @classmethod
     def of(cls, settings: Settings) -> Generation:
-        return cls(settings.model, settings.prompt_version, prompt_fingerprint())
+        return cls(settings.model, settings.prompt_version, prompt_of(settings).fingerprint)
 
     @property
     def _folder(self) -> str:

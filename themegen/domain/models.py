@@ -52,6 +52,20 @@ class ThemeRecord(BaseModel):
     input_hash: str
 
 
+class JudgementRecord(BaseModel):
+    """The judge's verdict on one row's themes, shaped like the sink's judgements row."""
+
+    source_id: str
+    judge_model: str
+    rubric_version: str
+    themes: list[str]
+    verdicts: list[str] = Field(description="per theme, digits 0/1: grounded, specific, distinct, language")
+    cover: bool
+    model: str = Field(description="the model that gave the themes")
+    prompt_fingerprint: str
+    input_hash: str
+
+
 class Reason(str, Enum):
     """Why a row has no themes. Classes, not messages: the report counts them and says which a
     rerun can fix (`RERUN_FIXES`)."""
@@ -213,6 +227,8 @@ class RunSummary(BaseModel):
     rows_left_by_batch: int = Field(0, description="rows a batch job left missing or invalid: asked online")
     batch_queued_seconds: float = Field(0.0, description="from job creation until it was seen running (polled)")
     batch_processing_seconds: float = Field(0.0, description="from seen running until seen done (polled)")
+    quality: dict[str, list[float]] = Field(default_factory=dict, description="the judged sample's rates, check -> "
+                                            "[rate, 95% low, 95% high] (themegen/quality); empty when not judged")
 
 
 class InferenceJobs(BaseModel):

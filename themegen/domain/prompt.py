@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from themegen.config.settings import Settings
 
 THEME_COUNT = 6
 MAX_THEME_CHARS = 60
 MAX_THEME_WORDS = 6
 
+# The built-in instructions: what the rows are, the language rule, words per theme. A prompt file
+# (THEMEGEN_PROMPT_FILE) or the prompt_instructions setting replaces them; the output contract below
+# is appended by code whatever they say, so no prompt can change the count or the answer's shape.
 SYSTEM_INSTRUCTION = (
-    "You label customer feedback. For each row in the JSON input, return exactly 6 distinct, "
-    "short themes (1-4 words each, in the language of the text, no numbering) that capture what "
-    "the text is about. Answer only with JSON that matches the response schema."
+    "You label customer feedback. For each row in the JSON input, return short themes (1-4 words "
+    "each, in the language of the text, no numbering) that capture what the text is about."
+)
+
+OUTPUT_CONTRACT = (
+    f" Return exactly {THEME_COUNT} distinct themes for each row. Answer only with JSON that matches the "
+    "response schema."
 )
 
 # Several rows in one request: every item must carry its row's id so answers map back exactly.
@@ -30,14 +44,72 @@ REPAIR_SUFFIX = (
 )
 
 
-# The instructions are read when a request is built, so an edited prompt is what is sent and what
-# prompt_fingerprint() hashes, with no second copy that could go stale.
-def system_instruction(packed: bool = False) -> str:
-    return SYSTEM_INSTRUCTION + (PACKED_SUFFIX if packed else "")
+class PromptError(ValueError):
+    """The configured prompt cannot be used; the message names the setting and what to do."""
 
 
-def repair_instruction(reason: str) -> str:
-    return SYSTEM_INSTRUCTION + REPAIR_SUFFIX.format(reason=reason)
+@dataclass(frozen=True)
+class Prompt:
+    """The run's instructions (built-in, a file's or a setting's) with the fixed contract appended."""
+
+    instructions: str
+    origin: str = "built-in"
+
+    def system_instruction(self, packed: bool = False) -> str:
+        return self.instructions + OUTPUT_CONTRACT + (PACKED_SUFFIX if packed else "")
+
+    def repair_instruction(self, reason: str) -> str:
+        return self.instructions + OUTPUT_CONTRACT + REPAIR_SUFFIX.format(reason=reason)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of everything that shapes an answer and its validation besides the model and the
+        row: the instructions, the contract, the response schemas and the validator's limits (pure).
+        Part of every cache key and stored with every sink row, so editing any of them regenerates
+        every row, and editing nothing regenerates none; THEMEGEN_PROMPT_VERSION stays the
+        human-readable label."""
+        parts = [self.instructions, OUTPUT_CONTRACT, PACKED_SUFFIX, REPAIR_SUFFIX, THEMES_JSON_SCHEMA,
+                 ITEMS_JSON_SCHEMA, THEME_COUNT, MAX_THEME_CHARS, MAX_THEME_WORDS]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _usable(text: str, origin: str, fix: str) -> Prompt:
+    if not text.strip():
+        raise PromptError(f"{origin} is empty: write the instructions in it, or {fix}")
+    return Prompt(text.strip(), origin)
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, mtime_ns: int, size: int) -> Prompt:
+    """The file's prompt, read again only when it changes (its stat is part of the key)."""
+    fix = "unset THEMEGEN_PROMPT_FILE to use the built-in prompt"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PromptError(f"THEMEGEN_PROMPT_FILE={path} is not UTF-8 text: save it as UTF-8, or {fix}") from None
+    return _usable(text, f"THEMEGEN_PROMPT_FILE={path}", fix)
+
+
+def prompt_of(settings: Settings) -> Prompt:
+    """The run's prompt: the prompt_instructions setting (a ThemegenConfig block field), else the
+    prompt file, else the built-in instructions. Read when a request is built, so what is sent is
+    what the fingerprint hashes. Raises PromptError for a missing, unreadable or empty prompt."""
+    if settings.prompt_instructions is not None:
+        return _usable(settings.prompt_instructions, "THEMEGEN_PROMPT_INSTRUCTIONS (prompt_instructions)",
+                       "leave it unset to use the prompt file or the built-in prompt")
+    if settings.prompt_file is None:
+        return Prompt(SYSTEM_INSTRUCTION)
+    try:
+        stat = os.stat(settings.prompt_file)
+    except OSError as exc:
+        raise PromptError(f"THEMEGEN_PROMPT_FILE={settings.prompt_file} cannot be read ({exc.strerror}): create "
+                          "it, fix the path, or unset THEMEGEN_PROMPT_FILE to use the built-in prompt") from None
+    if not os.path.isfile(settings.prompt_file):
+        raise PromptError(f"THEMEGEN_PROMPT_FILE={settings.prompt_file} is not a file: point it at a text file "
+                          "with the instructions")
+    return _read(settings.prompt_file, stat.st_mtime_ns, stat.st_size)
+
+
 # C0/C1 control characters other than tab/newline/carriage return: noise to a model, and some
 # (NUL) are rejected by downstream tools. They are removed before hashing and sending.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -96,16 +168,6 @@ def user_content(rows: Sequence[tuple[str, str]]) -> str:
 
 def input_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def prompt_fingerprint() -> str:
-    """A hash of everything that shapes an answer and its validation besides the model and the row:
-    the instructions, the response schemas and the validator's limits (pure). Part of every cache
-    key and stored with every Spanner row, so editing any of them regenerates every row, and
-    editing nothing regenerates none; THEMEGEN_PROMPT_VERSION stays the human-readable label."""
-    parts = [SYSTEM_INSTRUCTION, PACKED_SUFFIX, REPAIR_SUFFIX, THEMES_JSON_SCHEMA, ITEMS_JSON_SCHEMA,
-             THEME_COUNT, MAX_THEME_CHARS, MAX_THEME_WORDS]
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def validate_themes(raw: object) -> list[str]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from themegen.pricing.cost import base_model, cost_usd, priced_models
 from themegen.llm.gemini.client import shared_client
-from themegen.domain.prompt import SYSTEM_INSTRUCTION, user_content
+from themegen.domain.prompt import prompt_of, user_content
 from themegen.config.settings import Settings
 from themegen.pipeline.to_send import rows_to_send
 from themegen.tiers import AUTO
@@ -102,15 +102,16 @@ async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) ->
     # Counted: system instruction + user content, as generate_content sends them. Not counted: the
     # response schema; should Gemini bill it as prompt tokens, a trial run's input_tokens show it.
     models = shared_client(settings).aio.models
+    instruction = prompt_of(settings).system_instruction()
     if settings.gemini.backend == "vertex":
         # Vertex AI's countTokens takes the system instruction, so each row is counted as sent.
-        config, per_row_extra = types.CountTokensConfig(system_instruction=SYSTEM_INSTRUCTION), 0
+        config, per_row_extra = types.CountTokensConfig(system_instruction=instruction), 0
         note = "countTokens API (system instruction counted with each row)"
     else:
         # The Gemini API's countTokens has no system instruction (google-genai raises ValueError):
         # count it once as plain content and add it to every row.
         config = None
-        counted = await models.count_tokens(model=settings.model, contents=SYSTEM_INSTRUCTION)
+        counted = await models.count_tokens(model=settings.model, contents=instruction)
         per_row_extra = counted.total_tokens or 0
         note = "countTokens API (system instruction counted once and added to each row)"
     limit = asyncio.Semaphore(COUNT_CONCURRENCY)
@@ -134,7 +135,8 @@ async def count_input_tokens(settings: Settings, prompts: list[tuple[str, str]]
         counts, note = await _count_with_api(settings, prompts)
         return counts, "count_tokens", note
     except _COUNT_ERRORS as exc:
-        counts = [approx_tokens(f"{SYSTEM_INSTRUCTION}\n{user_content([(i, t)])}") for i, t in prompts]
+        instruction = prompt_of(settings).system_instruction()
+        counts = [approx_tokens(f"{instruction}\n{user_content([(i, t)])}") for i, t in prompts]
         reason = f"{type(exc).__name__}: {str(exc)[:160]}"
         note = f"approximation: 4 Latin chars or 1 CJK char per token (countTokens failed: {reason})"
         return counts, "approximation", note

@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from themegen.domain.models import RowFailure, ThemeRecord
+from themegen.domain.models import JudgementRecord, RowFailure, ThemeRecord
 
 if TYPE_CHECKING:
     from themegen.config.settings import Settings
@@ -63,6 +63,14 @@ class Sink(Protocol):
 
     async def check_tables(self) -> None:
         """SinkConfigError naming the fix when the database, a table or a column is missing."""
+        ...
+
+    async def themes_of(self, row_ids: list[str]) -> dict[str, tuple[list[str], tuple]]:
+        """id -> (themes, the stamp `stored` gives) for the ids that have themes (the quality judge's read)."""
+        ...
+
+    async def write_judgements(self, judgements: list[JudgementRecord], flow_run_id: str | None) -> None:
+        """Idempotent upserts into the judgements table (one row per source id and judge model)."""
         ...
 
     def close(self) -> None: ...

@@ -76,3 +76,37 @@ def test_user_content_keeps_id_and_text_unambiguous():
 def test_input_hash_is_sha256_hex_and_depends_on_text():
     assert len(input_hash("a")) == 64
     assert input_hash("a") != input_hash("b")
+
+
+def test_a_prompt_file_replaces_the_instructions_and_the_output_contract_stays(tmp_path):
+    from themegen.config.settings import Settings
+    from themegen.domain.prompt import OUTPUT_CONTRACT, SYSTEM_INSTRUCTION, prompt_of
+
+    path = tmp_path / "prompt.txt"
+    path.write_text("You label app reviews. Return 3 themes of one word.\n")
+    settings = Settings.model_construct().with_overrides(prompt_file=str(path))
+    prompt = prompt_of(settings)
+    assert prompt.system_instruction().startswith("You label app reviews. Return 3 themes of one word.")
+    assert prompt.system_instruction().endswith(OUTPUT_CONTRACT) and "exactly 6" in OUTPUT_CONTRACT
+    built_in = prompt_of(Settings.model_construct())
+    assert built_in.instructions == SYSTEM_INSTRUCTION and built_in.fingerprint != prompt.fingerprint
+    path.write_text("You label app reviews. Return 3 themes of one word. ")  # only blanks differ: the same prompt
+    assert prompt_of(settings).fingerprint == prompt.fingerprint
+    path.write_text("You label app reviews.")
+    assert prompt_of(settings).fingerprint != prompt.fingerprint
+    # the block's text field wins over the file
+    assert prompt_of(settings.with_overrides(prompt_instructions="Label tickets.")).instructions == "Label tickets."
+
+
+@pytest.mark.parametrize("content", [None, "", "  \n", b"\xff\xfe bad"], ids=["missing", "empty", "blank", "not-utf8"])
+def test_an_unusable_prompt_file_is_a_clear_error_naming_the_setting(tmp_path, content):
+    from themegen.config.settings import Settings
+    from themegen.domain.prompt import PromptError, prompt_of
+
+    path = tmp_path / "prompt.txt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(PromptError, match=f"THEMEGEN_PROMPT_FILE={path}"):
+        prompt_of(Settings.model_construct().with_overrides(prompt_file=str(path)))

@@ -133,7 +133,7 @@ async def test_editing_the_prompt_regenerates_every_row_and_editing_nothing_none
         result = await settle(ROWS, edges(settings_for(url), tmp_path, sink))  # the next run: the edited prompt
         assert await requests(url) == 22
     assert result.answered == result.written == 11
-    assert {v[3] for v in sink.themes.values()} == {prompt.prompt_fingerprint()}
+    assert {v[3] for v in sink.themes.values()} == {prompt.Prompt(prompt.SYSTEM_INSTRUCTION).fingerprint}
 
 
 async def test_a_sink_that_fails_stops_the_run_and_keeps_the_answers_in_the_cache(tmp_path):

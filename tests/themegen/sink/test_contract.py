@@ -15,7 +15,7 @@ import pytest
 from local_stack.processes import free_port
 from tests.conftest import FailureRow
 from themegen.config.settings import Settings
-from themegen.domain.models import Reason, RowFailure, ThemeRecord
+from themegen.domain.models import JudgementRecord, Reason, RowFailure, ThemeRecord
 from themegen.sink import SinkConfigError, SinkUnavailable, Stored, Writes, open_sink, sink_ddl
 
 THEMES = ["配送の遅れ", "it's late", 'a "quoted" theme', "refund", "support", "packaging"]
@@ -134,8 +134,9 @@ def test_its_ddl_creates_the_configured_tables_every_time_it_is_asked(sink, adap
     adapter().close()  # the adapter's modules are loaded: they must not shadow its ddl()
     settings = Settings()
     statements = sink_ddl(settings)
-    assert statements == sink_ddl(settings) and len(statements) == 2
-    for statement, table in zip(statements, (settings.sink_settings.table, settings.sink_settings.failures_table)):
+    assert statements == sink_ddl(settings) and len(statements) == 3
+    tables = (settings.sink_settings.table, settings.sink_settings.failures_table, settings.sink_settings.judgements_table)
+    for statement, table in zip(statements, tables, strict=True):
         assert statement.startswith("CREATE TABLE") and table in statement.splitlines()[0]
 
 
@@ -170,3 +171,24 @@ async def test_an_unreachable_sink_raises_sink_unavailable_within_its_deadline(s
     assert message.startswith(unreachable.description) and f"127.0.0.1:{port}" in message
     assert f"THEMEGEN_{sink.name.upper()}_DEADLINE_S" in message and "without calling Gemini" in message
     assert "secret-pw" not in message
+
+
+def judgement(i: int, judge_model: str = "judge", verdicts: list[str] | None = None) -> JudgementRecord:
+    return JudgementRecord(source_id=sid(i), judge_model=judge_model, rubric_version="r1", themes=THEMES,
+                           verdicts=verdicts or ["1111"] * 6, cover=True, model=STAMP[0],
+                           prompt_fingerprint=STAMP[2], input_hash=STAMP[3])
+
+
+async def test_the_judge_reads_the_themes_and_its_judgements_are_upserted_per_row_and_judge(sink, adapter):
+    writer = adapter()
+    await writer.write(Writes(themes=[record(1), record(2)], failures=[failure(3)]), flow_run_id="run-1")
+    assert await writer.themes_of([sid(1), sid(3), sid(4)]) == {sid(1): (THEMES, STAMP)}
+
+    await writer.write_judgements([judgement(1), judgement(2), judgement(1, "other-judge")], "run-1")
+    await writer.write_judgements([judgement(1, verdicts=["1011"] * 6)], "run-2")  # judged again: replaced
+    judgements = sink.rows(sink._JUDGEMENTS)
+    assert len(judgements) == 3
+    by_key = {(row[0], row[4]): row for row in judgements}
+    assert by_key[(sid(1), "judge")][2] == ["1011"] * 6 and by_key[(sid(1), "judge")][5] == "run-2"
+    assert by_key[(sid(2), "judge")][1] == THEMES and by_key[(sid(2), "judge")][3] is True
+    await writer.write_judgements([], None)

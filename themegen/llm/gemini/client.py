@@ -23,7 +23,7 @@ from google import genai
 from google.genai import types
 
 from themegen.config.gcp import gemini_credentials
-from themegen.domain.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, system_instruction
+from themegen.domain.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, prompt_of
 from themegen.config.settings import Settings
 from themegen.tiers.policy import RequestPolicy, request_policy, service_tier
 
@@ -109,6 +109,6 @@ def generation_config(settings: Settings, instruction: str | None = None, rows: 
     """The config for a request carrying `rows` rows; more than one uses the items schema, whose
     output budget grows with the rows so a full answer is never cut at max_output_tokens."""
     packed = rows > 1
-    return _config(instruction or system_instruction(packed), packed,
+    return _config(instruction or prompt_of(settings).system_instruction(packed), packed,
                    settings.temperature, settings.max_output_tokens * rows, settings.thinking_budget,
                    service_tier(settings))

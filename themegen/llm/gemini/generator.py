@@ -23,7 +23,7 @@ from themegen.llm.gemini.retry import backoff_wait, is_per_day_quota, is_retryab
 from themegen.domain.stop import RunStop, RunStopped
 from themegen.limiter import in_flight_gate, request_limiter
 from themegen.domain.models import LlmUsage, Reason, RowFailure
-from themegen.domain.prompt import InvalidAnswer, parse_answer, parse_items, repair_instruction, user_content
+from themegen.domain.prompt import InvalidAnswer, parse_answer, parse_items, prompt_of, user_content
 from themegen.config.settings import Settings
 from themegen.tiers.policy import RequestPolicy, request_policy
 from themegen.llm import Answer, Row
@@ -55,6 +55,8 @@ class GeneratorConfigError(RuntimeError):
 
 class GeminiGenerator:
     """One per batch task: holds the batch's usage counters; the client itself is shared."""
+
+    contents = staticmethod(user_content)  # the user turn for a request's rows (the judge sends its own)
 
     def __init__(self, settings: Settings, stop: RunStop | None = None,
                  before_sending: Callable[[], Awaitable[None]] | None = None,
@@ -100,7 +102,7 @@ class GeminiGenerator:
     async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
         """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish
         (Blocked when the model declined), RunStopped once the run has stopped sending."""
-        contents = user_content(rows)
+        contents = self.contents(rows)
         async with self.in_flight:
             # The stop is checked at the head of the limiter's queue and again right before the
             # wire: a request that queued while the stop tripped never goes out.
@@ -203,7 +205,7 @@ class GeminiGenerator:
             except Blocked as declined:
                 return failure(Reason.BLOCKED, f"the model declined: {declined}")
             except InvalidAnswer as first:
-                repair = generation_config(self.settings, repair_instruction(str(first)))
+                repair = generation_config(self.settings, prompt_of(self.settings).repair_instruction(str(first)))
                 try:
                     reply = await self._send_with_backoff(rows, repair, attempts)
                     return answer_of(row_id, text, parse_answer(reply.text), reply.text, reply)
@@ -245,8 +247,9 @@ class GeminiGenerator:
 def reply_of(response: types.GenerateContentResponse) -> Reply:
     """The answer's text and token counts (pure): online replies and a batch job's alike."""
     meta = response.usage_metadata
+    # Thinking tokens are billed as output (the themes' requests set none; a judge model may think).
     return Reply(text=response.text or "", input_tokens=(meta.prompt_token_count or 0) if meta else 0,
-                 output_tokens=(meta.candidates_token_count or 0) if meta else 0)
+                 output_tokens=((meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)) if meta else 0)
 
 
 def check_finish(response: types.GenerateContentResponse) -> None:

@@ -19,4 +19,4 @@ def open_sink(settings: Settings) -> Sink:
 def ddl(settings: Settings) -> list[str]:
     from themegen.sink.postgres.schema import all_ddl
 
-    return all_ddl(settings.postgres.table, settings.postgres.failures_table)
+    return all_ddl(settings.postgres.table, settings.postgres.failures_table, settings.postgres.judgements_table)

@@ -16,7 +16,8 @@ from themegen.sink import SinkConfigError, Stored, Writes
 from themegen.sink.commits import pack_commits
 from themegen.sink.deadline import within_deadline
 from themegen.sink.postgres.connections import Connections
-from themegen.sink.postgres.schema import FAILURE_COLUMNS, THEME_COLUMNS, quoted
+from themegen.domain.models import JudgementRecord
+from themegen.sink.postgres.schema import FAILURE_COLUMNS, JUDGEMENT_COLUMNS, THEME_COLUMNS, quoted
 
 READ_KEYS_PER_CALL = 5_000
 # psycopg raises OperationalError for what is worth another attempt: a refused, reset or timed-out
@@ -43,13 +44,13 @@ def describe(dsn: str) -> str:
     return f"PostgreSQL {host if host.startswith('/') else f'{host}:{port}'}/{database}"
 
 
-def upsert_sql(table: str, columns: tuple[str, ...], stamped: str) -> str:
+def upsert_sql(table: str, columns: tuple[str, ...], stamped: str, key: tuple[str, ...] = ("source_id",)) -> str:
     """One row's idempotent upsert; the column `stamped` takes the server's now() (as Spanner's
     commit timestamp), the others a parameter each, in order."""
     values = ", ".join("now()" if column == stamped else "%s" for column in columns)
-    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column not in key)
     return (f"INSERT INTO {quoted(table)} ({', '.join(columns)}) VALUES ({values}) "
-            f"ON CONFLICT (source_id) DO UPDATE SET {updates}")
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
 class PostgresSink:
@@ -59,7 +60,9 @@ class PostgresSink:
         self.failures_table = self.settings.failures_table
         self.commits = 0
         self._upserts = {THEME_COLUMNS: upsert_sql(self.settings.table, THEME_COLUMNS, "generated_at"),
-                         FAILURE_COLUMNS: upsert_sql(self.settings.failures_table, FAILURE_COLUMNS, "failed_at")}
+                         FAILURE_COLUMNS: upsert_sql(self.settings.failures_table, FAILURE_COLUMNS, "failed_at"),
+                         JUDGEMENT_COLUMNS: upsert_sql(self.settings.judgements_table, JUDGEMENT_COLUMNS, "judged_at",
+                                                       key=("source_id", "judge_model"))}
         self._connections = Connections(self._connect, self.settings.pool_size)
 
     def close(self) -> None:
@@ -133,6 +136,26 @@ class PostgresSink:
                     async with connection.cursor() as cursor:  # pipelined: one round trip, not one per row
                         await cursor.executemany(self._upserts[columns], items)
         self.commits += 1
+
+    async def themes_of(self, row_ids: list[str]) -> dict[str, tuple[list[str], tuple]]:
+        return await self._within_deadline(self._read_themes, row_ids)
+
+    async def _read_themes(self, row_ids: list[str]) -> dict[str, tuple[list[str], tuple]]:
+        found = {}
+        async with self._connections.transaction() as connection:
+            for start in range(0, len(row_ids), READ_KEYS_PER_CALL):
+                rows = await connection.execute(
+                    f"SELECT {', '.join(THEME_COLUMNS[:6])} FROM {quoted(self.settings.table)} "
+                    "WHERE source_id = ANY(%s::text[])", [row_ids[start:start + READ_KEYS_PER_CALL]])
+                found.update({r[0]: (list(r[1]), tuple(r[2:6])) for r in await rows.fetchall()})
+        return found
+
+    async def write_judgements(self, judgements: list[JudgementRecord], flow_run_id: str | None) -> None:
+        rows = [(j.source_id, j.judge_model, j.rubric_version, j.themes, j.verdicts, j.cover, j.model,
+                 j.prompt_fingerprint, j.input_hash, flow_run_id) for j in judgements]
+        groups = [(self.settings.judgements_table, JUDGEMENT_COLUMNS, 1, rows)]
+        for commit in pack_commits(groups, self.settings.rows_per_commit):
+            await self._within_deadline(self._commit, commit)
 
     async def check_tables(self) -> None:
         """Fail before any LLM call when the database, a table or a column is missing, naming the fix."""

@@ -18,4 +18,4 @@ def open_sink(settings: Settings) -> Sink:
 def ddl(settings: Settings) -> list[str]:
     from themegen.sink.spanner.schema import all_ddl
 
-    return all_ddl(settings.spanner.table, settings.spanner.failures_table)
+    return all_ddl(settings.spanner.table, settings.spanner.failures_table, settings.spanner.judgements_table)

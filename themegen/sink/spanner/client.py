@@ -14,6 +14,7 @@ from google.cloud import spanner
 from themegen.domain.errors import sentence
 from themegen.config.gcp import credentials
 from themegen.config.settings import Settings
+from themegen.domain.models import JudgementRecord
 from themegen.sink import SinkConfigError, SinkUnavailable, Stored, Writes  # noqa: F401 (tests import it here)
 from themegen.sink.deadline import within_deadline
 from themegen.sink.commits import pack_commits
@@ -22,6 +23,8 @@ from themegen.sink.spanner.schema import ADDED_COLUMNS, upgrade_ddl
 
 THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "PromptFingerprint", "InputHash", "GeneratedAt")
 FAILURE_COLUMNS = ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt", "FlowRunId")
+JUDGEMENT_COLUMNS = ("SourceId", "JudgeModel", "RubricVersion", "Themes", "Verdicts", "Cover", "Model",
+                     "PromptFingerprint", "InputHash", "FlowRunId", "JudgedAt")
 READ_KEYS_PER_CALL = 2_000
 # Errors worth another attempt within the deadline; api_core's RetryError is the client's own retry
 # running out, TimeoutError our deadline cutting a call short.
@@ -122,6 +125,25 @@ class SpannerSink:
                 else:
                     batch.insert_or_update(table=table, columns=columns, values=values)
         self.commits += 1
+
+    async def themes_of(self, row_ids: list[str]) -> dict[str, tuple[list[str], tuple]]:
+        return await self._within_deadline(self._read_themes, row_ids)
+
+    def _read_themes(self, source_ids: list[str]) -> dict[str, tuple[list[str], tuple]]:
+        found = {}
+        for start in range(0, len(source_ids), READ_KEYS_PER_CALL):
+            keys = spanner.KeySet(keys=[[k] for k in source_ids[start:start + READ_KEYS_PER_CALL]])
+            with self.database.snapshot() as snapshot:
+                for row in snapshot.read(self.settings.spanner.table, THEME_COLUMNS[:6], keys):
+                    found[row[0]] = (list(row[1]), tuple(row[2:6]))
+        return found
+
+    async def write_judgements(self, judgements: list[JudgementRecord], flow_run_id: str | None) -> None:
+        rows = [(j.source_id, j.judge_model, j.rubric_version, j.themes, j.verdicts, j.cover, j.model,
+                 j.prompt_fingerprint, j.input_hash, flow_run_id, spanner.COMMIT_TIMESTAMP) for j in judgements]
+        groups = [(self.settings.spanner.judgements_table, JUDGEMENT_COLUMNS, len(JUDGEMENT_COLUMNS), rows)]
+        for commit in pack_commits(groups, self.budget):
+            await self._within_deadline(self._commit, commit)
 
     async def check_tables(self) -> None:
         """Fail before any LLM call when the database, a table or a column is missing, naming the fix."""

@@ -36,6 +36,25 @@ def failures_ddl(table: str = "ThemeFailures") -> str:
     )
 
 
+def judgements_ddl(table: str = "ThemeJudgements") -> str:
+    # The quality judge's latest verdict on a row's themes, per judge model (themegen/quality).
+    return (
+        f"CREATE TABLE {table} (\n"
+        "  SourceId STRING(MAX) NOT NULL,\n"
+        "  JudgeModel STRING(MAX) NOT NULL,\n"
+        "  RubricVersion STRING(64),\n"
+        "  Themes ARRAY<STRING(MAX)>,\n"
+        "  Verdicts ARRAY<STRING(16)>,\n"
+        "  Cover BOOL,\n"
+        "  Model STRING(MAX),\n"
+        "  PromptFingerprint STRING(64),\n"
+        "  InputHash STRING(64),\n"
+        "  FlowRunId STRING(64),\n"
+        "  JudgedAt TIMESTAMP OPTIONS (allow_commit_timestamp=true),\n"
+        ") PRIMARY KEY (SourceId, JudgeModel)"
+    )
+
+
 # Columns added after the first release: table -> (column, type). check_tables names the ALTER.
 ADDED_COLUMNS = {"themes": ("PromptFingerprint", "STRING(64)"), "failures": ("Reason", "STRING(64)")}
 
@@ -45,5 +64,6 @@ def upgrade_ddl(table: str, kind: str) -> str:
     return f"ALTER TABLE {table} ADD COLUMN {column} {column_type}"
 
 
-def all_ddl(themes_table: str = "Themes", failures_table: str = "ThemeFailures") -> list[str]:
-    return [themes_ddl(themes_table), failures_ddl(failures_table)]
+def all_ddl(themes_table: str = "Themes", failures_table: str = "ThemeFailures",
+            judgements_table: str = "ThemeJudgements") -> list[str]:
+    return [themes_ddl(themes_table), failures_ddl(failures_table), judgements_ddl(judgements_table)]

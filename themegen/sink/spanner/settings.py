@@ -13,6 +13,7 @@ class SpannerSettings(BaseModel):
     database: str = "themegen"
     table: str = "Themes"
     failures_table: str = "ThemeFailures"
+    judgements_table: str = Field("ThemeJudgements", description="the quality judge's verdicts (themegen/quality)")
     mutations_per_commit: int = Field(
         20_000, ge=16, le=SPANNER_MAX_MUTATIONS_PER_COMMIT,
         description="mutation budget per commit (Spanner's hard limit: 80,000)",
@@ -28,7 +29,7 @@ class SpannerSettings(BaseModel):
     )
     # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
 
-    @field_validator("table", "failures_table")
+    @field_validator("table", "failures_table", "judgements_table")
     @classmethod
     def _identifier(cls, value: str, info) -> str:
         return check_identifier(value, f"spanner_{info.field_name}")

@@ -17,7 +17,7 @@ from themegen.domain.prompt import (
     ITEMS_JSON_SCHEMA,
     THEMES_JSON_SCHEMA,
     input_hash,
-    system_instruction,
+    prompt_of,
     user_content,
 )
 
@@ -48,13 +48,13 @@ def test_a_request_carries_the_online_contents_instruction_and_schema():
     packed, single = pack(one_per_text(ROWS), 2)[0], pack([ROWS[3]], 2)[0]
     body = request_json(packed, SETTINGS)
     assert body["contents"][0]["parts"][0]["text"] == user_content([("a", "The app crashes"), ("b", "Great!")])
-    assert body["systemInstruction"]["parts"][0]["text"] == system_instruction(packed=True)
+    assert body["systemInstruction"]["parts"][0]["text"] == prompt_of(SETTINGS).system_instruction(packed=True)
     config = body["generationConfig"]
     assert config["responseJsonSchema"] == ITEMS_JSON_SCHEMA and config["responseMimeType"] == "application/json"
     assert config["maxOutputTokens"] == 2 * SETTINGS.max_output_tokens and config["temperature"] == SETTINGS.temperature
     alone = request_json(single, SETTINGS)
     assert alone["generationConfig"]["responseJsonSchema"] == THEMES_JSON_SCHEMA
-    assert alone["systemInstruction"]["parts"][0]["text"] == system_instruction(packed=False)
+    assert alone["systemInstruction"]["parts"][0]["text"] == prompt_of(SETTINGS).system_instruction(packed=False)
     json.dumps(body)  # a JSONL line: plain JSON all through
 
 

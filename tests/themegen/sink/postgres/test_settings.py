@@ -42,6 +42,7 @@ def test_themegen_ddl_prints_the_chosen_sinks_tables(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert 'CREATE TABLE IF NOT EXISTS "Themes" (\n  source_id TEXT PRIMARY KEY,\n  themes TEXT[] NOT NULL' in result.output
     assert 'CREATE TABLE IF NOT EXISTS "theme_failures"' in result.output
+    assert 'CREATE TABLE IF NOT EXISTS "theme_judgements"' in result.output and "PRIMARY KEY (source_id, judge_model)" in result.output
 
     monkeypatch.setenv("THEMEGEN_SINK", "spanner")
     assert "ARRAY<STRING(MAX)>" in CliRunner().invoke(app, ["ddl"]).output

@@ -1,0 +1,62 @@
+"""What the quality judge costs beside the run it judges, at list prices, from the Gemini simulator's
+token approximations (no stack, no network): the themes' requests for every sample row at
+--rows-per-request, and the judge's requests for --sample rows at --judge-rows-per-request.
+
+    python -m bench.judge_cost [--rows 30000] [--sample 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from local_stack.gemini_sim.answers import answer_text
+from local_stack.gemini_sim.judge import judge_text
+from local_stack.gemini_sim.themes import derive_themes
+from local_stack.gemini_sim.tokens import approx_tokens
+from local_stack.sample_data import generate_rows
+from themegen.config.settings import Settings
+from themegen.domain.prompt import input_hash, prepare_text, prompt_of, user_content
+from themegen.pricing.cost import cost_usd
+from themegen.quality.rubric import RUBRIC, JudgeRow, judge_content
+
+PAIRS = [("gemini-2.5-flash", "gemini-2.5-pro"), ("gemini-2.5-flash-lite", "gemini-2.5-flash"),
+         ("gemini-2.5-flash", "gemini-2.5-flash")]
+
+
+def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per_request: int) -> dict[str, int]:
+    instruction = prompt_of(Settings.model_construct()).system_instruction(packed=per_request > 1)
+    counts = dict.fromkeys(("generate_in", "generate_out", "judge_in", "judge_out"), 0)
+    for start in range(0, len(rows), per_request):
+        pack = rows[start:start + per_request]
+        counts["generate_in"] += approx_tokens(f"{instruction}\n{user_content(pack)}")
+        counts["generate_out"] += approx_tokens(answer_text(pack, per_request > 1, {}, False))
+    judged = [JudgeRow(i, t, tuple(derive_themes(t)), input_hash(t)) for i, t in rows[:sample]]
+    for start in range(0, len(judged), judge_per_request):
+        content = judge_content(judged[start:start + judge_per_request])
+        counts["judge_in"] += approx_tokens(f"{RUBRIC}\n{content}")
+        counts["judge_out"] += approx_tokens(judge_text(content)[0])
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=30_000)
+    parser.add_argument("--sample", type=int, default=400)
+    parser.add_argument("--rows-per-request", type=int, default=10)
+    parser.add_argument("--judge-rows-per-request", type=int, default=10)
+    args = parser.parse_args()
+    rows = [(r["id"], prepare_text(r["text"], 10**6)) for r in generate_rows(args.rows) if r["text"] and r["text"].strip()]
+    counts = tokens(rows, args.rows_per_request, args.sample, args.judge_rows_per_request)
+    shares = []
+    for model, judge in PAIRS:
+        run = cost_usd(model, counts["generate_in"], counts["generate_out"])
+        judged = cost_usd(judge, counts["judge_in"], counts["judge_out"])
+        shares.append({"model": model, "judge": judge, "run_usd": round(run, 4), "judge_usd": round(judged, 4),
+                       "judge_share": round(judged / (run + judged), 4)})
+    print(json.dumps({"source": "Gemini simulator token approximations, list prices", "rows_with_text": len(rows),
+                      **vars(args), **counts, "shares": shares}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

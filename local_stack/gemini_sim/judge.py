@@ -1,0 +1,76 @@
+"""The simulator's judge: a request shaped like themegen's judge request (a response schema with a
+`judgements` field; rows of id, text and themes in the user turn) is answered with the rubric,
+checked honestly against each row's text by quality.py's checks: grounded, specific, distinct and
+in the text's language per theme, and whether the six cover the text. It finds what quality.py
+injects because both use the same checks; every figure it gives comes from this simulator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .answers import wants_field
+from .quality import GOOD_THEMES_TO_COVER, distinct, grounded, in_language, specific
+
+JUDGE_FIELD = "judgements"
+PAIR_FIELD = "preferences"  # themegen compare: which of two sets of themes labels the text better
+
+
+@dataclass
+class JudgeStats:
+    requests: int = 0  # judge requests received (not counted in Stats.requests: they generate no themes)
+    rows_judged: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def reset(self) -> None:
+        self.__dict__.update(asdict(JudgeStats()))
+
+
+def is_judge_request(body: dict[str, Any]) -> bool:
+    config = body.get("generationConfig")
+    return wants_field(config, JUDGE_FIELD) or wants_field(config, PAIR_FIELD)
+
+
+def _rows(user_text: str) -> list[dict[str, Any]]:
+    try:
+        payload = json.loads(user_text)
+    except ValueError:
+        return []
+    rows = payload.get("rows") if isinstance(payload, dict) else None
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def verdict(text: str, themes: list[str]) -> dict[str, Any]:
+    """One row's rubric: per theme four 0/1 digits (grounded, specific, distinct, language); cover."""
+    flags = [(grounded(t, text), specific(t), apart, in_language(t, text)) for t, apart in zip(themes, distinct(themes))]
+    return {"themes": ["".join("1" if f else "0" for f in theme) for theme in flags],
+            "cover": sum(all(theme) for theme in flags) >= GOOD_THEMES_TO_COVER}
+
+
+def prefer_text(user_text: str) -> tuple[str, int]:
+    """The pairwise answer: the set with more themes passing every check is better, whichever position
+    it is shown in (no position bias); equal counts are "same"."""
+    answered = []
+    for row in _rows(user_text):
+        first, second, text = row.get("first"), row.get("second"), str(row.get("text", ""))
+        if not isinstance(first, list) or not isinstance(second, list):
+            continue
+        good = [verdict(text, [str(t) for t in themes])["themes"].count("1111") for themes in (first, second)]
+        better = "1" if good[0] > good[1] else "2" if good[1] > good[0] else "same"
+        answered.append({"id": str(row.get("id", "")), "better": better})
+    return json.dumps({PAIR_FIELD: answered}, ensure_ascii=False), len(answered)
+
+
+def judge_text(user_text: str, pairwise: bool = False) -> tuple[str, int]:
+    """The judge's answer text for a request's user turn, and the rows it judged."""
+    if pairwise:
+        return prefer_text(user_text)
+    judged = []
+    for row in _rows(user_text):
+        themes = row.get("themes")
+        if not isinstance(themes, list):
+            continue
+        judged.append({"id": str(row.get("id", "")), **verdict(str(row.get("text", "")), [str(t) for t in themes])})
+    return json.dumps({JUDGE_FIELD: judged}, ensure_ascii=False), len(judged)

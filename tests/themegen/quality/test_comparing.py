@@ -1,0 +1,48 @@
+"""`themegen compare` on the local stack: the better of two simulated models wins early; two
+identical configurations get no winner; nothing is written to the sink."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from themegen.cli.app import app
+from themegen.config.settings import Settings
+from themegen.quality.comparing import compare
+
+GARBLED = {"gemini-worse": {"generic": 0.05, "unsupported": 0.05}}  # 10% of themes garbled
+
+
+async def test_the_better_model_wins_within_the_rows_and_the_sink_is_untouched(stack):
+    stack.clear_outputs()
+    stack.sim("config", {"quality_faults": GARBLED})
+    settings = Settings()
+    result = await compare(settings.with_overrides(model="gemini-worse"), settings.with_overrides(model="gemini-better"),
+                           max_rows=300, look_rows=50, seed=1)
+    assert result.decision.winner == "b" and result.rows_compared <= 300 and "Use B (gemini-better" in result.advice
+    assert result.a.rows_answered == result.b.rows_answered >= result.rows_compared - 5
+    assert result.a.cost_per_1000_rows is None  # no price for a simulator-only model name, said as unknown
+    assert result.a.minutes_per_1000_rows == round(1000 / settings.rpm, 3)
+    stats = stack.sim("stats")
+    assert stats["judge"]["requests"] == result.judge_calls > 0
+    assert stats["requests"] == result.a.calls + result.b.calls
+    assert stack.read_table("SELECT COUNT(*) FROM Themes")[0][0] == 0
+
+
+def test_identical_configurations_get_no_winner_whatever_the_seed(stack):
+    stack.clear_outputs()
+    stack.sim("config", {"quality_faults": GARBLED})
+    for seed in range(5):
+        result = CliRunner().invoke(app, ["compare", "--a", "model=gemini-worse", "--b", "model=gemini-worse",
+                                          "--rows", "200", "--seed", str(seed), "--json"])
+        assert result.exit_code == 0, result.output
+        comparison = json.loads(result.output)
+        assert comparison["decision"]["winner"] is None and comparison["rows_compared"] == 200
+        assert comparison["advice"].startswith("No clear difference")
+    requests = stack.sim("stats")["requests"]
+    human = CliRunner().invoke(app, ["compare", "--a", "model=gemini-worse", "--b", "model=gemini-2.5-flash",
+                                     "--rows", "100"])
+    assert human.exit_code == 0, human.output
+    assert "come from the Gemini simulator" in human.output and "per 1,000 rows" in human.output
+    assert stack.sim("stats")["requests"] > requests
