@@ -15,8 +15,9 @@ the online path's.
 3. wait: polled with capped exponential backoff, its progress (batchStats) in a Prefect progress
    artifact, for at most the tier's turnaround and 80% of THEMEGEN_RUN_TIMEOUT_S (then the job is
    left running and a later run collects it); its room goes to the next job;
-4. write: the output streamed to a local file, every line matched by key and validated as online,
-   each row it settles (and the rows sharing its text) written to the sink in grouped writes
+4. write, once the whole plan is read (a text's later rows are known only then): the output
+   streamed to a local file, every line matched by key and validated as online, each row it
+   settles (and the rows sharing its text) written to the sink in grouped writes
    (themegen/llm/jobs/to_sink.py).
 
 Cancelling the flow run cancels its jobs (`cancel_inference_jobs`, the flow's on_cancellation hook).
@@ -173,7 +174,7 @@ async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: st
     """Answer the plan's unsettled rows with batch jobs, written to the sink; what the jobs did (their
     tokens at the batch price)."""
     total, limits = InferenceJobs(), job_limits(settings.jobs, settings.gemini.backend, settings.model)
-    slots = JobSlots(limits)
+    slots, collected = JobSlots(limits), asyncio.Event()
 
     async def one(job_file: JobFile, work: WorkStore, edges: Edges) -> None:
         try:
@@ -181,6 +182,8 @@ async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: st
             queued, processing = await wait_for_job(name, settings)
         finally:
             await slots.give(job_file)
+        # A text's later rows are found as the plan is read: a job's rows are written once all are known.
+        await collected.wait()
         done = await write_job(name, quote(job_file), quote(work), quote(edges))
         total.merge(done.model_copy(update={"queued_seconds": queued, "processing_seconds": processing}))
 
@@ -191,6 +194,7 @@ async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: st
                 async for job_file in job_files(plan, edges, work, limits):
                     await slots.take(job_file)
                     running.append(asyncio.create_task(one(job_file, work, edges)))
+                collected.set()
             except BaseException:
                 for job in running:  # the jobs go on at the service: a rerun attaches to them
                     job.cancel()
