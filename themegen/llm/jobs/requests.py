@@ -30,11 +30,14 @@ CHARS_PER_TOKEN = 4  # the estimate of a request's input tokens before the servi
 
 
 class JobRow(NamedTuple):
-    """A row a job answers: what its sink record and its row cache key need (not its text)."""
+    """A row a job answers: what its sink record and its row cache key need (not its text), and what
+    the sink held for it when the plan was read (what its new outcome makes stale: to_sink.py)."""
 
     id: str
     digest: str
     batch_id: int
+    had_themes: bool = False
+    had_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,11 @@ def _estimated_tokens(body: dict) -> int:
     return math.ceil(sum(len(text) for text in texts) / CHARS_PER_TOKEN)
 
 
-def job_line(rows: tuple[Pending, ...], batch_id: int, settings: Settings) -> JobLine:
-    """One request's JSONL line {"key", "request"} (pure)."""
+def job_line(rows: tuple[Pending, ...], job_rows: tuple[JobRow, ...], settings: Settings) -> JobLine:
+    """One request's JSONL line {"key", "request"} for these rows (pure)."""
     key, body = request_key(rows), request_json(rows, settings)
     data = (json.dumps({"key": key, "request": body}, ensure_ascii=False) + "\n").encode()
-    return JobLine(JobRequest(key, tuple(JobRow(r.id, r.digest, batch_id) for r in rows)), data, _estimated_tokens(body))
+    return JobLine(JobRequest(key, job_rows), data, _estimated_tokens(body))
 
 
 @dataclass(frozen=True)

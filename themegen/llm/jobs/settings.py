@@ -43,6 +43,10 @@ class JobsSettings(BaseModel):
     token_headroom: float = Field(
         0.1, ge=0, lt=1, description="share of max_enqueued_tokens left unused: input tokens are estimated "
         "(4 characters a token) before the service counts them")
+    writes_in_flight: int = Field(
+        1, ge=1, le=64, description="writes of a job's rows to the sink under way at once (5,000 rows each), while "
+        "the next is prepared: the Spanner emulator runs one commit at a time (two at once were slower there); "
+        "real Spanner and PostgreSQL take several")
     work_dir: Path | None = Field(
         None, description="where a run keeps its job files and the run's request index while jobs run (a few "
         "hundred bytes a row; on Cloud Run /tmp is memory: point this at a mounted volume for 10M+ rows); None = "

@@ -18,12 +18,17 @@ from themegen.llm.jobs.requests import JobRequest, JobRow
 
 _SCHEMA = """
 CREATE TABLE texts (digest TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE followers (digest TEXT NOT NULL, id TEXT NOT NULL, batch_id INTEGER NOT NULL);
+CREATE TABLE followers (digest TEXT NOT NULL, id TEXT NOT NULL, batch_id INTEGER NOT NULL, had_themes INTEGER NOT NULL,
+                        had_failure INTEGER NOT NULL);
 CREATE INDEX followers_by_digest ON followers (digest);
 CREATE TABLE requests (key TEXT PRIMARY KEY, job INTEGER NOT NULL, rows TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX requests_by_job ON requests (job, seen);
 """
 _COMMIT_EVERY = 10_000  # statements between commits (the file is scratch: no journal, no fsync)
+
+
+def _request(key: str, rows: str) -> JobRequest:
+    return JobRequest(key, tuple(JobRow(*row) for row in json.loads(rows)))
 
 
 class WorkStore:
@@ -47,7 +52,8 @@ class WorkStore:
 
     def follow(self, row: JobRow) -> None:
         """A row that takes the answer of the row asked for its text."""
-        self.db.execute("INSERT INTO followers VALUES (?, ?, ?)", (row.digest, row.id, row.batch_id))
+        self.db.execute("INSERT INTO followers VALUES (?, ?, ?, ?, ?)",
+                        (row.digest, row.id, row.batch_id, row.had_themes, row.had_failure))
         self._changed()
 
     def add(self, request: JobRequest, job: int) -> None:
@@ -65,20 +71,20 @@ class WorkStore:
         found = self.db.execute("UPDATE requests SET seen = 1 WHERE key = ? AND job = ? AND seen = 0 RETURNING rows",
                                 (key, job)).fetchone()
         self._changed()
-        return None if found is None else JobRequest(key, tuple(JobRow(*row) for row in json.loads(found[0])))
+        return None if found is None else _request(key, found[0])
 
     def unseen(self, job: int) -> Iterator[JobRequest]:
         """The job's requests no output line matched."""
         for key, rows in self.db.execute("SELECT key, rows FROM requests WHERE job = ? AND seen = 0", (job,)):
-            yield JobRequest(key, tuple(JobRow(*row) for row in json.loads(rows)))
+            yield _request(key, rows)
 
     def followers(self, digests: list[str]) -> dict[str, list[JobRow]]:
         """The rows that take each of these texts' answers."""
         found: dict[str, list[JobRow]] = {}
         marks = ",".join("?" * len(digests))
-        for digest, row_id, batch_id in self.db.execute(
-                f"SELECT digest, id, batch_id FROM followers WHERE digest IN ({marks})", digests):
-            found.setdefault(digest, []).append(JobRow(row_id, digest, batch_id))
+        for digest, *row in self.db.execute(
+                f"SELECT digest, id, batch_id, had_themes, had_failure FROM followers WHERE digest IN ({marks})", digests):
+            found.setdefault(digest, []).append(JobRow(row[0], digest, row[1], bool(row[2]), bool(row[3])))
         return found
 
     def commit(self) -> None:

@@ -15,7 +15,7 @@ from themegen.domain.prompt import (
     system_instruction,
     user_content,
 )
-from themegen.llm.jobs.requests import JobFile, JobFiles, job_line, pack, request_json
+from themegen.llm.jobs.requests import JobFile, JobFiles, JobLine, JobRow, job_line, pack, request_json
 from themegen.llm.jobs.settings import JobLimits
 
 SETTINGS = settings_for("http://127.0.0.1:9", rows_per_request=2)
@@ -27,15 +27,19 @@ def row(row_id: str, text: str) -> Pending:
     return Pending(row_id, text, digest, Generation(SETTINGS.model, SETTINGS.prompt_version, "fp").row_key(row_id, digest))
 
 
+def line_of(rows: tuple[Pending, ...], batch_id: int = 0) -> JobLine:
+    return job_line(rows, tuple(JobRow(r.id, r.digest, batch_id) for r in rows), SETTINGS)
+
+
 ROWS = [row("a", "The app crashes"), row("b", "Great!"), row("d", "Slow delivery"), row("e", "Refund took weeks"),
         row("f", "Friendly support")]
 
 
 def test_rows_are_packed_as_online_and_each_request_key_names_its_rows():
-    lines = [job_line(p, 7, SETTINGS) for p in pack(ROWS[:4], 2)]
+    lines = [line_of(p, 7) for p in pack(ROWS[:4], 2)]
     assert [[r.id for r in line.request.rows] for line in lines] == [["a", "b"], ["d", "e"]]
     assert len({line.request.key for line in lines}) == 2 and lines[0].request.rows[0].batch_id == 7
-    assert job_line((ROWS[0],), 0, SETTINGS).request.key != job_line((row("a", "Other text"),), 0, SETTINGS).request.key
+    assert line_of((ROWS[0],)).request.key != line_of((row("a", "Other text"),)).request.key
     assert lines[0].tokens > len("The app crashes") // 4  # the instruction counts too
 
 
@@ -63,7 +67,7 @@ def write(directory, lines, limits: JobLimits, model: str = SETTINGS.model) -> l
 
 
 def test_a_new_job_starts_when_the_next_request_would_pass_a_limit(tmp_path):
-    lines = [job_line((r,), 0, SETTINGS) for r in ROWS]
+    lines = [line_of((r,)) for r in ROWS]
     [whole] = write(tmp_path / "one", lines, NO_LIMITS)
     written = whole.path.read_bytes().decode().splitlines()
     assert [json.loads(line)["key"] for line in written] == [line.request.key for line in lines]
@@ -81,7 +85,7 @@ def test_a_new_job_starts_when_the_next_request_would_pass_a_limit(tmp_path):
 
 def test_the_record_key_follows_the_model_and_the_requests(tmp_path):
     def key(model: str, rows: list[Pending], name: str) -> str:
-        [written] = write(tmp_path / name, [job_line(p, 0, SETTINGS) for p in pack(rows, 2)], NO_LIMITS, model)
+        [written] = write(tmp_path / name, [line_of(p) for p in pack(rows, 2)], NO_LIMITS, model)
         return written.record_key
 
     first = key("gemini-2.5-flash", ROWS, "a")
