@@ -92,6 +92,8 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
         await save_record(edges.cache, key, record)
         source = await service.stage(job_file, display_name)
         job = await _create_when_room(service, source, display_name, edges.settings)
+        if edges.flow_run_id:  # first: a cancel of the flow run from now on cancels the job
+            await add_run_job(edges.cache, edges.flow_run_id, job.name)
         await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
         print(f"batch: submitted {job.name} ({requests:,} requests, {job_file.rows:,} rows, {job_file.size:,} bytes)")
     job_file.path.unlink(missing_ok=True)  # with the service now: the disk holds only jobs not yet submitted
