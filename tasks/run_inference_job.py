@@ -84,6 +84,8 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
         job = await service.get(record.job) if record.job else await service.find(record.display_name)
     if job is not None and job.state in ALIVE and not (record.read and job.state in ANSWERED):
         print(f"batch: attached to {job.name} ({job.state.name}, submitted {record.submitted_at:%Y-%m-%d %H:%M} UTC)")
+        if edges.flow_run_id:  # this run's job now: a cancel of the flow run cancels it
+            await add_run_job(edges.cache, edges.flow_run_id, job.name)
         if record.job is None:
             await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
     else:
@@ -97,8 +99,6 @@ async def submit_or_attach(job_file: JobFile, edges: Edges) -> str:
         await save_record(edges.cache, key, record.model_copy(update={"job": job.name}))
         print(f"batch: submitted {job.name} ({requests:,} requests, {job_file.rows:,} rows, {job_file.size:,} bytes)")
     job_file.path.unlink(missing_ok=True)  # with the service now: the disk holds only jobs not yet submitted
-    if edges.flow_run_id:
-        await add_run_job(edges.cache, edges.flow_run_id, job.name)
     return job.name
 
 
