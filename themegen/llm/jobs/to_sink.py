@@ -62,7 +62,7 @@ class SinkWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        """Hand the gathered rows to a write of their own; wait while WRITES_IN_FLIGHT are under way."""
+        """Hand the gathered rows to a write of their own, once fewer than writes_in_flight are under way."""
         if len(self):
             while len(self.in_flight) >= self.edges.settings.jobs.writes_in_flight:
                 await self._settle(asyncio.FIRST_COMPLETED)
