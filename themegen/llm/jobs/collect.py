@@ -3,10 +3,11 @@ snapshot) at a time: memory holds one page, never the run (README, "Batch jobs a
 
 For each batch descriptor of the plan, in order: its rows as a batch task would see them (Spanner,
 row cache, identical texts already answered: pipeline/settle.py `unsettled`; what the sink held for
-each row is kept with it); the first row of each text the run has not met yet is asked, the others follow it (work.py); the asked rows are packed
-`rows_per_request` to a request and each request is written to the open job file, which is closed and
-handed over when the next request would pass a per-job limit (requests.py). A rerun with the same
-rows builds the same files, so it finds the jobs they went to (record.py).
+each row is kept with it); the first row of each text the run has not met yet is asked, the others
+follow it (work.py); the asked rows are packed `rows_per_request` to a request and each request is
+written to the open job file, which is closed and handed over when the next request would pass a
+per-job limit (requests.py). A rerun with the same rows builds the same files, so it finds the jobs
+they went to (record.py).
 """
 
 from __future__ import annotations
