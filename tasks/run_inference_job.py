@@ -176,7 +176,9 @@ async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: st
     """Answer the plan's unsettled rows with batch jobs, written to the sink; what the jobs did (their
     tokens at the batch price)."""
     total, limits = InferenceJobs(), job_limits(settings.jobs, settings.gemini.backend, settings.model)
-    slots, collected = JobSlots(limits), asyncio.Event()
+    # One job's output written at a time: memory holds one job's writes, and the sink is not asked to
+    # take several jobs' commits at once (THEMEGEN_JOBS_WRITES_IN_FLIGHT sets the writes within a job).
+    slots, collected, writing = JobSlots(limits), asyncio.Event(), asyncio.Lock()
 
     async def one(job_file: JobFile, work: WorkStore, edges: Edges) -> None:
         try:
@@ -186,7 +188,8 @@ async def run_inference_job(plan: BatchPlan, settings: Settings, flow_run_id: st
             await slots.give(job_file)
         # A text's later rows are found as the plan is read: a job's rows are written once all are known.
         await collected.wait()
-        done = await write_job(name, quote(job_file), quote(work), quote(edges))
+        async with writing:
+            done = await write_job(name, quote(job_file), quote(work), quote(edges))
         total.merge(done.model_copy(update={"queued_seconds": queued, "processing_seconds": processing}))
 
     async with open_edges(settings, flow_run_id) as edges:
