@@ -5,9 +5,10 @@ Steps:
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
 1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
                      by default 100 requests' worth)
-1b. run_inference_job  - tier batch only: the rows left to answer go out as one asynchronous job (or a few)
-                     at the batch price, or a Retry/rerun attaches to the job they went to; its valid
-                     answers fill the row cache (the batches below take them from there)
+1b. run_inference_job  - tier batch only: the rows left to answer go out as asynchronous jobs within the
+                     backend's per-job limits, at the batch price, or a Retry/rerun attaches to the jobs
+                     they went to; their valid answers are written to the sink (the batches below find
+                     those rows done)
 2. generate_batch  - one task run per batch, max_parallel_batches at once (a shard its share; at most
                      max_rows_in_flight rows), each holding a "gemini" slot while it sends:
                      skip rows Spanner already holds for this input/model/prompt, answer the rest from
@@ -103,7 +104,7 @@ async def generate_themes(
     choice = resolve_tier(settings, workload_for(settings, plan.rows_total))
     print(f"tier {choice.tier.name}: {choice.why}")
     settings = settings.with_overrides(tier=usable(choice.tier).name, deadline_at=deadline_at(settings, started_at))
-    # Tier batch: one job (or a few) fills the row cache at the batch price; the batches take from it.
+    # Tier batch: jobs at the batch price write their rows to the sink; the batches find them done.
     jobs = None if choice.tier.synchronous else await run_inference_job(plan, settings, flow_run_id)
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).

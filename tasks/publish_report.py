@@ -67,8 +67,8 @@ async def publish_report(
     if inference_jobs is not None:
         summary.inference_jobs, summary.batch_requests = inference_jobs.jobs, inference_jobs.requests
         summary.rows_answered_by_batch, summary.rows_left_by_batch = inference_jobs.rows_answered, inference_jobs.rows_left_online
-        # The jobs' answers reach the batches through the row cache: they are this run's, not earlier ones.
-        summary.rows_from_cache = max(0, summary.rows_from_cache - inference_jobs.rows_answered)
+        # The jobs' rows are in the sink before the batches run, which find them done: this run's, not earlier ones.
+        summary.rows_already_done = max(0, summary.rows_already_done - inference_jobs.rows_answered)
         summary.batch_queued_seconds = round(inference_jobs.queued_seconds, 3)
         summary.batch_processing_seconds = round(inference_jobs.processing_seconds, 3)
     summary.cost_usd = tier_cost_usd(settings.model, summary.input_tokens, summary.output_tokens,

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import replies
+from . import job_limits, replies
 from .files import store_generated, timestamp
 from .generate import generate, hits_error_ids, read_prompt
 from .job_routes import Platform, add_job_routes
@@ -78,6 +78,7 @@ class BatchJob:
     # jobs (vertex_batches.py) write a BigQuery table and keep their resource's own fields in `vertex`.
     deliver: Deliver | None = None
     vertex: dict[str, Any] | None = None
+    tokens: int = 0  # its requests' input tokens: what it holds of the enqueued-token limit (job_limits.py)
 
     @property
     def name(self) -> str:
@@ -154,12 +155,17 @@ def _inline_items(requests: Any) -> list[Item] | str:
     return items
 
 
-def _file_items(sim: Simulator, file_name: Any) -> list[Item] | str:
+def _file_items(sim: Simulator, file_name: Any) -> tuple[list[Item] | str, int]:
+    """The file's requests (or what is wrong with it) and its size in bytes."""
     stored = sim.files.get(str(file_name).removeprefix("files/"))
     if stored is None or stored.generated:
-        return f"batch.inputConfig.fileName {file_name!r} is not an uploaded file."
+        return f"batch.inputConfig.fileName {file_name!r} is not an uploaded file.", 0
+    return _lines_items(file_name, stored.data), len(stored.data)
+
+
+def _lines_items(file_name: Any, data: bytes) -> list[Item] | str:
     items = []
-    for number, line in enumerate(stored.data.decode("utf-8", "replace").splitlines(), start=1):
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -202,10 +208,8 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
     running_s = turnaround * (1 - pending_share)
     if outcome == "expired":
         await asyncio.sleep(running_s)
-        job.move(
-            "BATCH_STATE_EXPIRED",
-            {"code": _DEADLINE_EXCEEDED, "message": "The batch expired before it ran."},
-        )
+        _end(sim, job, "BATCH_STATE_EXPIRED",
+             {"code": _DEADLINE_EXCEEDED, "message": "The batch expired before it ran."})
         return
     job.move("BATCH_STATE_RUNNING")
     step = math.ceil(len(job.items) / _SLICES)
@@ -221,15 +225,18 @@ async def _run(sim: Simulator, job: BatchJob) -> None:
             if offset % _YIELD_EVERY == _YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a big job must not hold up online requests and polls
     if outcome == "failed":
-        job.move(
-            "BATCH_STATE_FAILED", {"code": _INTERNAL, "message": "The batch failed (simulated)."}
-        )
+        _end(sim, job, "BATCH_STATE_FAILED", {"code": _INTERNAL, "message": "The batch failed (simulated)."})
         return
     if sim.config.batch_shuffle:
         sim.rng.shuffle(outputs)
     await (job.deliver or _deliver)(sim, job, outputs)
     partly = outcome == "partially_succeeded" and job.vertex is not None
-    job.move("BATCH_STATE_PARTIALLY_SUCCEEDED" if partly else "BATCH_STATE_SUCCEEDED")
+    _end(sim, job, "BATCH_STATE_PARTIALLY_SUCCEEDED" if partly else "BATCH_STATE_SUCCEEDED")
+
+
+def _end(sim: Simulator, job: BatchJob, state: str, error: dict[str, Any] | None = None) -> None:
+    job.move(state, error)
+    sim.stats.batch.last_job_ended_at = timestamp(job.updated)
 
 
 async def _deliver(sim: Simulator, job: BatchJob, outputs: list[dict[str, Any]]) -> None:
@@ -267,15 +274,18 @@ async def _create(request: web.Request) -> web.Response:
             return replies.invalid_argument(
                 sim, f"Request payload size exceeds the limit: {limit} bytes."
             )
-        items = _inline_items(input_config["requests"])
+        items, size = _inline_items(input_config["requests"]), len(raw)
     elif "fileName" in input_config:
-        items = _file_items(sim, input_config["fileName"])
+        items, size = _file_items(sim, input_config["fileName"])
     else:
         return replies.invalid_argument(sim, "batch.inputConfig needs requests or fileName.")
     if isinstance(items, str):
         return replies.invalid_argument(sim, items)
     if not items:
         return replies.invalid_argument(sim, "The batch has no requests.")
+    tokens = job_limits.input_tokens(items)
+    if (refused := job_limits.check_gemini_api(sim, items, size, tokens)) is not None:
+        return refused
     model = request.match_info["model"]
     job = BatchJob(
         uuid.uuid4().hex[:20],
@@ -283,15 +293,17 @@ async def _create(request: web.Request) -> web.Response:
         str(batch.get("displayName") or ""),
         items,
         "fileName" in input_config,
+        tokens=tokens,
     )
-    start_job(sim, job)
+    start_job(sim, job, size)
     return replies.json_response(200, job.operation())
 
 
-def start_job(sim: Simulator, job: BatchJob) -> None:
+def start_job(sim: Simulator, job: BatchJob, size: int) -> None:
     """Keep the job and run it in the background (both platforms' jobs count in stats.batch)."""
     sim.jobs[job.job_id] = job
     sim.stats.batch.jobs_created += 1
+    job_limits.measure(sim, job, size)
     job.task = asyncio.get_running_loop().create_task(_run(sim, job))
     job.task.add_done_callback(lambda task: _crashed(job, task))
 

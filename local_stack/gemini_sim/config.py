@@ -120,3 +120,25 @@ class SimConfig(BaseModel):
         description="per model name ('*': any other model): shares of themes made generic, unsupported, "
         "duplicated or wrong-language, so a worse and a better model exist locally",
     )
+
+    # Per-job and per-project limits of the batch services (job_limits.py), refused as they refuse
+    # them: 400 INVALID_ARGUMENT for a job too large, 429 RESOURCE_EXHAUSTED when there is no room.
+    batch_max_file_bytes: int = Field(
+        default=2_147_483_648, ge=1, description="largest batch input file, Gemini API (real limit 2 GB)"
+    )
+    batch_max_requests: int | None = Field(
+        default=None, ge=1, description="requests per Gemini API job (None: no limit, as documented)"
+    )
+    batch_max_concurrent_jobs: int = Field(
+        default=100, ge=1, description="Gemini API jobs pending or running at once per project (real: 100)"
+    )
+    batch_max_enqueued_tokens: int | None = Field(
+        default=None, ge=1, description="input tokens of the Gemini API jobs pending or running at once "
+        "(real: per model and tier, e.g. 3,000,000 for gemini-2.5-flash at Tier 1; None: unlimited)"
+    )
+    vertex_batch_max_requests: int = Field(
+        default=200_000, ge=1, description="requests per Vertex AI batch prediction job (real: 200,000)"
+    )
+    vertex_batch_max_concurrent_jobs: int = Field(
+        default=8, ge=1, description="Vertex AI batch prediction jobs pending or running at once (real: 8)"
+    )

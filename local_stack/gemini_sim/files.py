@@ -147,6 +147,11 @@ async def _start_upload(sim: Simulator, request: web.Request) -> web.Response:
         return replies.invalid_argument(
             sim, "Upload start needs a {file: {...}} body and X-Goog-Upload-Header-Content-Length."
         )
+    if int(size) > sim.config.batch_max_file_bytes:  # the Files API refuses it before any byte is sent
+        sim.stats.batch.refused_400 += 1
+        return replies.invalid_argument(
+            sim, f"The file is {size} bytes; the limit is {sim.config.batch_max_file_bytes} bytes."
+        )
     file_id = str(meta.get("name") or new_file_id()).removeprefix("files/")
     if not _FILE_ID.fullmatch(file_id):
         return replies.invalid_argument(

@@ -53,6 +53,12 @@ class BatchStats(Tally):
     requests: int = 0  # requests of jobs that ran, whatever their outcome (ok + failed + missing)
     failed: int = 0  # requests answered with a per-request error in the job's output
     missing: int = 0  # requests left out of the job's output altogether
+    largest_job_requests: int = 0
+    largest_job_bytes: int = 0  # of its input (a file, or a table's rows as JSON)
+    most_jobs_at_once: int = 0  # jobs pending or running together, as each job was created
+    refused_400: int = 0  # jobs refused as too large (requests or bytes)
+    refused_429: int = 0  # jobs refused for want of room (concurrent jobs, enqueued tokens)
+    last_job_ended_at: str | None = None  # RFC 3339: when the latest job to end ended
 
 
 @dataclass

@@ -25,7 +25,7 @@ from google.cloud import bigquery
 
 from local_stack.bigquery import bigquery_client
 
-from . import replies
+from . import job_limits, replies
 from .batches import DONE, BatchJob, Item, camel, start_job
 from .files import timestamp
 from .job_routes import Platform, add_job_routes
@@ -48,8 +48,9 @@ def _table_id(config: Any, format_key: str, location_key: str, uri_key: str) -> 
     return table if table.count(".") == 2 and all(table.split(".")) else None
 
 
-def _read_input(endpoint: str, table_id: str) -> tuple[list[bigquery.SchemaField], list[Item]] | str:
-    """The input table's schema and one item per row (its columns echoed as metadata), or what is wrong."""
+def _read_input(endpoint: str, table_id: str) -> tuple[list[bigquery.SchemaField], list[Item], int] | str:
+    """The input table's schema, one item per row (its columns echoed as metadata) and the rows' size
+    as JSON lines, or what is wrong."""
     client = bigquery_client(table_id.split(".")[0], endpoint)
     try:
         table = client.get_table(table_id)
@@ -57,9 +58,10 @@ def _read_input(endpoint: str, table_id: str) -> tuple[list[bigquery.SchemaField
         return f"BigQuery table {table_id} (inputConfig.bigquerySource.inputUri) not found."
     if "request" not in {f.name for f in table.schema}:
         return f"BigQuery table {table_id} has no request column (a GenerateContentRequest as JSON)."
-    items = []
+    items, size = [], 0
     for number, row in enumerate(client.list_rows(table), start=1):
         columns = dict(row.items())
+        size += len(json.dumps(columns, ensure_ascii=False, default=str)) + 1
         request = columns["request"]
         try:
             request = json.loads(request) if isinstance(request, str) else request
@@ -68,7 +70,7 @@ def _read_input(endpoint: str, table_id: str) -> tuple[list[bigquery.SchemaField
         if not isinstance(request, dict):
             return f"{table_id} row {number}: request is not a GenerateContentRequest JSON object."
         items.append(Item(camel(request), metadata=columns))
-    return table.schema, items
+    return table.schema, items, size
 
 
 def _write_output(endpoint: str, table_id: str, schema: list[bigquery.SchemaField],
@@ -145,9 +147,11 @@ async def _create(request: web.Request) -> web.Response:
     read = await asyncio.to_thread(_read_input, endpoint, source)
     if isinstance(read, str):
         return replies.invalid_argument(sim, read)
-    schema, items = read
+    schema, items, size = read
     if not items:
         return replies.invalid_argument(sim, f"BigQuery table {source} has no rows.")
+    if (refused := job_limits.check_vertex(sim, items)) is not None:
+        return refused
     project, location = request.match_info["project"], request.match_info["location"]
     job_id = str(uuid.uuid4().int)[:19]  # Vertex AI's job ids are numbers
     model = str(body.get("model") or "")
@@ -155,7 +159,7 @@ async def _create(request: web.Request) -> web.Response:
                    deliver=partial(_deliver, endpoint, dest, schema))
     job.vertex = {key: body.get(key) for key in _RESOURCE_FIELDS} | {
         "name": f"projects/{project}/locations/{location}/batchPredictionJobs/{job_id}"}
-    start_job(sim, job)
+    start_job(sim, job, size)
     return replies.json_response(200, resource(job))
 
 

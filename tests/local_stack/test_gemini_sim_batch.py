@@ -286,3 +286,61 @@ async def test_an_upload_larger_than_one_chunk_arrives_whole(client):
     stored = await client.aio.files.get(name=uploaded.name)
     assert stored.size_bytes == len(data)
     assert stored.sha256_hash == base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+# --- Per-job and per-project limits -------------------------------------------------------------
+
+
+async def upload_requests(client, texts: list[str]) -> str:
+    lines = [{"key": f"k{n}", "request": {"contents": [{"parts": [{"text": text}]}]}} for n, text in enumerate(texts)]
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    uploaded = await client.aio.files.upload(file=io.BytesIO(data), config={"mime_type": "application/jsonl"})
+    return uploaded.name
+
+
+def refusal(error: errors.APIError) -> tuple[int, str]:
+    return error.code, error.status
+
+
+async def test_a_job_over_the_request_or_file_limit_is_refused_400_and_never_created(sim, client):
+    await configure(sim, batch_max_requests=3, batch_turnaround_s=0.2)
+    with pytest.raises(errors.ClientError) as too_many:
+        await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[:4]))
+    assert refusal(too_many.value) == (400, "INVALID_ARGUMENT") and "at most 3" in too_many.value.message
+    job = await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[:3]))
+
+    await configure(sim, batch_max_file_bytes=100)
+    with pytest.raises(errors.ClientError) as too_big:  # the Files API refuses the upload itself
+        await upload_requests(client, TEXTS[:1])
+    assert refusal(too_big.value) == (400, "INVALID_ARGUMENT") and "limit is 100 bytes" in too_big.value.message
+
+    counted = (await stats(sim))["batch"]
+    assert counted["jobs_created"] == 1 and counted["refused_400"] == 2
+    assert counted["largest_job_requests"] == 3 and counted["largest_job_bytes"] > 0
+    await finished(client, job.name)
+
+
+async def test_no_room_for_another_job_is_a_429_until_one_ends(sim, client):
+    await configure(sim, batch_max_concurrent_jobs=2, batch_turnaround_s=0.5)
+    first = await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[:1]))
+    await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[1:2]))
+    third = await upload_requests(client, TEXTS[2:3])
+    with pytest.raises(errors.ClientError) as no_room:
+        await client.aio.batches.create(model=MODEL, src=third)
+    assert refusal(no_room.value) == (429, "RESOURCE_EXHAUSTED") and "concurrent" in no_room.value.message
+    await finished(client, first.name)
+    await client.aio.batches.create(model=MODEL, src=third)  # room again once a job ended
+
+    counted = (await stats(sim))["batch"]
+    assert counted["jobs_created"] == 3 and counted["refused_429"] == 1 and counted["most_jobs_at_once"] == 2
+    assert counted["last_job_ended_at"]
+
+
+async def test_enqueued_tokens_over_the_limit_are_a_429(sim, client):
+    tokens = approx_tokens(TEXTS[0])
+    await configure(sim, batch_max_enqueued_tokens=3 * tokens, batch_turnaround_s=0.5)
+    await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[:2]))
+    with pytest.raises(errors.ClientError) as no_room:
+        await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[2:4]))
+    assert refusal(no_room.value) == (429, "RESOURCE_EXHAUSTED") and "Enqueued tokens" in no_room.value.message
+    await client.aio.batches.create(model=MODEL, src=await upload_requests(client, TEXTS[4:5]))  # fits

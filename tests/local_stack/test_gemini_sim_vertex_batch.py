@@ -150,3 +150,21 @@ async def test_a_partially_succeeded_job_keeps_its_output_table(sim, vertex, big
     assert job.state == types.JobState.JOB_STATE_PARTIALLY_SUCCEEDED and job.completion_stats.failed_count > 0
     rows = output_rows(bigquery_endpoint, f"{source}_out")
     assert len(rows) == len(TEXTS) and sum(bool(row["status"]) for row in rows.values()) == job.completion_stats.failed_count
+
+
+async def test_a_job_over_the_request_limit_is_a_400_and_one_beyond_the_concurrent_jobs_a_429(
+        sim, vertex, bigquery_endpoint):
+    await configure(sim, batch_turnaround_s=0.5, vertex_batch_max_requests=2, vertex_batch_max_concurrent_jobs=1)
+    too_many = request_table(bigquery_endpoint, "too_many", TEXTS[:3])
+    with pytest.raises(errors.ClientError) as refused:
+        await vertex.aio.batches.create(model=MODEL, src=f"bq://{too_many}", config={"dest": f"bq://{too_many}_out"})
+    assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT") and "at most 2" in refused.value.message
+    fits = request_table(bigquery_endpoint, "fits", TEXTS[:2])
+    first = await vertex.aio.batches.create(model=MODEL, src=f"bq://{fits}", config={"dest": f"bq://{fits}_out"})
+    with pytest.raises(errors.ClientError) as no_room:
+        await vertex.aio.batches.create(model=MODEL, src=f"bq://{fits}", config={"dest": f"bq://{fits}_out2"})
+    assert (no_room.value.code, no_room.value.status) == (429, "RESOURCE_EXHAUSTED")
+    await finished(vertex, first.name)
+    counted = (await stats(sim))["batch"]
+    assert counted["jobs_created"] == 1 and (counted["refused_400"], counted["refused_429"]) == (1, 1)
+    assert counted["largest_job_requests"] == 2 and counted["largest_job_bytes"] > 0

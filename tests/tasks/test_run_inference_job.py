@@ -16,7 +16,8 @@ from themegen.domain.generation import Generation, Pending
 from themegen.cache.sqlite.client import LocalCache
 from themegen.pipeline.edges import Edges
 from themegen.llm.jobs.record import load_record, save_record
-from themegen.llm.jobs.requests import JobFile, pack, write_job_files
+from themegen.llm.jobs.requests import JobFile, JobFiles, JobRow, job_line, pack
+from themegen.llm.jobs.settings import JobLimits
 from themegen.llm.jobs.service import job_service
 from themegen.domain.prompt import input_hash
 
@@ -32,8 +33,11 @@ def edges_for(url: str, tmp_path) -> Edges:
 
 
 def job_file(edges: Edges, tmp_path) -> JobFile:
-    [written] = write_job_files(pack(ROWS, 2), edges.settings, tmp_path)
-    return written
+    """The same requests' job file, written anew (a submitted job's file is deleted)."""
+    files = JobFiles(tmp_path, edges.settings.model, JobLimits(None, 10**9, None, 1))
+    for rows in pack(ROWS, 2):
+        files.add(job_line(rows, tuple(JobRow(r.id, r.digest, 0) for r in rows), edges.settings))
+    return files.close()
 
 
 async def jobs_created(url: str) -> int:
@@ -82,4 +86,6 @@ async def test_a_job_already_read_is_not_attached_to_again(tmp_path):
             await asyncio.sleep(0.1)
         record = await load_record(edges.cache, written.record_key)
         await save_record(edges.cache, written.record_key, record.model_copy(update={"read": True}))
-        assert await submit_or_attach.fn(written, edges) != first and await jobs_created(url) == 2
+        rerun = job_file(edges, tmp_path)  # a rerun writes its job file again (a submitted one is deleted)
+        assert rerun.record_key == written.record_key
+        assert await submit_or_attach.fn(rerun, edges) != first and await jobs_created(url) == 2

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from themegen.cache.settings import CacheSettings
 from themegen.config.identifiers import check_project
 from themegen.llm.gemini.settings import GeminiSettings
+from themegen.llm.jobs.settings import JobsSettings
 from themegen.sink.postgres.settings import PostgresSettings
 from themegen.sink.spanner.settings import SpannerSettings
 from themegen.source.bigquery.settings import BigQuerySettings
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)  # the batch tier's per-job limits
 
     # --- Gemini -------------------------------------------------------------------------------
     model: str = "gemini-2.5-flash"
@@ -253,7 +255,7 @@ class Settings(BaseSettings):
 
 
 # Nested blocks, by the prefix of their flat names: the field `spanner` holds spanner_* settings.
-NESTED = ("bq", "spanner", "postgres", "gemini", "cache")
+NESTED = ("bq", "spanner", "postgres", "gemini", "cache", "jobs")
 # The sinks are the nested blocks defined in themegen/sink/<name>/ (a sink is chosen by that name).
 SINKS = tuple(name for name in NESTED if Settings.model_fields[name].annotation.__module__.startswith("themegen.sink."))
 

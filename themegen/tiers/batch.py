@@ -1,7 +1,7 @@
 """Batch: an asynchronous job at half price that the service finishes within 24 hours.
 
-A run submits the rows it would send as one job (or a few) and fills the row cache from its output
-(tasks/run_inference_job.py, themegen/llm/jobs/). Rows a job leaves missing or invalid go through the online
+A run submits the rows it would send as jobs within the service's per-job limits and writes their
+output to the sink (tasks/run_inference_job.py, themegen/llm/jobs/). Rows a job leaves missing or invalid go through the online
 path at the standard price, hence the request fields; `turnaround_s` bounds how long a job is waited for.
 """
 

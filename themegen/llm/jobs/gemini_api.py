@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 from google import genai
@@ -22,11 +23,14 @@ class GeminiApiJobs:
         self.settings = settings
         self.client: genai.Client = make_client(settings)
 
-    async def submit(self, job_file: JobFile, display_name: str) -> types.BatchJob:
-        """Upload the requests (a JSONL file) and create a job reading them."""
+    async def stage(self, job_file: JobFile, display_name: str) -> str:
+        """Upload the requests (a JSONL file, sent in chunks from disk)."""
         uploaded = await self.client.aio.files.upload(
             file=job_file.path, config={"mime_type": "application/jsonl", "display_name": display_name})
-        return await self.client.aio.batches.create(model=self.settings.model, src=uploaded.name,
+        return uploaded.name
+
+    async def create(self, source: str, display_name: str) -> types.BatchJob:
+        return await self.client.aio.batches.create(model=self.settings.model, src=source,
                                                     config={"display_name": display_name})
 
     async def get(self, name: str) -> types.BatchJob | None:
@@ -35,10 +39,10 @@ class GeminiApiJobs:
     async def cancel(self, name: str) -> None:
         await self.client.aio.batches.cancel(name=name)
 
-    async def output(self, job: types.BatchJob) -> list[str]:
+    async def output(self, job: types.BatchJob, into: Path) -> None:
         if job.dest is None or not job.dest.file_name:
             raise JobFailed(f"batch job {job.name} succeeded without a result file; retry the flow run")
-        return (await self.client.aio.files.download(file=job.dest.file_name)).decode("utf-8").splitlines()
+        await self.client.aio.files.download(file=job.dest.file_name, destination=into)
 
     async def find(self, display_name: str) -> types.BatchJob | None:
         return await newest_named(self.client, display_name, {"page_size": 100})

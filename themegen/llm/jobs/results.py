@@ -4,16 +4,17 @@ Output lines are `{"key", "response"}` or `{"key", "error"}`, in any order: each
 request by key, never by position, and a request whose key is absent got no answer. A response
 goes through the online checks (generator/gemini.py `check_finish`: declined or cut short) and
 parsers (prompt.py: one row's themes, or a packed answer's items by row id). A row gets:
-- an Answer (valid themes), cached by the caller, so its batch task takes it from the row cache;
+- an Answer (valid themes), written to the sink by the caller (to_sink.py);
 - a BLOCKED failure when the model declined a single-row request (online records the same, and
   would not ask again);
 - None otherwise (error line, missing, invalid): the batch task asks it online, with the repair retry.
+The output is read line by line (`matched`): a job's output is never held whole.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from google.genai import types
@@ -47,16 +48,17 @@ class JobOutput:
 Outcomes = dict[str, Answer | RowFailure | None]  # row id -> what the output gave it (None: ask online)
 
 
-def matched(requests: list[JobRequest], lines: Iterable[str]) -> Iterator[tuple[JobRequest, dict | None]]:
+def matched(lines: Iterable[str], take: Callable[[str], JobRequest | None],
+            unseen: Callable[[], Iterable[JobRequest]]) -> Iterator[tuple[JobRequest, dict | None]]:
     """Each request with its output line, matched by key as the lines come (None: no line for it).
-    Lines of keys not asked, or a key's second line, are left out."""
-    waiting = {request.key: request for request in requests}
+    `take(key)` gives a key's request the first time (work.py), `unseen()` the requests no line
+    matched; lines of keys not asked, or a key's second line, are left out."""
     for line in lines:
         entry = json.loads(line) if line.strip() else None
         key = entry.get("key") if isinstance(entry, dict) else None
-        if isinstance(key, str) and key in waiting:
-            yield waiting.pop(key), entry
-    for request in waiting.values():
+        if isinstance(key, str) and (request := take(key)) is not None:
+            yield request, entry
+    for request in unseen():
         yield request, None
 
 
@@ -69,8 +71,8 @@ def _answers(request: JobRequest, response: types.GenerateContentResponse,
     rows = request.rows
     try:
         check_finish(response)
-        if len(rows) == 1:
-            return {rows[0].id: answer_of(rows[0].id, rows[0].text, parse_answer(reply.text), reply.text, reply)}
+        if len(rows) == 1:  # a job keeps no row texts: the sink stores themes and the input's hash
+            return {rows[0].id: answer_of(rows[0].id, "", parse_answer(reply.text), reply.text, reply)}
         parsed = parse_items(reply.text, [r.id for r in rows])
     except Blocked as declined:
         if len(rows) == 1:
@@ -81,7 +83,7 @@ def _answers(request: JobRequest, response: types.GenerateContentResponse,
         return dict.fromkeys(r.id for r in rows)
     share = Reply(text="", input_tokens=reply.input_tokens // len(rows), output_tokens=reply.output_tokens // len(rows))
     return {r.id: None if isinstance(parsed[r.id], InvalidAnswer) else
-            answer_of(r.id, r.text, parsed[r.id], json.dumps({"themes": parsed[r.id]}, ensure_ascii=False), share)
+            answer_of(r.id, "", parsed[r.id], json.dumps({"themes": parsed[r.id]}, ensure_ascii=False), share)
             for r in rows}
 
 

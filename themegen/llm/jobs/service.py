@@ -7,6 +7,7 @@ the job records are the same whichever backend runs the job.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from google import genai
@@ -33,8 +34,11 @@ class JobPending(RuntimeError):
 
 
 class JobService(Protocol):
-    async def submit(self, job_file: JobFile, display_name: str) -> types.BatchJob:
-        """Hand the job file's requests to the service and create a job reading them."""
+    async def stage(self, job_file: JobFile, display_name: str) -> str:
+        """Hand the job file's requests to the service; where a job reads them (a file's or a table's name)."""
+
+    async def create(self, source: str, display_name: str) -> types.BatchJob:
+        """Create a job reading the staged requests (errors.ClientError 429 while the service has no room)."""
 
     async def get(self, name: str) -> types.BatchJob | None:
         """The job, or None when the service no longer knows it (deleted, or never kept)."""
@@ -44,8 +48,9 @@ class JobService(Protocol):
 
     async def cancel(self, name: str) -> None: ...
 
-    async def output(self, job: types.BatchJob) -> list[str]:
-        """A succeeded job's output lines, {"key", "response" | "error"} as JSON, in any order."""
+    async def output(self, job: types.BatchJob, into: Path) -> None:
+        """Write a succeeded job's output lines, {"key", "response" | "error"} as JSON, in any order, to
+        a local file (streamed: a job's output is never held whole)."""
 
     async def stats(self, name: str) -> dict[str, int]:
         """The job's request counts: requestCount, successfulRequestCount, failedRequestCount."""

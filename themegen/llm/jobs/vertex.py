@@ -6,8 +6,8 @@ GenerateContentRequest as JSON) and writes a table holding the input's columns p
 into a table in the staging dataset with a BigQuery load job from the local file (one job, no
 streaming-insert quota or row-size limits, and the emulator loads files too), columns `key` and
 `request`; the job writes its output table next to it, and the output is read back through the
-Storage Read API and turned into {"key", "response" | "error"} lines, mapped by `key` (carried
-through by Vertex AI), never by position.
+Storage Read API, page by page, into a local file of {"key", "response" | "error"} lines, mapped by
+`key` (carried through by Vertex AI), never by position.
 
 The input table's name comes from the job record's key (a hash of the requests), so a resubmission
 reloads the same table; every job writes a table of its own (Vertex AI does not overwrite one).
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -68,10 +69,14 @@ class VertexJobs:
         table.expires = datetime.now(UTC) + timedelta(days=SNAPSHOT_DAYS)
         client.update_table(table, ["expires"])
 
-    async def submit(self, job_file: JobFile, display_name: str) -> types.BatchJob:
-        """Load the requests into their BigQuery table and create a job writing a table of its own."""
+    async def stage(self, job_file: JobFile, display_name: str) -> str:
+        """Load the requests into their BigQuery table."""
         source = input_table(self.settings, job_file.record_key)
         await asyncio.to_thread(self._load, job_file, source)
+        return source
+
+    async def create(self, source: str, display_name: str) -> types.BatchJob:
+        """A job reading the staged table and writing a table of its own."""
         dest = f"{source}_out_{datetime.now(UTC):%Y%m%d%H%M%S%f}"
         return await self.client.aio.batches.create(
             model=self.settings.model, src=f"bq://{source}", config={"display_name": display_name, "dest": f"bq://{dest}"})
@@ -87,7 +92,8 @@ class VertexJobs:
         return await newest_named(self.client, display_name,
                                   {"page_size": 100, "filter": f'display_name="{display_name}"'})
 
-    def _read(self, table_id: str) -> list[str]:
+    def _read(self, table_id: str, into: Path) -> None:
+        """The output table's rows as output lines in a local file, page by page (Storage Read API)."""
         project, dataset, table = table_id.split(".")
         reader = storage_read_client(self.settings)
         try:
@@ -100,20 +106,21 @@ class VertexJobs:
                 ),
                 max_stream_count=1,
             )
-            if not session.streams:  # no row answered at all
-                return []
-            rows = reader.read_rows(session.streams[0].name).to_arrow(session).to_pylist()
+            with into.open("w", encoding="utf-8") as out:
+                for stream in session.streams:  # none: no row answered at all
+                    for page in reader.read_rows(stream.name).rows(session).pages:
+                        for row in page.to_arrow().to_pylist():
+                            out.write(output_line(row["key"], row["status"], row["response"]) + "\n")
         finally:
             reader.transport.close()
         self._expire(bigquery_client(self.settings), table_id)
-        return [output_line(row["key"], row["status"], row["response"]) for row in rows]
 
-    async def output(self, job: types.BatchJob) -> list[str]:
+    async def output(self, job: types.BatchJob, into: Path) -> None:
         uri = job.dest.bigquery_uri if job.dest is not None else None
         if not uri or not uri.startswith("bq://"):
             raise JobFailed(f"batch job {job.name} succeeded without a BigQuery output table; retry the flow run")
         try:
-            return await asyncio.to_thread(self._read, uri.removeprefix("bq://"))
+            await asyncio.to_thread(self._read, uri.removeprefix("bq://"), into)
         except gexc.NotFound:
             raise JobFailed(f"batch job {job.name} succeeded but its output table {uri} is gone; "
                                  "retry the flow run to submit a new job") from None

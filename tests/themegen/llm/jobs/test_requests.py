@@ -1,5 +1,6 @@
-"""A batch job's requests: one per distinct text, packed as online, the online request's contents
-and config as REST JSON, split into files by size, and a record key that follows the content."""
+"""A batch job's requests: packed as online, the online request's contents and config as REST JSON,
+written to job files that a new file starts whenever one would pass a per-job limit, and a record
+key that follows the content."""
 
 from __future__ import annotations
 
@@ -7,12 +8,6 @@ import json
 
 from tests.themegen.llm.gemini.test_generator import settings_for
 from themegen.domain.generation import Generation, Pending
-from themegen.llm.jobs.requests import (
-    one_per_text,
-    pack,
-    request_json,
-    write_job_files,
-)
 from themegen.domain.prompt import (
     ITEMS_JSON_SCHEMA,
     THEMES_JSON_SCHEMA,
@@ -20,8 +15,11 @@ from themegen.domain.prompt import (
     prompt_of,
     user_content,
 )
+from themegen.llm.jobs.requests import JobFile, JobFiles, JobLine, JobRow, job_line, pack, request_json
+from themegen.llm.jobs.settings import JobLimits
 
 SETTINGS = settings_for("http://127.0.0.1:9", rows_per_request=2)
+NO_LIMITS = JobLimits(max_requests=None, max_bytes=10**9, max_tokens=None, max_concurrent=1)
 
 
 def row(row_id: str, text: str) -> Pending:
@@ -29,23 +27,24 @@ def row(row_id: str, text: str) -> Pending:
     return Pending(row_id, text, digest, Generation(SETTINGS.model, SETTINGS.prompt_version, "fp").row_key(row_id, digest))
 
 
-ROWS = [row("c", "Great!"), row("a", "The app crashes"), row("b", "Great!"), row("d", "Slow delivery"),
-        row("e", "Refund took weeks")]
+def line_of(rows: tuple[Pending, ...], batch_id: int = 0) -> JobLine:
+    return job_line(rows, tuple(JobRow(r.id, r.digest, batch_id) for r in rows), SETTINGS)
 
 
-def test_one_row_per_distinct_text_in_id_order():
-    assert [r.id for r in one_per_text(ROWS)] == ["a", "b", "d", "e"]  # "c" takes b's answer
+ROWS = [row("a", "The app crashes"), row("b", "Great!"), row("d", "Slow delivery"), row("e", "Refund took weeks"),
+        row("f", "Friendly support")]
 
 
 def test_rows_are_packed_as_online_and_each_request_key_names_its_rows():
-    requests = pack(one_per_text(ROWS), 2)
-    assert [[r.id for r in q.rows] for q in requests] == [["a", "b"], ["d", "e"]]
-    assert len({q.key for q in requests}) == 2
-    assert pack([ROWS[0]], 2)[0].key != pack([row("c", "Other text")], 2)[0].key  # same id, other text
+    lines = [line_of(p, 7) for p in pack(ROWS[:4], 2)]
+    assert [[r.id for r in line.request.rows] for line in lines] == [["a", "b"], ["d", "e"]]
+    assert len({line.request.key for line in lines}) == 2 and lines[0].request.rows[0].batch_id == 7
+    assert line_of((ROWS[0],)).request.key != line_of((row("a", "Other text"),)).request.key
+    assert lines[0].tokens > len("The app crashes") // 4  # the instruction counts too
 
 
 def test_a_request_carries_the_online_contents_instruction_and_schema():
-    packed, single = pack(one_per_text(ROWS), 2)[0], pack([ROWS[3]], 2)[0]
+    packed, single = pack(ROWS[:2], 2)[0], (ROWS[2],)
     body = request_json(packed, SETTINGS)
     assert body["contents"][0]["parts"][0]["text"] == user_content([("a", "The app crashes"), ("b", "Great!")])
     assert body["systemInstruction"]["parts"][0]["text"] == prompt_of(SETTINGS).system_instruction(packed=True)
@@ -58,24 +57,35 @@ def test_a_request_carries_the_online_contents_instruction_and_schema():
     json.dumps(body)  # a JSONL line: plain JSON all through
 
 
-def test_requests_are_written_to_files_under_the_size_limit_in_order(tmp_path):
-    requests = pack(one_per_text(ROWS), 1)
-    (tmp_path / "one").mkdir()
-    [whole] = write_job_files(requests, SETTINGS, tmp_path / "one")
-    lines = whole.path.read_bytes().decode().splitlines()
-    assert [json.loads(line)["key"] for line in lines] == [q.key for q in requests] == [q.key for q in whole.requests]
-    limit = 2 * max(len(line.encode()) + 1 for line in lines)
-    (tmp_path / "split").mkdir()
-    files = write_job_files(requests, SETTINGS, tmp_path / "split", max_bytes=limit)
-    assert len(files) == 2 and [q.key for f in files for q in f.requests] == [q.key for q in requests]
-    assert all(f.path.stat().st_size <= limit for f in files)
-    assert len({f.record_key for f in files}) == 2
+def write(directory, lines, limits: JobLimits, model: str = SETTINGS.model) -> list[JobFile]:
+    directory.mkdir()
+    files, done = JobFiles(directory, model, limits), []
+    for line in lines:
+        _, closed = files.add(line)
+        done += [closed] if closed else []
+    return done + ([last] if (last := files.close()) else [])
+
+
+def test_a_new_job_starts_when_the_next_request_would_pass_a_limit(tmp_path):
+    lines = [line_of((r,)) for r in ROWS]
+    [whole] = write(tmp_path / "one", lines, NO_LIMITS)
+    written = whole.path.read_bytes().decode().splitlines()
+    assert [json.loads(line)["key"] for line in written] == [line.request.key for line in lines]
+    assert (whole.requests, whole.rows, whole.size) == (5, 5, whole.path.stat().st_size)
+
+    by_count = write(tmp_path / "count", lines, JobLimits(2, 10**9, None, 1))
+    assert [f.requests for f in by_count] == [2, 2, 1] and [f.index for f in by_count] == [0, 1, 2]
+    limit = 2 * max(len(line.data) for line in lines)
+    by_bytes = write(tmp_path / "bytes", lines, JobLimits(None, limit, None, 1))
+    assert len(by_bytes) >= 3 and all(f.path.stat().st_size <= limit for f in by_bytes)
+    by_tokens = write(tmp_path / "tokens", lines, JobLimits(None, 10**9, 3 * max(line.tokens for line in lines), 1))
+    assert [f.requests for f in by_tokens] == [3, 2]
+    assert sum(f.requests for f in by_bytes) == 5 and len({f.record_key for f in by_count}) == 3
 
 
 def test_the_record_key_follows_the_model_and_the_requests(tmp_path):
     def key(model: str, rows: list[Pending], name: str) -> str:
-        (tmp_path / name).mkdir()
-        [written] = write_job_files(pack(rows, 2), SETTINGS.with_overrides(model=model), tmp_path / name)
+        [written] = write(tmp_path / name, [line_of(p) for p in pack(rows, 2)], NO_LIMITS, model)
         return written.record_key
 
     first = key("gemini-2.5-flash", ROWS, "a")

@@ -8,7 +8,7 @@ import random
 
 from themegen.domain.generation import Pending
 from themegen.llm.gemini.generator import Answer
-from themegen.llm.jobs.requests import pack
+from themegen.llm.jobs.requests import JobRequest, JobRow, pack, request_key
 from themegen.llm.jobs.results import JobOutput, Outcomes, matched, outcomes
 from themegen.domain.models import Reason, RowFailure
 from themegen.domain.prompt import input_hash
@@ -26,16 +26,22 @@ def items(*ids: str) -> str:
     return json.dumps({"items": [{"id": i, "themes": THEMES} for i in ids]})
 
 
-def read(requests, lines: list[dict]) -> tuple[Outcomes, JobOutput]:
-    """Every row's outcome, as the batch step reads them (line by line, each request by its key)."""
-    out, found = JobOutput(), {}
-    for request, line in matched(requests, [json.dumps(line) for line in lines] + [""]):
+def requests_of(rows: list[Pending], rows_per_request: int) -> list[JobRequest]:
+    return [JobRequest(request_key(p), tuple(JobRow(r.id, r.digest, 0) for r in p)) for p in pack(rows, rows_per_request)]
+
+
+def read(requests: list[JobRequest], lines: list[dict]) -> tuple[Outcomes, JobOutput]:
+    """Every row's outcome, as the batch step reads them (line by line, each request by its key; a
+    dict stands for the run's work store)."""
+    out, found, waiting = JobOutput(), {}, {request.key: request for request in requests}
+    for request, line in matched([json.dumps(line) for line in lines] + [""], lambda key: waiting.pop(key, None),
+                                 lambda: list(waiting.values())):
         found |= outcomes(request, line, out)
     return found, out
 
 
 def test_answers_map_by_key_not_position_and_what_is_left_goes_online():
-    requests = pack(ROWS[:6], 2) + pack(ROWS[6:], 2)  # [r0 r1] [r2 r3] [r4 r5] [r6]
+    requests = requests_of(ROWS[:6], 2) + requests_of(ROWS[6:], 2)  # [r0 r1] [r2 r3] [r4 r5] [r6]
     lines = [
         {"key": requests[0].key, "response": response(items("r0", "r1"))},
         {"key": requests[1].key, "response": response(items("r2") + "")},  # r3's item is missing
@@ -56,7 +62,7 @@ def test_answers_map_by_key_not_position_and_what_is_left_goes_online():
 
 
 def test_a_single_row_answer_is_validated_as_online():
-    requests = pack(ROWS[:3], 1)
+    requests = requests_of(ROWS[:3], 1)
     lines = [{"key": requests[0].key, "response": response(json.dumps({"themes": THEMES}))},
              {"key": requests[1].key, "response": response(json.dumps({"themes": THEMES[:5]}))},  # five themes
              {"key": requests[2].key, "response": response("", finish="SAFETY")}]
@@ -70,7 +76,7 @@ def test_a_single_row_answer_is_validated_as_online():
 
 
 def test_a_declined_or_cut_pack_is_asked_online_row_by_row():
-    requests = pack(ROWS[:4], 2)
+    requests = requests_of(ROWS[:4], 2)
     lines = [{"key": requests[0].key, "response": response(items("r0", "r1"), finish="SAFETY")},
              {"key": requests[1].key, "response": response(items("r2", "r3")[:40], finish="MAX_TOKENS")}]
     answers, output = read(requests, lines)

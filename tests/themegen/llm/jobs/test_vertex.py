@@ -3,10 +3,9 @@ the lines results.py matches by key (end to end in tests/flows/test_batch_tier_v
 
 import json
 
-from tests.themegen.llm.jobs.test_results import ROWS, THEMES, items, read, response
+from tests.themegen.llm.jobs.test_results import ROWS, THEMES, items, read, requests_of, response
 from themegen.llm.gemini.generator import Answer
 from themegen.llm.jobs.gemini_api import GeminiApiJobs
-from themegen.llm.jobs.requests import pack
 from themegen.llm.jobs.service import job_service
 from themegen.llm.jobs.vertex import VertexJobs, input_table, output_line
 from themegen.config.settings import Settings
@@ -33,7 +32,7 @@ def test_output_rows_become_keyed_lines_an_answer_or_the_rows_status():
 
 
 def test_read_back_rows_validate_as_online_answers_and_a_failed_row_is_left_for_the_online_path():
-    answered, failed = pack(ROWS[:4], 2)
+    answered, failed = requests_of(ROWS[:4], 2)
     lines = [json.loads(output_line(failed.key, "Internal error encountered.", None)),
              json.loads(output_line(answered.key, "", json.dumps(response(items("r0", "r1")))))]
 
