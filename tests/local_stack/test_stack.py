@@ -73,7 +73,7 @@ def test_spanner_database_has_the_tables(stack):
         tables = snapshot.execute_sql(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ''"
         )
-        assert {row[0] for row in tables} == {"Themes", "ThemeFailures"}
+        assert {row[0] for row in tables} == {"Themes", "ThemeFailures", "ThemeJudgements"}
 
 
 def test_gemini_simulator_answers(stack):

@@ -42,7 +42,9 @@ def text_language(text: str) -> str:
 def verdict_key(row: JudgeRow, judge_model: str) -> str:
     digest = hashlib.sha256(json.dumps([row.id, list(row.themes), row.input_hash]).encode()).hexdigest()
     safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in judge_model)
-    return f"judgements/{safe}/{RUBRIC_VERSION}/{digest[:2]}/{digest}.json"
+    # Three folders after the kind, as a generation's: a grouped cache (themegen/cache/segments) writes
+    # a judge model's verdicts for one rubric in a few segments, not one object per judged row.
+    return f"judgements/{safe}/{RUBRIC_VERSION}/rows/{digest[:2]}/{digest}.json"
 
 
 @dataclass
