@@ -112,7 +112,7 @@ async def generate_themes(
         return Failed(message=tally.stop_reason + unwritten, data=summary)
     if failed := sorted(tally.rerun_batches):
         how = (f"or run with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}"
-               if len(failed) <= MAX_BATCH_IDS_SHOWN else "or run it again")
+               if len(failed) <= MAX_BATCH_IDS_SHOWN and plan.full_layout else "or run it again")
         return Failed(message=f"{len(failed)} batches have unfinished rows (see the report's failures by reason); "
                               f"retry this flow run {how}: only unfinished rows are sent.{unwritten}", data=summary)
     return summary

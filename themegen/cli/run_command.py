@@ -82,6 +82,7 @@ def show(console: Console, outcome: RunOutcome, failures_table: str) -> None:
         for key, value in summary.model_dump(exclude={"failures"}).items():
             table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
         console.print(table)
+        console.print(rows_to_theme(summary.rows_to_theme, summary.rows_already_done, summary.rows_failed_before))
         if summary.failures:
             console.print(_failures_table(summary, failures_table))
         if os.environ.get("THEMEGEN_STACK"):

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
         False, description="send rows again whose answer was declined or stayed invalid (paid for, and "
         "recorded in the row cache); otherwise only a new prompt or model sends them again",
     )
+    delete_gone_rows: bool = Field(
+        False, description="delete from the sink the rows whose id left the source table (reported either way)")
     max_input_chars: int = Field(
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
     )
