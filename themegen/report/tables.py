@@ -41,6 +41,7 @@ class RunReport(BaseModel):
     failures_table: str = "ThemeFailures"
     estimate: EstimateRecord | None = Field(None, description="the last estimate of this configuration, if any")
     gone_examples: list[str] = Field(default_factory=list, description="a few ids of rows that left the source")
+    continuation: str = Field("", description="what continues a run stopped for the day, and when")
     batch_ids_rerun: bool = Field(True, description="a batch_ids run names this run's batches (its layout is the "
                                   "whole table's); else a plain rerun, which reads only the unfinished rows anyway")
 
@@ -233,7 +234,7 @@ def markdown(report: RunReport) -> str:
     if tally.stop_reason:
         lines += [f"**Stopped early:** {tally.stop_reason}", ""]
     if s.continues_at:
-        lines += [f"**Continues at {s.continues_at}** (a scheduled run of this deployment with the same parameters).", ""]
+        lines += [f"**Continues at {s.continues_at}**: {report.continuation}.", ""]
     if s.rows_gone:
         lines += [f"**{s.rows_gone:,} rows in the sink are no longer in the source**, e.g. {', '.join(report.gone_examples)}"
                   " (THEMEGEN_DELETE_GONE_ROWS=true deletes them from the sink).", ""]
