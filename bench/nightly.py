@@ -36,6 +36,8 @@ SHARE = 1_000  # 1 row in SHARE edited, and as many added: 0.1%
 
 def run(env: dict[str, str]) -> dict:
     done = subprocess.run(run_command([], in_process=True), capture_output=True, text=True, env=env, check=False)
+    if not done.stdout.strip():
+        raise RuntimeError(f"`themegen run` printed no summary (exit {done.returncode}):\n{done.stderr[-3000:]}")
     summary = last_json_line(done.stdout)
     summary["requests_seen_by_simulator"] = sim("stats")["requests"]
     return summary

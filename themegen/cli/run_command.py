@@ -18,6 +18,7 @@ from themegen.cli.output import log_file
 from themegen.cli.run_outcome import RunOutcome, outcome_of, result_env
 from themegen.domain.errors import tidy
 from themegen.domain.models import RunSummary
+from themegen.report.tables import rows_to_theme
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
