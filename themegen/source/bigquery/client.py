@@ -10,7 +10,6 @@ every batch keeps exactly the same rows even if the source changed in between.
 from __future__ import annotations
 
 import logging
-import uuid
 from functools import cached_property
 
 import grpc
@@ -272,9 +271,7 @@ class BigQuerySource:
         if not self._record_ready():
             return {}
         params = done_record.params_named(self.settings, "sink", "model", "prompt_version", "prompt_fingerprint",
-                                          "max_input_chars") + [
-            bigquery.ScalarQueryParameter("salt", "STRING", uuid.uuid4().hex),
-            bigquery.ScalarQueryParameter("sample", "INT64", size)]
+                                          "max_input_chars") + [bigquery.ScalarQueryParameter("sample", "INT64", size)]
         return {r["source_id"]: r["input_hash"] for r in self._query(done_record.sample_sql(self.settings), params).result()}
 
     @cached_property

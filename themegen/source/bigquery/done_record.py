@@ -151,8 +151,9 @@ ORDER BY l.source_id{f" LIMIT {int(limit)}" if limit is not None else ""}"""
 
 
 def sample_sql(settings: Settings) -> str:
-    """Up to @sample rows the record says hold this generation's themes, a different few each run (@salt),
-    with the input hash the sink should hold for them (pure)."""
+    """Up to @sample rows the record says hold this generation's themes, a different few each run (RAND():
+    a fingerprint per row cost the emulator 6 s at 30,000 rows), with the input hash the sink should hold
+    for them (pure)."""
     return f"""WITH latest AS (
   SELECT * FROM `{record_table(settings)}` WHERE sink = @sink
   QUALIFY ROW_NUMBER() OVER (PARTITION BY source_id ORDER BY recorded_at DESC) = 1
@@ -160,7 +161,7 @@ def sample_sql(settings: Settings) -> str:
 SELECT source_id, input_hash FROM latest
 WHERE status = '{THEMES}' AND model = @model AND prompt_version = @prompt_version
   AND prompt_fingerprint = @prompt_fingerprint AND max_input_chars = @max_input_chars
-ORDER BY FARM_FINGERPRINT(CONCAT(source_id, @salt)) LIMIT @sample"""
+ORDER BY RAND() LIMIT @sample"""
 
 
 def generation_params(settings: Settings) -> list[bigquery.ScalarQueryParameter]:
