@@ -1,4 +1,5 @@
-"""Step 1: snapshot the source once and cut it into deterministic batch descriptors."""
+"""Step 1: snapshot the source's rows that have work once (the done record leaves out what the sink holds)
+and cut them into deterministic batch descriptors; say how many rows are left to theme."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from themegen.sink import Writes, open_sink
 from themegen.source import DoneEntry, SourceConfigError, open_source
 
 DELETE_CHUNK = 1_000  # ids per sink delete
+# A source that lost more than this share of the sink's rows is more likely a wrong table than deletions.
+GONE_DELETE_MAX_SHARE = 0.1
 RECORD_SAMPLE = 200  # rows the done record calls done, checked against the sink before the record is used
 
 
@@ -56,6 +59,12 @@ async def _gone(plan: BatchPlan, settings: Settings, shard: int | None, shard_co
     print(f"{plan.rows_gone:,} rows in the sink are no longer in {settings.source_table}, e.g. {plan.gone_examples}"
           + ("" if settings.delete_gone_rows else "; set THEMEGEN_DELETE_GONE_ROWS=true to delete them from the sink"))
     if not settings.delete_gone_rows:
+        return
+    held = plan.rows_gone + plan.rows_done_earlier + plan.rows_failed_earlier + plan.rows_total
+    if plan.rows_gone > GONE_DELETE_MAX_SHARE * held:
+        print(f"WARNING: not deleting them: {plan.rows_gone:,} of {held:,} rows would go, more than "
+              f"{GONE_DELETE_MAX_SHARE:.0%}; check THEMEGEN_BQ_TABLE and THEMEGEN_BQ_WHERE (a wrong or emptied source "
+              "table?), or delete them from the sink yourself")
         return
     ids = await asyncio.to_thread(source.gone_ids, shard, shard_count)
     sink = open_sink(settings)

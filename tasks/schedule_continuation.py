@@ -5,8 +5,8 @@ sending; nothing more can go out until the reset (midnight Pacific time for the 
 THEMEGEN_QUOTA_RESETS_AT). Instead of waiting for a person, the run creates a flow run of its own
 deployment, with its parameters, job variables and work queue, in a Scheduled state at the reset:
 the worker starts it then, it is listed in the UI meanwhile, and like any rerun it sends only the
-rows that are still unfinished. One per stopped run (an idempotency key: a retried task does not
-schedule twice). A run that is not a deployment run (`themegen run --in-process`, a test) or is a
+rows that are still unfinished. One per stopped attempt of a run (an idempotency key: a retried task
+does not schedule twice). A run that is not a deployment run (`themegen run --in-process`, a test) or is a
 child of generate-themes-sharded (its parent is what to run again) schedules nothing and says so.
 """
 
@@ -62,7 +62,8 @@ async def _schedule(deployment_id: str, flow_run_id: str, at: datetime) -> Conti
             deployment_id, parameters=run.parameters, job_variables=run.job_variables,
             work_queue_name=run.work_queue_name, state=Scheduled(scheduled_time=at),
             name=f"{run.name}-continued", tags=[*run.tags, "continuation"],
-            idempotency_key=f"themegen-continuation-{flow_run_id}",
+            # per attempt of this run: a retry of it in the UI that stops for the day again gets its own
+            idempotency_key=f"themegen-continuation-{flow_run_id}-{run.run_count}",
         )
     return Continuation(at=at, flow_run_id=str(continued.id),
                         note=f"flow run {continued.name} ({continued.id}) of this deployment, same parameters, "

@@ -104,3 +104,9 @@ async def test_rows_deleted_from_the_source_are_reported_and_deleted_only_when_a
     assert deleted.rows_gone == 2 and not {"n0005", "n0006"} & theme_ids(stack)
     after, _ = await _run(stack)
     assert after.rows_gone == 0
+
+    # A source that lost more than a tenth of the sink's rows looks like a wrong table: nothing is deleted.
+    lost = [f"n{i:04d}" for i in range(10, 20)]
+    stack.bigquery().query(f"DELETE FROM `{nightly}` WHERE id IN ({', '.join(repr(i) for i in lost)})").result()
+    refused, _ = await _run(stack)
+    assert refused.rows_gone == 10 and set(lost) <= theme_ids(stack) and "not deleting them" in caplog.text
