@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from google.cloud import bigquery
+from pydantic import SecretStr
 
 from themegen.domain.generation import Generation
 from themegen.domain.models import PERMANENT, Reason
@@ -72,6 +74,10 @@ def sink_identity(settings: Settings) -> str:
     block = settings.sink_settings.model_dump()
     names = {k: v for k, v in sorted(block.items())
              if isinstance(v, str) and not any(w in k for w in ("endpoint", "host", "port", "password", "dsn", "url"))}
+    if isinstance(dsn := block.get("dsn"), SecretStr):  # a connection string: its database, never its password
+        found = re.search(r"dbname=(\S+)", dsn.get_secret_value()) or re.search(r"://[^/]*/([^?\s]+)",
+                                                                                 dsn.get_secret_value())
+        names["database"] = found[1] if found else ""
     return f"{settings.sink}:" + hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -49,3 +49,13 @@ def test_a_snapshot_keeps_its_layout_when_an_example_id_needs_quoting(stack, mon
 def _row_hash(source: BigQuerySource, row_id: str) -> str:
     plan = source.plan(f"hash_of_{abs(hash(row_id))}", 10, use_record=False)
     return next(r.source_hash for b in plan.batches for r in source.read_batch(b) if r.id == row_id)
+
+
+def test_each_sink_database_has_its_own_entries_and_no_password_goes_into_them():
+    spanner = done_record.sink_identity(Settings(spanner_database="a"))
+    assert spanner != done_record.sink_identity(Settings(spanner_database="b"))
+    one, other = (done_record.sink_identity(Settings(sink="postgres", postgres_dsn=f"postgresql://u:secret@h:5432/{db}"))
+                  for db in ("one", "other"))
+    assert one != other and one.startswith("postgres:")
+    same_db = done_record.sink_identity(Settings(sink="postgres", postgres_dsn="postgresql://u:other@h2:6543/one"))
+    assert same_db == one  # another host, user or password: the same database's rows
