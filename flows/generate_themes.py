@@ -3,8 +3,10 @@
 Steps:
 0. check_config    - source table/columns/filter, Spanner tables and Gemini access, before any LLM call
    (estimate_run   - with estimate_only: rows, tokens, USD and time bound from a sample; then stop)
-1. create_batches  - snapshot the source once; deterministic batch descriptors (batch_size rows,
-                     by default 100 requests' worth)
+1. create_batches  - snapshot the rows with work once (the done record in BigQuery leaves out rows the sink
+                     holds for their current text, model and prompt); deterministic batch descriptors
+                     (batch_size rows, by default 100 requests' worth); with THEMEGEN_RPD, as many rows
+                     per request as the day needs (fit_day)
 1b. run_inference_job  - tier batch only: the rows left to answer go out as asynchronous jobs within the
                      backend's per-job limits, at the batch price, or a Retry/rerun attaches to the jobs
                      they went to; their valid answers are written to the sink (the batches below find
@@ -18,6 +20,8 @@ Steps:
 3. upsert_themes   - the final upsert: batches that could not write their rows are written from the cache
 3b. judge_quality  - a seeded sample of the run's themes rated by a judge model (grounded, specific, distinct,
                      language, cover): judgements in the sink, rates as a Prefect event; never fails the run
+3c. schedule_continuation - a run stopped by the day's quota (a per-day refusal or THEMEGEN_RPD) schedules
+                     its continuation at the quota's reset: a flow run of its deployment, same parameters
 4. publish_report  - Prefect artifacts: counts, failures by reason with examples, tokens, cost, rerun parameters,
                      the quality section
 
@@ -42,8 +46,10 @@ from tasks.generate_batch import generate_batches
 from tasks.judge_quality import judge_quality
 from tasks.publish_report import publish_report
 from tasks.run_inference_job import cancel_inference_jobs, run_inference_job
+from tasks.schedule_continuation import schedule_continuation
 from tasks.upsert_themes import upsert_themes
 from themegen.pricing.estimate import Estimate
+from themegen.pricing.estimate_days import fit_day
 from themegen.domain.models import RunSummary
 from themegen.report.tables import MAX_BATCH_IDS_SHOWN, batch_rerun
 from themegen.runtime.guard import guard_run
@@ -104,21 +110,24 @@ async def generate_themes(
     choice = resolve_tier(settings, workload_for(settings, plan.rows_total))
     print(f"tier {choice.tier.name}: {choice.why}")
     settings = settings.with_overrides(tier=usable(choice.tier).name, deadline_at=deadline_at(settings, started_at))
+    settings = fit_day(settings, plan.rows_total)  # THEMEGEN_RPD: more rows per request when the day needs it
     # Tier batch: jobs at the batch price write their rows to the sink; the batches find them done.
     jobs = None if choice.tier.synchronous else await run_inference_job(plan, settings, flow_run_id)
     tally = await generate_batches(plan.batches, settings, flow_run_id)
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
     quality = await judge_quality(quote(plan), settings, flow_run_id, tally.stop_reason)
+    continuation = await schedule_continuation(tally.stop_reason, settings)
     summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id,
-                                   choice.why, jobs, rows_limit, quality)
+                                   choice.why, jobs, rows_limit, quality, continuation)
 
     unwritten = f" The final upsert could not finish: {upsert.error}" if upsert.error else ""
     if tally.stop_reason:
-        return Failed(message=tally.stop_reason + unwritten, data=summary)
+        return Failed(message=tally.stop_reason + unwritten + (continuation.message if continuation else ""),
+                      data=summary)
     if failed := sorted(tally.rerun_batches):
         how = (f"or run with parameters {json.dumps(batch_rerun(failed, plan.batch_size))}"
-               if len(failed) <= MAX_BATCH_IDS_SHOWN else "or run it again")
+               if len(failed) <= MAX_BATCH_IDS_SHOWN and plan.full_layout else "or run it again")
         return Failed(message=f"{len(failed)} batches have unfinished rows (see the report's failures by reason); "
                               f"retry this flow run {how}: only unfinished rows are sent.{unwritten}", data=summary)
     return summary

@@ -6,6 +6,7 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.schedule_continuation import Continuation
 from themegen.report.best_effort import best_effort
 from themegen.pricing.cost import cost_usd, tier_cost_usd
 from themegen.pricing.estimate_record import load_estimate
@@ -47,6 +48,7 @@ async def publish_report(
     inference_jobs: InferenceJobs | None = None,
     rows_limit: int | None = None,
     quality: QualityReport | None = None,
+    continuation: Continuation | None = None,
 ) -> RunSummary:
     if inference_jobs is not None:  # the jobs' tokens, at the tier's price (the online ones count as fallback)
         tally.usage.input_tokens += inference_jobs.input_tokens
@@ -59,6 +61,8 @@ async def publish_report(
     report.tier_choice = tier_choice
     report.estimate = await load_estimate(settings, rows_limit)
     summary, tier = report.summary, tier_named(settings.tier)
+    if continuation is not None:
+        summary.continues_at, report.continuation = continuation.at.isoformat(), continuation.note
     summary.tier = tier.name
     summary.cost_usd_standard = cost_usd(settings.model, summary.input_tokens, summary.output_tokens,
                                          backend=settings.gemini.backend)

@@ -59,6 +59,19 @@ class Stack:
     def cache_path(self) -> Path:
         return Path(self.env["THEMEGEN_CACHE_PATH"])
 
+    @property
+    def done_record_table(self) -> str:
+        return f"{self.config.project}.{self.config.dataset}.themegen_done"
+
+    def bigquery(self):
+        from local_stack.bigquery import bigquery_client
+
+        return bigquery_client(self.config.project, self.env["THEMEGEN_BQ_API_ENDPOINT"])
+
+    def drop_done_record(self) -> None:
+        """Forget the BigQuery copy of what the sink holds (the sink is emptied with it)."""
+        self.bigquery().delete_table(self.done_record_table, not_found_ok=True)
+
     def clear_outputs(self) -> None:
         """Empty both Spanner tables, the row cache and the simulator's counters (a clean start)."""
         def delete_all(tx):
@@ -66,6 +79,7 @@ class Stack:
             tx.execute_update(f"DELETE FROM {self.config.failures_table} WHERE TRUE")
 
         self.database().run_in_transaction(delete_all)
+        self.drop_done_record()
         shutil.rmtree(self.cache_path, ignore_errors=True)
         self.sim("config", self.sim_defaults)  # undo fault knobs an earlier test set
         self.sim("reset", {})
@@ -157,6 +171,19 @@ class SinkTables:
     def theme_rows(self) -> int:
         """Rows in the themes table (an id twice would count twice)."""
         return len(self.rows(self._THEMES))
+
+    @property
+    def done_record_table(self) -> str:
+        return f"{self.config.project}.{self.config.dataset}.themegen_done"
+
+    def bigquery(self):
+        from local_stack.bigquery import bigquery_client
+
+        return bigquery_client(self.config.project, self.env["THEMEGEN_BQ_API_ENDPOINT"])
+
+    def drop_done_record(self) -> None:
+        """Forget the BigQuery copy of what the sink holds (the sink is emptied with it)."""
+        self.bigquery().delete_table(self.done_record_table, not_found_ok=True)
 
     def clear_outputs(self) -> None:
         """Empty this sink's tables, then everything stack.clear_outputs empties."""

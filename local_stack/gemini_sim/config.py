@@ -35,6 +35,9 @@ class SimConfig(BaseModel):
         default=None, ge=1, description="input tokens per minute (None: unlimited)"
     )
     rpd: int | None = Field(default=None, ge=1, description="requests per day (None: unlimited)")
+    day_reset_tz: str = Field(
+        default="America/Los_Angeles", description="the rpd day ends at midnight here (the Gemini API's: Pacific "
+        "time); POST /_sim/new_day ends it at once")
     error_rate_500: float = Field(default=0.0, ge=0.0, le=1.0, description="P(HTTP 500)")
     error_rate_503: float = Field(default=0.0, ge=0.0, le=1.0, description="P(HTTP 503)")
     invalid_output_rate: float = Field(

@@ -1,17 +1,21 @@
-"""Sliding-window quotas (RPM, input TPM, RPD), one set per simulator like a one-model project.
+"""Quotas (RPM, input TPM over a sliding minute; RPD per calendar day), one set per simulator like a
+one-model project.
 
 Only admitted requests are recorded: the real API does not charge rejected calls to the quota,
-and a client that backs off for `retryDelay` must then really get through.
+and a client that backs off for `retryDelay` must then really get through. The day is the real
+API's: it resets at midnight in `day_reset_tz` (Pacific time), not 24 h after each request; a test
+that cannot wait for midnight starts the next day at once (`new_day`, POST /_sim/new_day).
 """
 
-import math
 from collections import deque
+from datetime import date, datetime
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from .config import SimConfig
 
 MINUTE_S = 60.0
-DAY_S = 86_400
+DAY_REFUSAL_RETRY_S = 13.0  # what the real API's per-day 429 says in its RetryInfo (seconds, not the reset)
 
 _REQUESTS_METRIC = "generativelanguage.googleapis.com/generate_content_requests"
 _INPUT_TOKENS_METRIC = "generativelanguage.googleapis.com/generate_content_input_token_count"
@@ -24,7 +28,7 @@ class Violation(NamedTuple):
     quota_metric: str
     quota_id: str
     quota_value: int
-    retry_delay_s: float | None  # None: no RetryInfo (per-day quota: retrying soon is pointless)
+    retry_delay_s: float | None  # None: no RetryInfo
 
 
 def rpm_violation(rpm: int, retry_delay_s: float) -> Violation:
@@ -39,22 +43,34 @@ class QuotaWindows:
         # Minute window keeps exact timestamps so retryDelay can say when a slot frees up.
         self._minute: deque[tuple[float, int]] = deque()
         self._minute_tokens = 0
-        # Day window only needs a count; per-second buckets bound it to 86 400 entries.
-        self._day: deque[list[int]] = deque()
+        self.new_day()
+
+    def new_day(self) -> None:
+        """Start the next quota day now (what midnight Pacific time does to the real API's)."""
+        self._day: date | None = None
         self._day_requests = 0
 
+    def day_requests(self, config: SimConfig) -> int:
+        """Requests admitted so far in the current quota day."""
+        today = datetime.now(ZoneInfo(config.day_reset_tz)).date()
+        if self._day != today:
+            if self._day is not None:
+                self._day_requests = 0
+            self._day = today
+        return self._day_requests
+
     def _expire(self, now: float) -> None:
-        minute, day = self._minute, self._day
+        minute = self._minute
         while minute and minute[0][0] <= now - MINUTE_S:
             self._minute_tokens -= minute.popleft()[1]
-        while day and day[0][0] <= now - DAY_S:
-            self._day_requests -= day.popleft()[1]
 
     def check(self, now: float, tokens: int, config: SimConfig) -> Violation | None:
         """The quota a request of `tokens` input tokens would exceed at `now`, if any."""
         self._expire(now)
-        if config.rpd is not None and self._day_requests >= config.rpd:
-            return Violation(_REQUESTS_METRIC, RPD_QUOTA_ID, config.rpd, None)
+        if config.rpd is not None and self.day_requests(config) >= config.rpd:
+            # The real API sends a RetryInfo with a per-day refusal too, of seconds: retrying on it is
+            # pointless, the quota id (PerDay) is what a client must read.
+            return Violation(_REQUESTS_METRIC, RPD_QUOTA_ID, config.rpd, DAY_REFUSAL_RETRY_S)
         if config.rpm is not None and len(self._minute) >= config.rpm:
             # A slot frees once the (len - rpm + 1) oldest requests have left the window.
             oldest_ts = self._minute[len(self._minute) - config.rpm][0]
@@ -73,12 +89,8 @@ class QuotaWindows:
         # A single request larger than the whole quota never fits; say "a full window".
         return MINUTE_S
 
-    def record(self, now: float, tokens: int) -> None:
+    def record(self, now: float, tokens: int, config: SimConfig) -> None:
         self._minute.append((now, tokens))
         self._minute_tokens += tokens
-        second = math.floor(now)
-        if self._day and self._day[-1][0] == second:
-            self._day[-1][1] += 1
-        else:
-            self._day.append([second, 1])
+        self.day_requests(config)
         self._day_requests += 1

@@ -39,21 +39,31 @@ def duration(seconds: float) -> str:
 
 
 EXHAUSTED_MESSAGE = "Resource has been exhausted (e.g. check quota)."
+# The real API's per-day refusal: its message, a Help link, the location among the dimensions and a
+# RetryInfo of seconds (python-genai issue #2044 quotes one); only the PerDay quota id tells it apart.
+DAY_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. For more information "
+               "on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.")
+_HELP = {"@type": "type.googleapis.com/google.rpc.Help",
+         "links": [{"description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}
 
 
 def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Response:
+    per_day = "PerDay" in violation.quota_id
+    dimensions = {"location": "global", "model": model} if per_day else {"model": model}
     details: list[dict[str, Any]] = [
+        *([_HELP] if per_day else []),
         {
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             "violations": [
                 {
                     "quotaMetric": violation.quota_metric,
                     "quotaId": violation.quota_id,
-                    "quotaDimensions": {"model": model},
+                    "quotaDimensions": dimensions,
                     "quotaValue": str(violation.quota_value),
                 }
             ],
-        }
+        },
     ]
     if violation.retry_delay_s is not None:
         details.append(
@@ -62,7 +72,7 @@ def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Respons
                 "retryDelay": duration(violation.retry_delay_s),
             }
         )
-    return error(sim, 429, "RESOURCE_EXHAUSTED", EXHAUSTED_MESSAGE, details)
+    return error(sim, 429, "RESOURCE_EXHAUSTED", DAY_MESSAGE if per_day else EXHAUSTED_MESSAGE, details)
 
 
 def overloaded(sim: Simulator) -> web.Response:

@@ -68,7 +68,7 @@ def _admission_error(sim: Simulator, model: str, input_tokens: int) -> web.Respo
         if violation.quota_id == RPD_QUOTA_ID and sim.stats.in_progress_at_day_refusal is None:
             sim.stats.in_progress_at_day_refusal = sim.stats.in_progress
         return replies.quota_error(sim, model, violation)
-    sim.quota.record(now, input_tokens)
+    sim.quota.record(now, input_tokens, config)
     return None
 
 
@@ -182,6 +182,14 @@ async def _post_reset(request: web.Request) -> web.Response:
     return replies.json_response(200, _stats(request.app))
 
 
+async def _post_new_day(request: web.Request) -> web.Response:
+    """The quota day resets now (as at midnight Pacific time): rpd counts from zero again."""
+    sim = request.app[SIMULATOR]
+    sim.quota.new_day()
+    sim.stats.in_progress_at_day_refusal = None
+    return replies.json_response(200, {"day_requests": 0})
+
+
 async def _health(request: web.Request) -> web.Response:
     return replies.json_response(200, {"status": "ok", "simulated": True})
 
@@ -207,6 +215,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_post("/_sim/config", _post_config)
     app.router.add_get("/_sim/stats", _get_stats)
     app.router.add_post("/_sim/reset", _post_reset)
+    app.router.add_post("/_sim/new_day", _post_new_day)
     app.router.add_get("/_sim/health", _health)
     return app
 

@@ -1,6 +1,7 @@
 """The Gemini simulator, driven by the real google-genai async client (no network needed)."""
 
 import json
+from datetime import date
 
 import google.oauth2.credentials
 import pytest
@@ -126,7 +127,7 @@ def test_quota_window_frees_slots_and_ignores_rejected_calls():
     windows, config = QuotaWindows(), SimConfig(rpm=2)
     for now in (0.0, 10.0):
         assert windows.check(now, 1, config) is None
-        windows.record(now, 1)
+        windows.record(now, 1, config)
     assert windows.check(30.0, 1, config).retry_delay_s == 30.0  # the t=0 slot frees at t=60
     assert windows.check(60.0, 1, config) is None  # the rejected t=30 call took no slot
 
@@ -159,16 +160,29 @@ async def test_tpm_quota_uses_input_token_quota_id(sim, client):
     assert "RetryInfo" in details
 
 
-async def test_rpd_quota_has_no_retry_info(sim, client):
+async def test_rpd_quota_refuses_as_the_real_api_until_the_day_resets(sim, client):
     await configure(sim, rpd=1)
     await ask(client)
     with pytest.raises(errors.ClientError) as caught:
         await ask(client)
     details = quota_details(caught.value)
-    assert caught.value.code == 429 and "RetryInfo" not in details
-    assert details["QuotaFailure"]["violations"][0]["quotaId"] == (
-        "GenerateRequestsPerDayPerProjectPerModel"
-    )
+    # as the real API: a Help link, the location, and a RetryInfo of seconds that does not mean the day
+    assert caught.value.code == 429 and "You exceeded your current quota" in caught.value.message
+    violation = details["QuotaFailure"]["violations"][0]
+    assert violation["quotaId"] == "GenerateRequestsPerDayPerProjectPerModel" and violation["quotaValue"] == "1"
+    assert violation["quotaDimensions"] == {"location": "global", "model": MODEL}
+    assert "Help" in details and float(details["RetryInfo"]["retryDelay"].removesuffix("s")) < 60
+    async with sim[1].post("/_sim/new_day") as response:
+        assert response.status == 200
+    await ask(client)  # the next day's quota
+
+
+def test_the_rpd_day_ends_at_midnight_in_its_time_zone():
+    windows, config = QuotaWindows(), SimConfig(rpd=1)
+    windows.record(0.0, 1, config)
+    assert windows.check(1.0, 1, config).quota_id == "GenerateRequestsPerDayPerProjectPerModel"
+    windows._day = date(2000, 1, 1)  # the day the count belongs to has passed
+    assert windows.check(2.0, 1, config) is None
 
 
 async def test_burst_429_carries_configured_retry_delay(sim, client):

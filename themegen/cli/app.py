@@ -143,6 +143,8 @@ def estimate_command(
     rows: Annotated[int | None, typer.Option(min=1, help="only the first N rows by id, as `run --rows`")] = None,
     tpm: Annotated[int | None, typer.Option(help="input tokens per minute of your quota")] = None,
     deadline: Annotated[str | None, typer.Option(help="show which tier auto picks for it, e.g. 2h, 1d (THEMEGEN_DEADLINE)")] = None,
+    rpd: Annotated[int | None, typer.Option(min=1, help="requests per day of your quota: days per rows-per-request "
+                                                        "packing, and the packing the run uses (THEMEGEN_RPD)")] = None,
 ) -> None:
     """Rows, tokens, USD per model and per tier, and the time each tier takes, before running anything."""
     _prepare(ctx)
@@ -150,7 +152,7 @@ def estimate_command(
     from themegen.pricing.estimate_record import save_estimate
     from themegen.config.settings import Settings
 
-    settings = Settings().with_overrides(deadline=deadline)
+    settings = Settings().with_overrides(deadline=deadline, rpd=rpd)
 
     async def estimate_and_keep():
         result = await estimate(settings, sample, rows_limit=rows, tpm=tpm)

@@ -18,6 +18,7 @@ from themegen.cli.output import log_file
 from themegen.cli.run_outcome import RunOutcome, outcome_of, result_env
 from themegen.domain.errors import tidy
 from themegen.domain.models import RunSummary
+from themegen.report.tables import rows_to_theme
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
@@ -87,6 +88,7 @@ def show(console: Console, outcome: RunOutcome, failures_table: str) -> None:
         for key, value in summary.model_dump(exclude={"failures"}).items():
             table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
         console.print(table)
+        console.print(rows_to_theme(summary.rows_to_theme, summary.rows_already_done, summary.rows_failed_before))
         if summary.failures:
             console.print(_failures_table(summary, failures_table))
         if os.environ.get("THEMEGEN_STACK"):

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
         False, description="send rows again whose answer was declined or stayed invalid (paid for, and "
         "recorded in the row cache); otherwise only a new prompt or model sends them again",
     )
+    delete_gone_rows: bool = Field(
+        False, description="delete from the sink the rows whose id left the source table (reported either way)")
     max_input_chars: int = Field(
         30_000, ge=1, description="longer texts fail with a reason instead of being truncated silently"
     )
@@ -155,6 +157,16 @@ class Settings(BaseSettings):
     tpm: int | None = Field(
         None, ge=1, description="Gemini input tokens per minute this run may use; None = not limited"
     )
+    rpd: int | None = Field(
+        None, ge=1, description="Gemini requests per day this run may use (the quota's requests per day); a run that "
+        "spends them stops and continues after the reset; the estimate packs rows to fit a day")
+    tpd: int | None = Field(None, ge=1, description="Gemini input tokens per day this run may use; None = not limited")
+    pack_to_fit_day: bool = Field(
+        True, description="with rpd set: a run whose rows need more than a day at rows_per_request sends more rows "
+        "per request, the fewest that fit a day (never fewer than rows_per_request)")
+    quota_resets_at: str = Field(
+        "00:00 America/Los_Angeles", description="when the per-day quotas reset (HH:MM and a time zone): a run "
+        "stopped by the day's quota continues then")
     shared_token_limit: str | None = Field(
         None,
         description="Prefect global concurrency limit every process takes a request's estimated input tokens "
@@ -181,6 +193,14 @@ class Settings(BaseSettings):
     def _token_limit_needs_tpm(cls, value: str | None, info) -> str | None:
         if value is not None and info.data.get("tpm") is None:
             raise ValueError("shared_token_limit needs tpm: set THEMEGEN_TPM to the input tokens per minute")
+        return value
+
+    @field_validator("quota_resets_at")
+    @classmethod
+    def _quota_resets_at(cls, value: str) -> str:
+        from themegen.limiter.day import parse_reset  # here: the limiter package imports these settings
+
+        parse_reset(value)
         return value
 
     @field_validator("gcp_project")

@@ -34,11 +34,26 @@ class BatchPlan(BaseModel):
     bytes_processed: int = 0
     duplicate_ids: list[str] = Field(default_factory=list, description="ids seen more than once (kept once)")
     rows_without_id: int = Field(0, description="source rows whose id is NULL or empty: skipped, never sent")
+    # Rows the done record (BigQuery) found settled for their current text, model and prompt: not in the snapshot.
+    rows_done_earlier: int = Field(0, description="the sink holds their themes (by the done record): not read")
+    failed_earlier: dict[str, int] = Field(default_factory=dict, description="reason -> rows that failed for good "
+                                           "earlier (declined, invalid, bad input) and are unchanged: not read, not "
+                                           "sent again (retry_failed sends them)")
+    failed_earlier_examples: dict[str, str] = Field(default_factory=dict, description="reason -> one such id")
+    @property
+    def rows_failed_earlier(self) -> int:
+        return sum(self.failed_earlier.values())
+
+    full_layout: bool = Field(True, description="the batches are cut from every row of the table (no row was left "
+                              "out as done), so a batch_ids run of a later run names the same rows")
+    rows_gone: int = Field(0, description="rows the sink holds whose id left the source table")
+    gone_examples: list[str] = Field(default_factory=list, description="a few of those ids")
 
 
 class SourceRow(BaseModel):
     id: str
     text: str | None
+    source_hash: str | None = Field(None, description="the text columns' hash as the snapshot query computed it")
 
 
 class ThemeRecord(BaseModel):
@@ -204,6 +219,12 @@ class RunSummary(BaseModel):
     rows_answered: int = Field(0, description="answered by Gemini online in this run")
     rows_not_written: int = Field(0, description="have themes in the row cache but not in Spanner")
     rows_without_id: int = 0
+    rows_to_theme: int = Field(0, description="rows the run read to settle (the done record left the rest out)")
+    rows_failed_before: int = Field(0, description="of rows_failed: failed for good in an earlier run and unchanged, "
+                                    "so not read and not sent again (retry_failed sends them)")
+    rows_gone: int = Field(0, description="rows the sink holds whose id left the source table")
+    continues_at: str | None = Field(None, description="when the scheduled continuation of a run stopped by the "
+                                     "day's quota starts (ISO 8601, UTC)")
     llm_calls: int = 0
     llm_retries: int = 0
     http_429: int = 0

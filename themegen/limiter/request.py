@@ -6,6 +6,8 @@ A request, in this order, takes
 3. one slot of the shared RPM limit and its estimated input tokens of the shared TPM limit, when
    the settings name them (Prefect global limits, for several processes; shared.py), last: a
    shared slot is held for 60 s from the moment it is handed out, so that moment must be the send.
+Before them, with THEMEGEN_RPD / THEMEGEN_TPD set, a request takes its place in the day's budget
+(day.py); once that is spent the run stops as on a per-day refusal.
 Steps 1 and 2 take turns (one FIFO lock per event loop): one waiter polls the throttle instead of
 every open request polling it every millisecond, and requests leave in arrival order.
 
@@ -37,10 +39,12 @@ import time
 import weakref
 from typing import Protocol
 
+from prefect import runtime
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from prefect.logging.loggers import get_logger
 
+from themegen.limiter.day import DayBudget
 from themegen.limiter.shared import LimitSpec, SharedRateLimit, limit_specs
 from themegen.limiter.throttle import RpmThrottle
 from themegen.limiter.tokens import TokenBudget, TokenEstimate
@@ -93,17 +97,20 @@ class _Pace:
 
 
 class Stop(Protocol):
-    """Anything that says whether the run has stopped sending (generator/stop.py's RunStop)."""
+    """Anything that says whether the run has stopped sending, and stops it for the day (domain/stop.py's RunStop)."""
 
     @property
     def tripped(self) -> bool: ...
+
+    def trip_daily_quota(self, detail: object) -> None: ...
 
 
 class RequestLimiter:
     """One per (event loop, settings); `request_limiter` makes it. See the module docstring."""
 
-    def __init__(self, pace: _Pace, shared: tuple[LimitSpec, ...]) -> None:
+    def __init__(self, pace: _Pace, shared: tuple[LimitSpec, ...], day: DayBudget | None = None) -> None:
         self._pace = pace
+        self._day = day
         by_unit = {spec.unit: SharedRateLimit(spec.name, spec.chunk, spec.setting) for spec in shared}
         self._shared_requests = by_unit.get("RPM")
         self._shared_tokens = by_unit.get("TPM")
@@ -120,6 +127,11 @@ class RequestLimiter:
             # leave at once instead of each waiting its paced turn, which kept a stopped run's
             # process alive for as long as its queue took to drain (README Benchmarks).
             if stop is not None and stop.tripped:
+                return False
+            # Before any pacing: a request the day cannot afford must not wait for a slot first.
+            if self._day is not None and not self._day.take(self._pace.estimate(input_chars)):
+                if stop is not None:
+                    stop.trip_daily_quota(self._day.spent())
                 return False
             if self._pace.tokens:
                 await self._pace.tokens.take(self._pace.estimate(input_chars))
@@ -148,6 +160,7 @@ class RequestLimiter:
 
 
 _paces: dict[tuple[float, float | None], _Pace] = {}
+_days: dict[tuple[int | None, int | None, str, str | None], DayBudget] = {}
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, RequestLimiter]] = (
     weakref.WeakKeyDictionary()
 )
@@ -162,14 +175,21 @@ def request_limiter(settings: Settings) -> RequestLimiter:
     target = (settings.rpm * keep, settings.tpm * keep if settings.tpm else None)
     specs = limit_specs(settings)
     shared = tuple(spec for spec in specs if spec.configured)
+    # The day's budget is counted, not paced: the whole share, no headroom.
+    day = tuple(None if q is None else max(1, q // settings.quota_share) for q in (settings.rpd, settings.tpd))
+    # One budget per flow run ("this run may use"): a continuation, or another run in this process, has its own.
+    day_key = (*day, settings.quota_resets_at, str(runtime.flow_run.id) if runtime.flow_run.id else None)
     loop = asyncio.get_running_loop()
     with _lock:
         limiters = _limiters.setdefault(loop, {})
-        if (target, shared) in limiters:
-            return limiters[(target, shared)]
+        if (target, shared, day_key) in limiters:
+            return limiters[(target, shared, day_key)]
         if target not in _paces:
             _paces[target] = _Pace(*target)
-        limiter = limiters[(target, shared)] = RequestLimiter(_paces[target], shared)
+        budget = None
+        if day != (None, None):
+            budget = _days.setdefault(day_key, DayBudget(*day_key[:3]))
+        limiter = limiters[(target, shared, day_key)] = RequestLimiter(_paces[target], shared, budget)
     if local := [spec for spec in specs if not spec.configured]:
         _logger().info(
             "%s unset: this process alone keeps Gemini requests within %s (the single-process fallback). "

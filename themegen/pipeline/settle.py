@@ -13,7 +13,8 @@
    validates;
 6. the batch writes its own outcome to the sink before it ends: themes, failures, and deletes of
    rows they make stale (an old failure of a row that now has themes, old themes of a row that
-   now fails). If the sink refuses, the answers stay in the row cache and the run stops spending.
+   now fails). If the sink refuses, the answers stay in the row cache and the run stops spending;
+   once it took them, every row's outcome goes to the source's done record (record.py).
 
 Without a generator (the final upsert) step 5 is skipped: what the cache holds is written.
 """
@@ -28,6 +29,7 @@ from themegen.domain.generation import Generation, Pending
 from themegen.domain.models import PERMANENT, BatchResult, Reason, RowFailure, SourceRow, ThemeRecord
 from themegen.domain.prompt import InvalidInput, input_hash, prepare_text
 from themegen.llm import Answer, Generator
+from themegen.pipeline import record
 from themegen.pipeline.edges import Edges
 from themegen.pipeline.same_text import Outcome, by_text, read_entry
 from themegen.sink import Stored, Writes
@@ -241,6 +243,8 @@ async def settle_batch(rows: list[SourceRow], batch_id: int, edges: Edges, gener
         writes = _writes(out, stored, done_ids)
         await edges.sink.write(writes, edges.flow_run_id)
         out.result.written = len(writes.themes)
+        done_before = {i: stored.themes[i][3] for i in done_ids}
+        await record.keep(edges.source, record.entries(rows, out.records, done_before, out.failures), batch_id)
     except Exception as exc:  # noqa: BLE001 - whatever the sink raised, the answers are safe in the cache
         out.result.write_error = f"{type(exc).__name__}: {exc}"
         out.result.not_written = len(out.records)

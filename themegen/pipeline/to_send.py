@@ -32,7 +32,8 @@ async def rows_to_send(settings: Settings, rows_limit: int | None, sample_rows: 
     await asyncio.to_thread(source.check_source)
     plan = await asyncio.to_thread(source.plan, f"estimate_{uuid.uuid4().hex[:12]}",
                                    settings.rows_per_batch, rows_limit, None, 1, settings.max_batches_per_run)
-    found = ToSend(rows=plan.rows_total, bytes_billed=plan.bytes_processed or 0)
+    found = ToSend(rows=plan.rows_total + plan.rows_done_earlier + plan.rows_failed_earlier,
+                   bytes_billed=plan.bytes_processed or 0)
     seen: set[int] = set()
     async with open_edges(settings) as edges:
         for batch in plan.batches:

@@ -21,6 +21,7 @@ from google.genai import errors, types
 from pydantic import BaseModel, Field
 
 from themegen.pricing.cost import base_model, cost_usd, priced_models
+from themegen.pricing.estimate_days import PackingDays, day_lines, days_per_packing, packing_for_day
 from themegen.llm.gemini.client import shared_client
 from themegen.domain.prompt import prompt_of, user_content
 from themegen.config.settings import Settings
@@ -96,6 +97,11 @@ class Estimate(BaseModel):
     tiers: list[TierEstimate] = Field(default_factory=list, description="cost and expected time on every tier")
     deadline: str | None = None
     auto: Choice | None = Field(None, description="what tier=auto picks for the deadline")
+    rpd: int | None = Field(None, description="requests per day of the quota (THEMEGEN_RPD)")
+    tpd: int | None = Field(None, description="input tokens per day of the quota (THEMEGEN_TPD)")
+    packings: list[PackingDays] = Field(default_factory=list, description="days the run needs at each rows per "
+                                        "request (with rpd or tpd)")
+    packing: int | None = Field(None, description="the rows per request the run will use (fits a day when one does)")
 
 
 async def _count_with_api(settings: Settings, prompts: list[tuple[str, str]]) -> tuple[list[int], str]:
@@ -184,6 +190,12 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     # The time shown is the configured tier's (auto's pick, or standard until a deadline picks one),
     # the same number as its line in the tier table.
     shown = auto.tier.name if auto else settings.tier if settings.tier != AUTO else "standard"
+    packings, packing = [], None
+    if settings.rpd or settings.tpd:
+        # per_row_in was counted one row per request: its instructions go once per request when packed
+        instructions = min(per_row_in, approx_tokens(SYSTEM_INSTRUCTION))
+        packings = days_per_packing(sent, settings.rpd, settings.tpd, settings.rows_per_request, per_row_in, instructions)
+        packing = packing_for_day(packings, settings.rows_per_request) if settings.pack_to_fit_day else settings.rows_per_request
     return Estimate(
         model=settings.model, backend=backend, stack=settings.stack, rows=rows, rows_to_send=found.rows_to_send,
         texts_to_send=found.texts, sample_rows=len(prompts), token_method=method, token_method_note=method_note,
@@ -192,6 +204,7 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
         minutes=minutes, expected_minutes=60 * next(t.expected_hours for t in tiers if t.tier == shown),
         child_runs=child_runs(minutes, settings.run_timeout_s), run_timeout_s=settings.run_timeout_s,
         bq_bytes_processed=billed, notes=notes, tier=shown, deadline=settings.deadline, tiers=tiers, auto=auto,
+        rpd=settings.rpd, tpd=settings.tpd, packings=packings, packing=packing,
     )
 
 
@@ -239,6 +252,7 @@ def format_estimate(e: Estimate) -> str:
         f"  {e.model} on each tier (half price = the same tokens at 50%):",
         *tier_lines(e.tiers, e.tier, e.deadline, e.auto, _usd),
         "",
+        *([*day_lines(e.packings, e.packing, e.rpd, e.tpd), ""] if e.packings else []),
         *(f"  note: {n}" for n in e.notes),
     ]
     return "\n".join(lines)

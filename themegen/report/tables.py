@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from themegen.report.chart import LATENCY_TITLE, THROUGHPUT_TITLE, latency_chart, markdown_image, throughput_chart
 from themegen.domain.models import RERUN_FIXES, BatchPlan, FailureGroup, Reason, RunSummary, UpsertResult
 from themegen.pricing.estimate_record import EstimateRecord
-from themegen.report.tally import RunTally
+from themegen.report.tally import FailureExample, RunTally
 
 MAX_BATCH_IDS_SHOWN = 50
 
@@ -40,6 +40,10 @@ class RunReport(BaseModel):
     batch_size: int = Field(description="the run's rows per batch, which its batch ids depend on")
     failures_table: str = "ThemeFailures"
     estimate: EstimateRecord | None = Field(None, description="the last estimate of this configuration, if any")
+    gone_examples: list[str] = Field(default_factory=list, description="a few ids of rows that left the source")
+    continuation: str = Field("", description="what continues a run stopped for the day, and when")
+    batch_ids_rerun: bool = Field(True, description="a batch_ids run names this run's batches (its layout is the "
+                                  "whole table's); else a plain rerun, which reads only the unfinished rows anyway")
 
 
 def batch_rerun(batch_ids: list[int], batch_size: int) -> dict[str, object]:
@@ -51,21 +55,44 @@ def rerun_parameters(report: RunReport) -> list[dict[str, object]]:
     """Parameter sets to paste into a new deployment run (a plain rerun does the same for every batch)."""
     sets: list[dict[str, object]] = []
     # More batches than fit a message: a plain rerun settles them all the same (done rows cost nothing).
-    if 0 < len(report.tally.rerun_batches) <= MAX_BATCH_IDS_SHOWN:
+    if report.batch_ids_rerun and 0 < len(report.tally.rerun_batches) <= MAX_BATCH_IDS_SHOWN:
         sets.append(batch_rerun(sorted(report.tally.rerun_batches), report.batch_size))
     if any(report.tally.failed[r] for r in (Reason.INVALID_ANSWER, Reason.BLOCKED)):
         sets.append({"retry_failed": True})
     return sets
 
 
+def rows_to_theme(to_theme: int, done: int, failed: int) -> str:
+    """'0 rows to theme; 29,724 already done' (pure): what a run has to do, and what it found settled."""
+    said = f"{to_theme:,} rows to theme"
+    if done:
+        said += f"; {done:,} already done"
+    if failed:
+        said += f"; {failed:,} failed for good earlier, unchanged (retry_failed sends them)"
+    return said
+
+
+def count_earlier_failures(plan: BatchPlan, tally: RunTally) -> None:
+    """Rows the done record left out as failed for good count as failed, by their reason (with an example)."""
+    for reason, rows in plan.failed_earlier.items():
+        tally.failed[Reason(reason)] += rows
+        if example := plan.failed_earlier_examples.get(reason):
+            tally.examples.setdefault(Reason(reason), []).insert(0, FailureExample(
+                source_id=example, batch_id=-1, error="failed in an earlier run; unchanged, so not read or sent again"))
+
+
 def summarize(plan: BatchPlan, tally: RunTally, upsert: UpsertResult, wall_seconds: float,
               flow_run_id: str | None) -> RunReport:
+    count_earlier_failures(plan, tally)
     usage = tally.usage
     summary = RunSummary(
-        rows_total=plan.rows_total,
-        rows_succeeded=tally.rows_succeeded,
+        rows_total=plan.rows_total + plan.rows_done_earlier + plan.rows_failed_earlier,  # the failed: in the tally
+        rows_succeeded=tally.rows_succeeded + plan.rows_done_earlier,
         rows_failed=tally.rows_failed,
-        rows_already_done=tally.done_before,
+        rows_already_done=tally.done_before + plan.rows_done_earlier,
+        rows_to_theme=plan.rows_total,
+        rows_failed_before=plan.rows_failed_earlier,
+        rows_gone=plan.rows_gone,
         rows_from_cache=tally.from_cache,
         rows_from_same_text=tally.from_same_text,
         rows_answered=tally.answered,
@@ -84,7 +111,8 @@ def summarize(plan: BatchPlan, tally: RunTally, upsert: UpsertResult, wall_secon
     )
     return RunReport(summary=summary, tally=tally, duplicate_ids=plan.duplicate_ids,
                      bytes_processed=plan.bytes_processed, snapshot_table=plan.snapshot_table,
-                     upsert_error=upsert.error, batch_size=plan.batch_size)
+                     upsert_error=upsert.error, batch_size=plan.batch_size, gone_examples=plan.gone_examples,
+                     batch_ids_rerun=plan.full_layout)
 
 
 def summary_table(report: RunReport) -> list[dict[str, object]]:
@@ -93,7 +121,10 @@ def summary_table(report: RunReport) -> list[dict[str, object]]:
         ("rows total", s.rows_total),
         ("rows succeeded", s.rows_succeeded),
         ("rows failed", s.rows_failed),
+        ("rows to theme (the rest were settled, by the done record)", s.rows_to_theme),
         ("rows already done (the sink had them)", s.rows_already_done),
+        ("rows failed for good earlier, unchanged (not sent again)", s.rows_failed_before),
+        ("rows in the sink no longer in the source", s.rows_gone),
         ("rows from the row cache (paid earlier)", s.rows_from_cache),
         ("rows from an identical text", s.rows_from_same_text),
         ("rows answered by Gemini now", s.rows_answered),
@@ -197,10 +228,16 @@ def markdown(report: RunReport) -> str:
         f"**{s.rows_succeeded:,} / {s.rows_total:,} rows** hold six themes; **{s.rows_failed:,} failed**; "
         f"{s.llm_calls:,} LLM calls, {s.input_tokens:,} input / {s.output_tokens:,} output tokens, "
         f"{s.wall_seconds:.1f} s.", "",
+        rows_to_theme(s.rows_to_theme, s.rows_already_done - tally.done_before, s.rows_failed_before) + ".", "",
         *([f"Tier **{s.tier}**: {report.tier_choice}.", ""] if report.tier_choice else []),
     ]
     if tally.stop_reason:
         lines += [f"**Stopped early:** {tally.stop_reason}", ""]
+    if s.continues_at:
+        lines += [f"**Continues at {s.continues_at}**: {report.continuation}.", ""]
+    if s.rows_gone:
+        lines += [f"**{s.rows_gone:,} rows in the sink are no longer in the source**, e.g. {', '.join(report.gone_examples)}"
+                  " (THEMEGEN_DELETE_GONE_ROWS=true deletes them from the sink).", ""]
     if report.upsert_error:
         lines += [f"**Not written to the sink:** {s.rows_not_written:,} rows: {report.upsert_error}", ""]
     lines += charts(report)

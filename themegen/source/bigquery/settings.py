@@ -24,11 +24,15 @@ class BigQuerySettings(BaseModel):
     staging_dataset: str | None = Field(
         None, description="dataset for the run's snapshot table (default: the source dataset)"
     )
+    done_record: bool = Field(
+        True, description="keep a record of what the sink holds in the staging dataset, so the snapshot selects "
+        "only new, changed and unfinished rows (false: every row is read and checked against the sink)")
+    done_table: str = Field("themegen_done", description="the done record's table in the staging dataset")
     api_endpoint: str | None = Field(None, description="BigQuery REST endpoint override (emulator)")
     storage_endpoint: str | None = Field(
         None, description="BigQuery Storage Read gRPC host:port override; http://host:port for plaintext (an emulator)")
 
-    @field_validator("dataset", "staging_dataset", "table", "id_column")
+    @field_validator("dataset", "staging_dataset", "table", "id_column", "done_table")
     @classmethod
     def _identifier(cls, value: str | None, info) -> str | None:
         return None if value is None else check_identifier(value, f"bq_{info.field_name}")

@@ -9,6 +9,13 @@ from local_stack.bigquery import bigquery_client
 from themegen.source.bigquery.client import BigQuerySource, SourceConfigError, batch_layout, combine_text
 
 
+@pytest.fixture(autouse=True)
+def every_row(monkeypatch):
+    """These tests cut the whole table: without the done record an earlier test's runs left (its own tests:
+    tests/flows/test_nightly.py, test_done_record.py)."""
+    monkeypatch.setenv("THEMEGEN_BQ_DONE_RECORD", "false")
+
+
 def all_ids(source: BigQuerySource, batches) -> list[str]:
     return [row.id for batch in batches for row in source.read_batch(batch)]
 
