@@ -43,6 +43,8 @@ async def judge_quality(plan: BatchPlan, settings: Settings, flow_run_id: str | 
                         stop_reason: str | None = None) -> QualityReport:
     if settings.quality_sample_rows == 0:
         return QualityReport(enabled=False)
+    if not plan.batches:  # e.g. a nightly run with nothing to do: the last run that themed rows judged them
+        return QualityReport(enabled=False, why_not="this run themed no rows")
     if stop_reason:  # a per-day quota or a sink outage: nothing more is sent
         return QualityReport(sample_size=settings.quality_sample_rows, error=f"not judged: the run stopped ({stop_reason})")
     source, sink = open_source(settings), open_sink(settings)

@@ -172,19 +172,6 @@ class SinkTables:
         """Rows in the themes table (an id twice would count twice)."""
         return len(self.rows(self._THEMES))
 
-    @property
-    def done_record_table(self) -> str:
-        return f"{self.config.project}.{self.config.dataset}.themegen_done"
-
-    def bigquery(self):
-        from local_stack.bigquery import bigquery_client
-
-        return bigquery_client(self.config.project, self.env["THEMEGEN_BQ_API_ENDPOINT"])
-
-    def drop_done_record(self) -> None:
-        """Forget the BigQuery copy of what the sink holds (the sink is emptied with it)."""
-        self.bigquery().delete_table(self.done_record_table, not_found_ok=True)
-
     def clear_outputs(self) -> None:
         """Empty this sink's tables, then everything stack.clear_outputs empties."""
         self.delete_all()

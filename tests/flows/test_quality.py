@@ -65,7 +65,13 @@ async def test_a_run_reports_judged_quality_stores_the_judgements_and_emits_the_
     assert 0.7 < rates["specific"] < 1.0
     assert summary.quality["specific"][0] == rates["specific"] and len(summary.quality) == 5  # `run --json` has them
 
-    # Paid once: a rerun judges the same rows from the cache.
+    # A rerun with nothing to do themes no row, so it judges none.
+    again = await generate_themes(rows_limit=ROWS, batch_size=40)
+    assert stack.sim("stats")["judge"]["requests"] == 10 and again.llm_calls == 0
+    assert "Not judged (this run themed no rows)" in await report_markdown(again.flow_run_id)
+    # Paid once: a rerun over the same rows (the done record off: every row is read again, and found
+    # done in the sink) judges the same rows from the cache.
+    monkeypatch.setenv("THEMEGEN_BQ_DONE_RECORD", "false")
     again = await generate_themes(rows_limit=ROWS, batch_size=40)
     assert stack.sim("stats")["judge"]["requests"] == 10 and again.llm_calls == 0
     assert "100 judgements reused" in await report_markdown(again.flow_run_id)
@@ -79,6 +85,7 @@ async def test_a_judge_that_fails_never_fails_the_run_and_the_report_says_why(st
     assert stack.sim("stats")["judge"]["requests"] == 0
 
     monkeypatch.setenv("THEMEGEN_QUALITY_SAMPLE_ROWS", "20")
+    monkeypatch.setenv("THEMEGEN_BQ_DONE_RECORD", "false")  # the done rows are read again: there is a sample
     monkeypatch.setenv("THEMEGEN_MAX_ATTEMPTS", "1")
     stack.sim("config", {"error_rate_500": 1.0})  # the themes are done: only the judge's requests meet it
     state = await generate_themes(rows_limit=40, batch_size=40, return_state=True)

@@ -26,6 +26,7 @@ class WorstRow(BaseModel):
 
 class QualityReport(BaseModel):
     enabled: bool = True
+    why_not: str = Field("THEMEGEN_QUALITY_SAMPLE_ROWS=0", description="why a run was not judged (enabled=False)")
     judge_model: str = ""
     rubric_version: str = ""
     seed: int = 0

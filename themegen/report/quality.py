@@ -28,7 +28,7 @@ def judge_cost_line(quality: QualityReport, run_cost_usd: float | None) -> str:
 
 def quality_markdown(quality: QualityReport, run_cost_usd: float | None, environment: str) -> str:
     if not quality.enabled:
-        return "## Quality\n\nNot judged (THEMEGEN_QUALITY_SAMPLE_ROWS=0)."
+        return f"## Quality\n\nNot judged ({quality.why_not})."
     simulated = "simulated" in environment
     source = ("**these figures come from the Gemini simulator's judge**, which checks the simulator's own "
               "injected faults, not a model's judgement" if simulated else f"judged by {quality.judge_model}")
