@@ -20,7 +20,8 @@ def test_the_local_deployment_runs_on_a_worker(stack, deployed_run):
 
     rows = source_rows(stack)
     expected = {i for i in sorted(rows)[:60] if not is_empty(rows[i])}
-    assert {r[0] for r in stack.read_table("SELECT t.SourceId FROM Themes AS t")} == expected
+    # Rows of this source table only: other deployment tests theme tables of their own meanwhile.
+    assert {r[0] for r in stack.read_table("SELECT t.SourceId FROM Themes AS t") if r[0] in rows} == expected
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(

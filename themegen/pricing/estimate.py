@@ -193,7 +193,7 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     packings, packing = [], None
     if settings.rpd or settings.tpd:
         # per_row_in was counted one row per request: its instructions go once per request when packed
-        instructions = min(per_row_in, approx_tokens(SYSTEM_INSTRUCTION))
+        instructions = min(per_row_in, approx_tokens(prompt_of(settings).system_instruction()))
         packings = days_per_packing(sent, settings.rpd, settings.tpd, settings.rows_per_request, per_row_in, instructions)
         packing = packing_for_day(packings, settings.rows_per_request) if settings.pack_to_fit_day else settings.rows_per_request
     return Estimate(
