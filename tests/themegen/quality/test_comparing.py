@@ -30,8 +30,9 @@ async def test_the_better_model_wins_within_the_rows_and_the_sink_is_untouched(s
     assert stack.read_table("SELECT COUNT(*) FROM Themes")[0][0] == 0
 
 
-def test_identical_configurations_get_no_winner_whatever_the_seed(stack):
+def test_identical_configurations_get_no_winner_whatever_the_seed(stack, monkeypatch, tmp_path):
     stack.clear_outputs()
+    monkeypatch.chdir(tmp_path)  # no .themegen/stack.env of a checkout's own stack: the session stack's settings
     stack.sim("config", {"quality_faults": GARBLED})
     for seed in range(5):
         result = CliRunner().invoke(app, ["compare", "--a", "model=gemini-worse", "--b", "model=gemini-worse",
