@@ -10,7 +10,6 @@ overall chance of a false winner at most alpha."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from statistics import NormalDist
 
 from pydantic import BaseModel
 
-from themegen.quality.rubric import InvalidVerdict
+from themegen.quality.rubric import InvalidVerdict, version_of
 from themegen.quality.stats import wilson
 
 PAIR_RUBRIC = (
@@ -42,7 +41,7 @@ class PreferencesSchema(BaseModel):
 
 
 PAIR_JSON_SCHEMA = PreferencesSchema.model_json_schema()
-PAIR_VERSION = hashlib.sha256(json.dumps([PAIR_RUBRIC, PAIR_JSON_SCHEMA], sort_keys=True).encode()).hexdigest()[:12]
+PAIR_VERSION = version_of(PAIR_RUBRIC, PAIR_JSON_SCHEMA)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,14 @@ class JudgementsSchema(BaseModel):
 
 
 JUDGE_JSON_SCHEMA = JudgementsSchema.model_json_schema()
-RUBRIC_VERSION = hashlib.sha256(json.dumps([RUBRIC, JUDGE_JSON_SCHEMA], sort_keys=True).encode()).hexdigest()[:12]
+
+
+def version_of(instructions: str, schema: dict) -> str:
+    """A judge prompt's version (pure): edited instructions or schema judge again, unchanged ones never."""
+    return hashlib.sha256(json.dumps([instructions, schema], sort_keys=True).encode()).hexdigest()[:12]
+
+
+RUBRIC_VERSION = version_of(RUBRIC, JUDGE_JSON_SCHEMA)
 
 
 @dataclass(frozen=True)
