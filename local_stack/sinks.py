@@ -36,11 +36,11 @@ def prepare(config: StackConfig) -> None:
         label, database = spanner.LABEL, config.spanner_database
         themes, failures, host = config.themes_table, config.failures_table, f"{HOST}:{config.spanner_port}"
         done = spanner.ensure_database(config.project, config.spanner_instance, database,
-                                       spanner_ddl(themes, failures), host=host, reset=config.reset)
+                                       spanner_ddl(*config.spanner_tables), host=host, reset=config.reset)
         count = lambda: spanner.count_rows(config.project, config.spanner_instance, database, themes, host)  # noqa: E731
         # The emulator keeps nothing on disk: `stack down` saved its rows (PostgreSQL keeps its own).
         if done == "created" and (restored := spanner_export.import_tables(
-                config.project, config.spanner_instance, database, [themes, failures], host, config.state_dir)):
+                config.project, config.spanner_instance, database, config.spanner_tables, host, config.state_dir)):
             _say(label, f"database {database} created with {themes}, {failures}; {restored:,} rows restored "
                         f"from {config.state_dir / spanner_export.EXPORT_DIR} (saved by `stack down`)")
             return
@@ -67,6 +67,7 @@ def env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_SPANNER_DATABASE": config.spanner_database,
         "THEMEGEN_SPANNER_TABLE": config.themes_table,
         "THEMEGEN_SPANNER_FAILURES_TABLE": config.failures_table,
+        "THEMEGEN_SPANNER_JUDGEMENTS_TABLE": config.judgements_table,
     }
 
 

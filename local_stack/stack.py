@@ -51,6 +51,7 @@ class StackConfig(BaseModel):
     spanner_database: str = "themegen"
     themes_table: str = "Themes"
     failures_table: str = "ThemeFailures"
+    judgements_table: str = "ThemeJudgements"
     spanner_port: Port = 9010
     bigquery_rest_port: Port = 9050
     bigquery_grpc_port: Port = 9060
@@ -87,6 +88,11 @@ class StackConfig(BaseModel):
         if len(set(ports)) != len(ports):
             raise ValueError(f"the stack's ports must differ, got {ports}")
         return self
+
+    @property
+    def spanner_tables(self) -> list[str]:
+        """The sink's tables in the Spanner emulator, which `stack down` saves and `stack up` loads."""
+        return [self.themes_table, self.failures_table, self.judgements_table]
 
     @property
     def uses_postgres(self) -> bool:
@@ -299,7 +305,7 @@ def _save_spanner_rows(config: StackConfig) -> None:
         if not spanner.spanner_ready(config.project, config.spanner_port):
             return
         rows = spanner_export.export_tables(config.project, config.spanner_instance, config.spanner_database,
-                                            [config.themes_table, config.failures_table], host, config.state_dir)
+                                            config.spanner_tables, host, config.state_dir)
     except Exception as exc:  # noqa: BLE001 - stopping must not fail because the export did
         _say(spanner.LABEL, f"could not save its rows before stopping ({type(exc).__name__}: {exc})")
         return

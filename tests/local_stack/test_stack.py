@@ -204,13 +204,16 @@ def test_down_then_up_keeps_the_rows_in_spanner(stack, capsys):
                                 for i in range(5)])
         batch.insert_or_update("ThemeFailures", ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt"),
                                [("f1", 3, "input", "empty text", 0, spanner.COMMIT_TIMESTAMP)])
-    before = {table: _all_rows(env, table) for table in ("Themes", "ThemeFailures")}
+        batch.insert_or_update("ThemeJudgements", ("SourceId", "JudgeModel", "Themes", "Verdicts", "Cover", "JudgedAt"),
+                               [("k1", "judge", ["配送の遅れ", "theme 1"], ["1111", "1101"], True, spanner.COMMIT_TIMESTAMP)])
+    tables = ("Themes", "ThemeFailures", "ThemeJudgements")
+    before = {table: _all_rows(env, table) for table in tables}
     assert len(before["Themes"]) >= 5 and before["ThemeFailures"]
 
     down(config)
     up(config)
 
-    assert {table: _all_rows(env, table) for table in ("Themes", "ThemeFailures")} == before
+    assert {table: _all_rows(env, table) for table in tables} == before
     said = capsys.readouterr().out
     assert f"{sum(map(len, before.values()))} rows saved" in said and "rows restored" in said
 
