@@ -29,6 +29,7 @@ from themegen.llm.jobs.settings import JobsSettings
 from themegen.sink.postgres.settings import PostgresSettings
 from themegen.sink.spanner.settings import SpannerSettings
 from themegen.source.bigquery.settings import BigQuerySettings
+from themegen.taxonomy.settings import TaxonomySettings
 from themegen.tiers import AUTO, TierChoice
 from themegen.tiers.choose import parse_deadline
 
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)  # the batch tier's per-job limits
+    taxonomy: TaxonomySettings = Field(default_factory=TaxonomySettings)  # canonical themes across rows
 
     # --- Gemini -------------------------------------------------------------------------------
     model: str = "gemini-2.5-flash"

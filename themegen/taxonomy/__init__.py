@@ -1,0 +1,60 @@
+"""What the data says: the distinct themes of a run → embeddings → clusters (canonical themes and a
+coarser second level) → names from the LLM → one canonical theme per theme string, with counts.
+
+The ports are here (Embedder, Namer); their Gemini adapters live in themegen/llm/gemini/. The
+pipeline and the taxonomy's pure functions see only these interfaces.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from themegen.domain.models import LlmUsage
+
+Vector = list[float]
+
+
+class EmbedFailure(ValueError):
+    """A theme the embedder gave no vector for; the message says why (it is counted, never forced)."""
+
+
+class ClusterToName(BaseModel):
+    """What the namer sees of one cluster: its most frequent members, and members of the nearest
+    other clusters so the name says what sets this one apart (contrastive naming, as Clio does)."""
+
+    id: str
+    members: list[str] = Field(min_length=1)
+    neighbours: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=lambda: ["en"])  # "en", "ja": a name for each
+
+
+class ClusterName(BaseModel):
+    """A cluster's names, one per language its members use (None where that language does not occur)."""
+
+    en: str | None = None
+    ja: str | None = None
+
+
+class InvalidName(ValueError):
+    """The namer's answer for a cluster cannot be read; the message says why."""
+
+
+class Embedder(Protocol):
+    """Vectors for theme strings (distinct strings only: the cost grows with the vocabulary)."""
+
+    usage: LlmUsage
+
+    async def embed(self, texts: list[str]) -> list[Vector | EmbedFailure]:
+        """One entry per text, in order: its unit-length vector, or why it has none; never raises for
+        one bad text or request (a run's taxonomy tolerates partial failure like its themes)."""
+        ...
+
+
+class Namer(Protocol):
+    usage: LlmUsage
+
+    async def name(self, clusters: list[ClusterToName]) -> dict[str, ClusterName | InvalidName]:
+        """Each cluster's names by id, or why it has none; never raises for one bad answer or request."""
+        ...
