@@ -68,6 +68,8 @@ def env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_SPANNER_TABLE": config.themes_table,
         "THEMEGEN_SPANNER_FAILURES_TABLE": config.failures_table,
         "THEMEGEN_SPANNER_JUDGEMENTS_TABLE": config.judgements_table,
+        "THEMEGEN_SPANNER_CANONICAL_TABLE": config.canonical_table,
+        "THEMEGEN_SPANNER_THEME_MAP_TABLE": config.theme_map_table,
     }
 
 

@@ -52,6 +52,8 @@ class StackConfig(BaseModel):
     themes_table: str = "Themes"
     failures_table: str = "ThemeFailures"
     judgements_table: str = "ThemeJudgements"
+    canonical_table: str = "CanonicalThemes"
+    theme_map_table: str = "ThemeCanonicalMap"
     spanner_port: Port = 9010
     bigquery_rest_port: Port = 9050
     bigquery_grpc_port: Port = 9060
@@ -92,7 +94,8 @@ class StackConfig(BaseModel):
     @property
     def spanner_tables(self) -> list[str]:
         """The sink's tables in the Spanner emulator, which `stack down` saves and `stack up` loads."""
-        return [self.themes_table, self.failures_table, self.judgements_table]
+        return [self.themes_table, self.failures_table, self.judgements_table, self.canonical_table,
+                self.theme_map_table]
 
     @property
     def uses_postgres(self) -> bool:

@@ -277,7 +277,7 @@ class Settings(BaseSettings):
 
 
 # Nested blocks, by the prefix of their flat names: the field `spanner` holds spanner_* settings.
-NESTED = ("bq", "spanner", "postgres", "gemini", "cache", "jobs")
+NESTED = ("bq", "spanner", "postgres", "gemini", "cache", "jobs", "taxonomy")
 # The sinks are the nested blocks defined in themegen/sink/<name>/ (a sink is chosen by that name).
 SINKS = tuple(name for name in NESTED if Settings.model_fields[name].annotation.__module__.startswith("themegen.sink."))
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 from themegen.domain.models import JudgementRecord, RowFailure, ThemeRecord
+from themegen.taxonomy.models import CanonicalCounts, CanonicalTheme, DistinctTheme, ThemeMapping
 
 if TYPE_CHECKING:
     from themegen.config.settings import Settings
@@ -71,6 +73,33 @@ class Sink(Protocol):
 
     async def write_judgements(self, judgements: list[JudgementRecord], flow_run_id: str | None) -> None:
         """Idempotent upserts into the judgements table (one row per source id and judge model)."""
+        ...
+
+    # --- the taxonomy's tables (themegen/taxonomy): canonical themes and each theme string's mapping ---
+
+    async def canonical_themes(self) -> list[CanonicalTheme]:
+        """Every canonical theme and group (thousands at most: the vocabulary's clusters, not its strings)."""
+        ...
+
+    def distinct_themes(self, page_size: int) -> AsyncIterator[list[DistinctTheme]]:
+        """Every distinct theme string of the themes table, with its mentions, rows and mapping, in pages of
+        page_size in theme order: one streaming read, never the whole vocabulary in memory."""
+        ...
+
+    async def write_canonical(self, themes: list[CanonicalTheme]) -> None:
+        """Idempotent upserts of canonical themes (all columns)."""
+        ...
+
+    async def write_mappings(self, mappings: list[ThemeMapping]) -> None:
+        """Idempotent upserts of theme strings' canonical ids (None: embedded, fits none)."""
+        ...
+
+    async def count_canonical(self) -> CanonicalCounts:
+        """Rows and mentions per canonical theme and group, counted over the themes table and the mapping."""
+        ...
+
+    async def write_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        """Set (rows, mentions) of existing canonical themes; nothing else of them changes."""
         ...
 
     def close(self) -> None: ...

@@ -14,3 +14,30 @@ class TaxonomySettings(BaseModel):
     embed_texts_per_request: int = Field(
         100, ge=1, le=250, description="theme strings per embedding request (batchEmbedContents)")
     name_model: str | None = Field(None, description="the model naming clusters; None = THEMEGEN_MODEL")
+
+    # --- clustering (themegen/taxonomy/clustering.py); the defaults suit gemini-embedding-001's cosine
+    # similarities, where paraphrases and translations of one idea lie above ~0.8 and unrelated
+    # feedback themes around 0.5-0.6.
+    seed: int = Field(0, description="seeds the sample and k-means: the same themes give the same clusters")
+    sample_themes: int = Field(
+        50_000, ge=100, description="distinct themes clustered at most (a sample weighted by mentions); every "
+        "theme is then assigned to the nearest cluster, so memory follows this, not the vocabulary")
+    first_pass_clusters: int = Field(
+        200, ge=2, le=5_000, description="k of the mini-batch k-means that over-clusters the sample before close "
+        "centroids are merged (more than the canonical themes expected)")
+    merge_similarity: float = Field(
+        0.80, gt=0, lt=1, description="k-means centroids at least this similar on average (cosine, average "
+        "linkage) merge into one canonical theme")
+    assign_similarity: float = Field(
+        0.70, gt=0, lt=1, description="a theme joins its nearest canonical theme at least this similar; below it "
+        "the theme stays unclustered (counted, never forced)")
+    group_similarity: float = Field(
+        0.60, gt=0, lt=1, description="canonical themes this similar (average linkage) share a second-level group")
+    min_cluster_mentions: int = Field(
+        5, ge=1, description="a new cluster whose themes are mentioned fewer times is dropped (its themes stay "
+        "unclustered): noise, not a theme")
+    page_themes: int = Field(
+        5_000, ge=100, description="distinct themes read from the sink, embedded and assigned at a time")
+    name_members: int = Field(20, ge=1, le=200, description="most-mentioned members the namer sees per cluster")
+    name_neighbours: int = Field(2, ge=0, le=10, description="nearest other clusters whose members the namer sees")
+    examples: int = Field(5, ge=1, le=20, description="most-mentioned member themes kept per canonical theme")

@@ -19,4 +19,5 @@ def open_sink(settings: Settings) -> Sink:
 def ddl(settings: Settings) -> list[str]:
     from themegen.sink.postgres.schema import all_ddl
 
-    return all_ddl(settings.postgres.table, settings.postgres.failures_table, settings.postgres.judgements_table)
+    s = settings.postgres
+    return all_ddl(s.table, s.failures_table, s.judgements_table, s.canonical_table, s.theme_map_table)

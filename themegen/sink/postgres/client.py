@@ -17,7 +17,9 @@ from themegen.sink.commits import pack_commits
 from themegen.sink.deadline import within_deadline
 from themegen.sink.postgres.connections import Connections
 from themegen.domain.models import JudgementRecord
-from themegen.sink.postgres.schema import FAILURE_COLUMNS, JUDGEMENT_COLUMNS, THEME_COLUMNS, quoted
+from themegen.sink.postgres.schema import (CANONICAL_COLUMNS, FAILURE_COLUMNS, JUDGEMENT_COLUMNS, MAP_COLUMNS,
+                                           THEME_COLUMNS, quoted)
+from themegen.sink.postgres.taxonomy import PostgresTaxonomy
 
 READ_KEYS_PER_CALL = 5_000
 # psycopg raises OperationalError for what is worth another attempt: a refused, reset or timed-out
@@ -28,7 +30,8 @@ _TRANSIENT = (psycopg.OperationalError,)
 # connect time as a message, without a SQLSTATE).
 _MISCONFIGURED = ("does not exist", "authentication failed", "no password supplied", "pg_hba.conf")
 _NOT_READY = (errors.UndefinedTable, errors.UndefinedColumn, errors.InsufficientPrivilege)
-_SETTINGS_TO_CHECK = "THEMEGEN_POSTGRES_DSN / THEMEGEN_POSTGRES_TABLE / _FAILURES_TABLE"
+_SETTINGS_TO_CHECK = ("THEMEGEN_POSTGRES_DSN / THEMEGEN_POSTGRES_TABLE / _FAILURES_TABLE / _CANONICAL_TABLE / "
+                      "_THEME_MAP_TABLE (THEMEGEN_TAXONOMY_ENABLED=false skips the taxonomy's tables)")
 
 
 def describe(dsn: str) -> str:
@@ -53,7 +56,7 @@ def upsert_sql(table: str, columns: tuple[str, ...], stamped: str, key: tuple[st
             f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
-class PostgresSink:
+class PostgresSink(PostgresTaxonomy):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.postgres
         self.description = describe(self.settings.dsn.get_secret_value())
@@ -62,7 +65,9 @@ class PostgresSink:
         self._upserts = {THEME_COLUMNS: upsert_sql(self.settings.table, THEME_COLUMNS, "generated_at"),
                          FAILURE_COLUMNS: upsert_sql(self.settings.failures_table, FAILURE_COLUMNS, "failed_at"),
                          JUDGEMENT_COLUMNS: upsert_sql(self.settings.judgements_table, JUDGEMENT_COLUMNS, "judged_at",
-                                                       key=("source_id", "judge_model"))}
+                                                       key=("source_id", "judge_model")),
+                         **self._taxonomy_upserts(upsert_sql)}
+        self.taxonomy_enabled = settings.taxonomy.enabled
         self._connections = Connections(self._connect, self.settings.pool_size)
 
     def close(self) -> None:
@@ -165,7 +170,10 @@ class PostgresSink:
         # Its own connection, closed at once: check-config drops the sink without closing it.
         connection = await self._connect()
         try:
-            for table, columns in ((self.settings.table, THEME_COLUMNS), (self.settings.failures_table, FAILURE_COLUMNS)):
+            tables = [(self.settings.table, THEME_COLUMNS), (self.settings.failures_table, FAILURE_COLUMNS)]
+            if self.taxonomy_enabled:  # the step runs after the themes are written: its tables are checked before too
+                tables += [(self.settings.canonical_table, CANONICAL_COLUMNS), (self.settings.theme_map_table, MAP_COLUMNS)]
+            for table, columns in tables:
                 try:
                     await connection.execute(f"SELECT {', '.join(columns)} FROM {quoted(table)} LIMIT 0")
                 except _NOT_READY as exc:

@@ -1,4 +1,4 @@
-"""PostgreSQL DDL for the themes and failures tables (`THEMEGEN_SINK=postgres themegen ddl`).
+"""PostgreSQL DDL for the themes, failures, judgements and taxonomy tables (`THEMEGEN_SINK=postgres themegen ddl`).
 
 Names are quoted, so a table named `Themes` keeps its case; they are checked identifiers (letters,
 digits, underscores: PostgresSettings), so quoting cannot be escaped. Pure: no driver needed.
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 THEME_COLUMNS = ("source_id", "themes", "model", "prompt_version", "prompt_fingerprint", "input_hash", "generated_at")
 FAILURE_COLUMNS = ("source_id", "batch_id", "reason", "error", "attempts", "failed_at", "flow_run_id")
+CANONICAL_COLUMNS = ("canonical_id", "level", "parent_id", "name_en", "name_ja", "examples", "row_count",
+                     "mention_count", "centroid", "settings_fingerprint", "created_at", "updated_at")
+MAP_COLUMNS = ("theme", "canonical_id", "similarity", "settings_fingerprint", "mapped_at")
 JUDGEMENT_COLUMNS = ("source_id", "judge_model", "rubric_version", "themes", "verdicts", "cover", "model",
                      "prompt_fingerprint", "input_hash", "flow_run_id", "judged_at")
 
@@ -67,6 +70,43 @@ def judgements_ddl(table: str = "theme_judgements") -> str:
     )
 
 
+def canonical_ddl(table: str = "canonical_themes") -> str:
+    # The taxonomy's clusters (themegen/taxonomy): level 1 = canonical themes, level 2 = their groups.
+    # centroid as real[] needs no extension; pgvector's vector(N) would add an index for it.
+    return (
+        f"CREATE TABLE IF NOT EXISTS {quoted(table)} (\n"
+        "  canonical_id TEXT PRIMARY KEY,\n"
+        "  level INTEGER NOT NULL,\n"
+        "  parent_id TEXT,\n"
+        "  name_en TEXT,\n"
+        "  name_ja TEXT,\n"
+        "  examples TEXT[],\n"
+        "  row_count BIGINT NOT NULL,\n"
+        "  mention_count BIGINT NOT NULL,\n"
+        "  centroid REAL[] NOT NULL,\n"
+        "  settings_fingerprint TEXT NOT NULL,\n"
+        "  created_at TIMESTAMPTZ DEFAULT now(),\n"
+        "  updated_at TIMESTAMPTZ DEFAULT now()\n"
+        ")"
+    )
+
+
+def theme_map_ddl(table: str = "theme_canonical_map") -> str:
+    # One row per distinct theme string (the vocabulary, not the rows): its canonical theme, or NULL
+    # when it was embedded but fits none (so it is not embedded again).
+    return (
+        f"CREATE TABLE IF NOT EXISTS {quoted(table)} (\n"
+        "  theme TEXT PRIMARY KEY,\n"
+        "  canonical_id TEXT,\n"
+        "  similarity DOUBLE PRECISION,\n"
+        "  settings_fingerprint TEXT NOT NULL,\n"
+        "  mapped_at TIMESTAMPTZ DEFAULT now()\n"
+        ")"
+    )
+
+
 def all_ddl(themes_table: str = "themes", failures_table: str = "theme_failures",
-            judgements_table: str = "theme_judgements") -> list[str]:
-    return [themes_ddl(themes_table), failures_ddl(failures_table), judgements_ddl(judgements_table)]
+            judgements_table: str = "theme_judgements", canonical_table: str = "canonical_themes",
+            theme_map_table: str = "theme_canonical_map") -> list[str]:
+    return [themes_ddl(themes_table), failures_ddl(failures_table), judgements_ddl(judgements_table),
+            canonical_ddl(canonical_table), theme_map_ddl(theme_map_table)]

@@ -15,6 +15,8 @@ class PostgresSettings(BaseModel):
     table: str = "themes"
     failures_table: str = "theme_failures"
     judgements_table: str = Field("theme_judgements", description="the quality judge's verdicts (themegen/quality)")
+    canonical_table: str = Field("canonical_themes", description="the taxonomy's canonical themes (themegen/taxonomy)")
+    theme_map_table: str = Field("theme_canonical_map", description="each distinct theme string's canonical theme")
     deadline_s: float = Field(
         120.0, gt=0, description="how long a read or write is retried before the run stops with an error"
     )
@@ -27,7 +29,7 @@ class PostgresSettings(BaseModel):
         "server's max_connections, e.g. a small Cloud SQL instance's)",
     )
 
-    @field_validator("table", "failures_table", "judgements_table")
+    @field_validator("table", "failures_table", "judgements_table", "canonical_table", "theme_map_table")
     @classmethod
     def _identifier(cls, value: str, info) -> str:
         return check_identifier(value, f"postgres_{info.field_name}")

@@ -18,4 +18,6 @@ def open_sink(settings: Settings) -> Sink:
 def ddl(settings: Settings) -> list[str]:
     from themegen.sink.spanner.schema import all_ddl
 
-    return all_ddl(settings.spanner.table, settings.spanner.failures_table, settings.spanner.judgements_table)
+    s = settings.spanner
+    return all_ddl(s.table, s.failures_table, s.judgements_table, s.canonical_table, s.theme_map_table,
+                   settings.taxonomy.embed_dimensions)

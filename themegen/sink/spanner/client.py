@@ -20,6 +20,7 @@ from themegen.sink.deadline import within_deadline
 from themegen.sink.commits import pack_commits
 from themegen.sink.spanner.commits import SPANNER_MAX_MUTATIONS_PER_COMMIT
 from themegen.sink.spanner.schema import ADDED_COLUMNS, upgrade_ddl
+from themegen.sink.spanner.taxonomy import CANONICAL_COLUMNS, MAP_COLUMNS, SpannerTaxonomy
 
 THEME_COLUMNS = ("SourceId", "Themes", "Model", "PromptVersion", "PromptFingerprint", "InputHash", "GeneratedAt")
 FAILURE_COLUMNS = ("SourceId", "BatchId", "Reason", "Error", "Attempts", "FailedAt", "FlowRunId")
@@ -58,7 +59,7 @@ async def _in_daemon_thread(call, *args):
     return await future
 
 
-class SpannerSink:
+class SpannerSink(SpannerTaxonomy):
     def __init__(self, settings: Settings, mutation_budget: int | None = None) -> None:
         self.settings = settings
         self.budget = mutation_budget or settings.spanner.mutations_per_commit
@@ -152,6 +153,9 @@ class SpannerSink:
     def _check_tables(self) -> None:
         s = self.settings
         tables = ((s.spanner.table, THEME_COLUMNS, "themes"), (s.spanner.failures_table, FAILURE_COLUMNS, "failures"))
+        if s.taxonomy.enabled:  # the step runs after the themes are written: its tables are checked before too
+            tables += ((s.spanner.canonical_table, CANONICAL_COLUMNS, "canonical"),
+                       (s.spanner.theme_map_table, MAP_COLUMNS, "theme map"))
         try:
             with self.database.snapshot(multi_use=True) as snapshot:
                 for table, columns, kind in tables:
@@ -161,7 +165,7 @@ class SpannerSink:
                     try:
                         list(snapshot.execute_sql(f"SELECT {names} FROM {table} AS t LIMIT 0"))
                     except gexc.InvalidArgument as exc:
-                        if ADDED_COLUMNS[kind][0] in exc.message:
+                        if kind in ADDED_COLUMNS and ADDED_COLUMNS[kind][0] in exc.message:
                             raise SinkConfigError(
                                 f"Spanner table {table} was made by an earlier version: apply "
                                 f"`{upgrade_ddl(table, kind)}` (gcloud spanner databases ddl update)"
@@ -170,5 +174,6 @@ class SpannerSink:
         except (gexc.NotFound, gexc.InvalidArgument) as exc:
             raise SinkConfigError(
                 f"{self.description} is not ready: {sentence(exc.message)}. Check THEMEGEN_SPANNER_INSTANCE / "
-                "THEMEGEN_SPANNER_DATABASE / _TABLE / _FAILURES_TABLE and apply `themegen ddl`"
+                "THEMEGEN_SPANNER_DATABASE / _TABLE / _FAILURES_TABLE / _CANONICAL_TABLE / _THEME_MAP_TABLE and apply "
+                "`themegen ddl` (THEMEGEN_TAXONOMY_ENABLED=false skips the taxonomy's tables)"
             ) from None

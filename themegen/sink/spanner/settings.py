@@ -14,6 +14,8 @@ class SpannerSettings(BaseModel):
     table: str = "Themes"
     failures_table: str = "ThemeFailures"
     judgements_table: str = Field("ThemeJudgements", description="the quality judge's verdicts (themegen/quality)")
+    canonical_table: str = Field("CanonicalThemes", description="the taxonomy's canonical themes (themegen/taxonomy)")
+    theme_map_table: str = Field("ThemeCanonicalMap", description="each distinct theme string's canonical theme")
     mutations_per_commit: int = Field(
         20_000, ge=16, le=SPANNER_MAX_MUTATIONS_PER_COMMIT,
         description="mutation budget per commit (Spanner's hard limit: 80,000)",
@@ -29,7 +31,7 @@ class SpannerSettings(BaseModel):
     )
     # SPANNER_EMULATOR_HOST is read by google-cloud-spanner itself; no setting needed here.
 
-    @field_validator("table", "failures_table", "judgements_table")
+    @field_validator("table", "failures_table", "judgements_table", "canonical_table", "theme_map_table")
     @classmethod
     def _identifier(cls, value: str, info) -> str:
         return check_identifier(value, f"spanner_{info.field_name}")

@@ -1,0 +1,120 @@
+"""The Spanner sink's taxonomy tables (themegen/taxonomy): canonical themes with their centroids, the
+mapping of each distinct theme string to one, and the counts the README's query gives."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+from google.cloud import spanner
+
+from themegen.sink.commits import pack_commits
+from themegen.taxonomy.models import CanonicalCounts, CanonicalTheme, DistinctTheme, ThemeMapping
+
+CANONICAL_COLUMNS = ("CanonicalId", "Level", "ParentId", "NameEn", "NameJa", "Examples", "RowCount", "MentionCount",
+                     "Centroid", "SettingsFingerprint", "CreatedAt", "UpdatedAt")
+MAP_COLUMNS = ("Theme", "CanonicalId", "Similarity", "SettingsFingerprint", "MappedAt")
+COUNT_COLUMNS = ("CanonicalId", "RowCount", "MentionCount", "UpdatedAt")
+PAGES_AHEAD = 2  # pages of distinct themes read ahead of the caller: bounded memory
+
+
+class SpannerTaxonomy:
+    """Mixed into SpannerSink (it provides settings, database, _within_deadline, _commit, budget)."""
+
+    async def canonical_themes(self) -> list[CanonicalTheme]:
+        return await self._within_deadline(self._read_canonical)
+
+    def _read_canonical(self) -> list[CanonicalTheme]:
+        columns = ", ".join(CANONICAL_COLUMNS[:10])
+        rows = self._query(f"SELECT {columns} FROM {self.settings.spanner.canonical_table} ORDER BY CanonicalId")
+        return [CanonicalTheme(id=r[0], level=r[1], parent_id=r[2], name_en=r[3], name_ja=r[4],
+                                   examples=list(r[5] or []), rows=r[6], mentions=r[7], centroid=list(r[8]),
+                                fingerprint=r[9]) for r in rows]
+
+    async def distinct_themes(self, page_size: int) -> AsyncIterator[list[DistinctTheme]]:
+        """Every distinct theme of the themes table with its counts and mapping, in pages, in theme
+        order. One streaming query, read by a thread PAGES_AHEAD pages ahead of the caller."""
+        s = self.settings.spanner
+        sql = (f"SELECT theme, COUNT(*), COUNT(DISTINCT t.SourceId), m.Theme IS NOT NULL, m.CanonicalId "
+               f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
+               f"LEFT JOIN {s.theme_map_table} AS m ON m.Theme = theme "
+               "GROUP BY theme, m.Theme, m.CanonicalId ORDER BY theme")
+        loop, pages, stop = asyncio.get_running_loop(), asyncio.Queue(PAGES_AHEAD), threading.Event()
+
+        def put(item: object) -> None:
+            asyncio.run_coroutine_threadsafe(pages.put(item), loop).result()
+
+        def read() -> None:
+            try:
+                with self.database.snapshot() as snapshot:
+                    page: list[DistinctTheme] = []
+                    for r in snapshot.execute_sql(sql):
+                        if stop.is_set():
+                            return
+                        page.append(DistinctTheme(theme=r[0], mentions=r[1], rows=r[2], mapped=r[3], canonical_id=r[4]))
+                        if len(page) == page_size:
+                            put(page)
+                            page = []
+                    if page:
+                        put(page)
+                put(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading coroutine
+                if not stop.is_set():
+                    put(exc)
+
+        threading.Thread(target=read, daemon=True, name="spanner-distinct-themes").start()
+        try:
+            while (item := await pages.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while not pages.empty():  # a reader waiting to put sees the stop
+                pages.get_nowait()
+
+    async def write_canonical(self, themes: list[CanonicalTheme]) -> None:
+        ts = spanner.COMMIT_TIMESTAMP
+        rows = [(c.id, c.level, c.parent_id, c.name_en, c.name_ja, c.examples, c.rows, c.mentions, c.centroid,
+                 c.fingerprint, ts, ts) for c in themes]
+        await self._write_rows(self.settings.spanner.canonical_table, CANONICAL_COLUMNS, rows)
+
+    async def write_mappings(self, mappings: list[ThemeMapping]) -> None:
+        rows = [(m.theme, m.canonical_id, m.similarity, m.fingerprint, spanner.COMMIT_TIMESTAMP) for m in mappings]
+        await self._write_rows(self.settings.spanner.theme_map_table, MAP_COLUMNS, rows)
+
+    async def write_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        """Rows and mentions of canonical themes that exist (only these columns change)."""
+        rows = [(i, r, m, spanner.COMMIT_TIMESTAMP) for i, (r, m) in sorted(counts.items())]
+        await self._write_rows(self.settings.spanner.canonical_table, COUNT_COLUMNS, rows)
+
+    async def _write_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        for commit in pack_commits([(table, columns, len(columns), rows)], self.budget):
+            async with self._commit_slots:
+                await self._within_deadline(self._commit, commit)
+
+    async def count_canonical(self) -> CanonicalCounts:
+        return await self._within_deadline(self._count_canonical)
+
+    def _count_canonical(self) -> CanonicalCounts:
+        s = self.settings.spanner
+        mapped = (f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
+                  f"JOIN {s.theme_map_table} AS m ON m.Theme = theme ")
+        counts = CanonicalCounts()
+        # single-use snapshots: the emulator aborts concurrent multi-use read-only transactions
+        for r in self._query(f"SELECT m.CanonicalId, COUNT(DISTINCT t.SourceId), COUNT(*) {mapped}"
+                             "WHERE m.CanonicalId IS NOT NULL GROUP BY m.CanonicalId"):
+            counts.by_id[r[0]] = (r[1], r[2])
+            counts.mentions_mapped += r[2]
+        for r in self._query(f"SELECT c.ParentId, COUNT(DISTINCT t.SourceId), COUNT(*) {mapped}"
+                             f"JOIN {s.canonical_table} AS c ON c.CanonicalId = m.CanonicalId "
+                             "WHERE c.ParentId IS NOT NULL GROUP BY c.ParentId"):
+            counts.by_id[r[0]] = (r[1], r[2])
+        for r in self._query(f"SELECT COUNT(*), SUM(ARRAY_LENGTH(t.Themes)) FROM {s.table} AS t"):
+            counts.rows_with_themes, counts.mentions = r[0], r[1] or 0
+        return counts
+
+    def _query(self, sql: str) -> list[list]:
+        with self.database.snapshot() as snapshot:
+            return [list(row) for row in snapshot.execute_sql(sql)]
