@@ -1,6 +1,6 @@
 """aiohttp app simulating Gemini's REST API for the local stack: generateContent (standard and
-Flex tier) and countTokens here, batch jobs in batches.py (Vertex AI's in vertex_batches.py), the Files API
-in files.py.
+Flex tier) and countTokens here, embeddings in embeddings.py, batch jobs in batches.py (Vertex AI's in
+vertex_batches.py), the Files API in files.py.
 
 Every response carries `x-themegen-simulated: true` so nothing downstream can mistake the
 simulated themes for real model output. The handler is kept lean (no per-request logging, no
@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import batches, files, replies, vertex_batches
+from . import batches, embeddings, files, replies, vertex_batches
 from .answers import prompt_texts
 from .config import SimConfig
 from .generate import Prompt, generate, hits_error_ids, read_prompt
@@ -208,6 +208,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     for path in (_MODEL_PATH, _VERTEX_PATH):
         app.router.add_post(f"/{path}:generateContent", _generate_content)
         app.router.add_post(f"/{path}:countTokens", _count_tokens)
+    embeddings.add_routes(app, _MODEL_PATH, _VERTEX_PATH)
     batches.add_routes(app)
     vertex_batches.add_routes(app)
     files.add_routes(app)
