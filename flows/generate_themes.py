@@ -20,10 +20,13 @@ Steps:
 3. upsert_themes   - the final upsert: batches that could not write their rows are written from the cache
 3b. judge_quality  - a seeded sample of the run's themes rated by a judge model (grounded, specific, distinct,
                      language, cover): judgements in the sink, rates as a Prefect event; never fails the run
-3c. schedule_continuation - a run stopped by the day's quota (a per-day refusal or THEMEGEN_RPD) schedules
+3c. build_taxonomy  - the sink's distinct themes embedded, clustered into canonical themes and groups (stable
+                     ids across runs; only new themes are embedded, only new clusters named), each theme
+                     mapped to one, rows per canonical theme counted in the sink; never fails the run
+3d. schedule_continuation - a run stopped by the day's quota (a per-day refusal or THEMEGEN_RPD) schedules
                      its continuation at the quota's reset: a flow run of its deployment, same parameters
 4. publish_report  - Prefect artifacts: counts, failures by reason with examples, tokens, cost, rerun parameters,
-                     the quality section
+                     the quality section, the top canonical themes
 
 A Retry in the UI, a new run and a batch_ids run all do the same: rows already done cost nothing,
 unfinished rows (never answered, transient failures, changed input/prompt/model) are sent again.
@@ -43,6 +46,7 @@ from tasks.check_config import check_config
 from tasks.create_batches import create_batches
 from tasks.estimate_run import estimate_run
 from tasks.generate_batch import generate_batches
+from tasks.build_taxonomy import build_taxonomy
 from tasks.judge_quality import judge_quality
 from tasks.publish_report import publish_report
 from tasks.run_inference_job import cancel_inference_jobs, run_inference_job
@@ -117,9 +121,10 @@ async def generate_themes(
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
     quality = await judge_quality(quote(plan), settings, flow_run_id, tally.stop_reason)
+    taxonomy = await build_taxonomy(settings, tally.stop_reason)
     continuation = await schedule_continuation(tally.stop_reason, settings)
     summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id,
-                                   choice.why, jobs, rows_limit, quality, continuation)
+                                   choice.why, jobs, rows_limit, quality, continuation, taxonomy)
 
     unwritten = f" The final upsert could not finish: {upsert.error}" if upsert.error else ""
     if tally.stop_reason:

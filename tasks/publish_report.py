@@ -13,6 +13,8 @@ from themegen.pricing.estimate_record import load_estimate
 from themegen.domain.models import InferenceJobs, BatchPlan, RunSummary, UpsertResult
 from themegen.quality.models import QualityReport
 from themegen.report.quality import quality_markdown
+from themegen.report.taxonomy import taxonomy_markdown
+from themegen.taxonomy.models import TaxonomyReport
 from themegen.report.tables import failure_table, markdown, summarize, summary_table
 from themegen.config.settings import Settings
 from themegen.tiers import tier_named
@@ -49,6 +51,7 @@ async def publish_report(
     rows_limit: int | None = None,
     quality: QualityReport | None = None,
     continuation: Continuation | None = None,
+    taxonomy: TaxonomyReport | None = None,
 ) -> RunSummary:
     if inference_jobs is not None:  # the jobs' tokens, at the tier's price (the online ones count as fallback)
         tally.usage.input_tokens += inference_jobs.input_tokens
@@ -82,7 +85,8 @@ async def publish_report(
         summary.quality = {r.check: [round(r.rate, 4), round(r.low, 4), round(r.high, 4)] for r in quality.rates}
     await best_effort("report artifact", lambda: acreate_markdown_artifact(
         key="themegen-report", markdown=markdown(report) + (
-            "\n\n" + quality_markdown(quality, summary.cost_usd, report.environment) if quality else ""),
+            "\n\n" + quality_markdown(quality, summary.cost_usd, report.environment) if quality else "") + (
+            "\n\n" + taxonomy_markdown(taxonomy, summary.cost_usd, report.environment) if taxonomy else ""),
         description="themegen run report"), ATTEMPTS)
     await best_effort("summary artifact", lambda: acreate_table_artifact(
         key="themegen-summary", table=summary_table(report), description="run numbers"), ATTEMPTS)

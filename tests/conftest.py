@@ -191,7 +191,11 @@ class SpannerTables(SinkTables):
 
     def delete_all(self) -> None:
         # stack.clear_outputs empties the themes and failures tables
-        self.stack.database().run_in_transaction(lambda tx: tx.execute_update("DELETE FROM ThemeJudgements WHERE TRUE"))
+        def delete(tx):
+            for table in ("ThemeJudgements", "CanonicalThemes", "ThemeCanonicalMap"):
+                tx.execute_update(f"DELETE FROM {table} WHERE TRUE")
+
+        self.stack.database().run_in_transaction(delete)
 
 
 class PostgresTables(SinkTables):
@@ -212,8 +216,8 @@ class PostgresTables(SinkTables):
 
     def delete_all(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as connection:
-            connection.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in (*sinks.postgres_tables(),
-                                                                                   "theme_judgements")))
+            connection.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in (
+                *sinks.postgres_tables(), "theme_judgements", "canonical_themes", "theme_canonical_map")))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from tests.conftest import FailureRow
 from themegen.config.settings import Settings
 from themegen.domain.models import JudgementRecord, Reason, RowFailure, ThemeRecord
 from themegen.sink import SinkConfigError, SinkUnavailable, Stored, Writes, open_sink, sink_ddl
+from themegen.taxonomy.models import CanonicalTheme, ThemeMapping
 
 THEMES = ["配送の遅れ", "it's late", 'a "quoted" theme', "refund", "support", "packaging"]
 STAMP = ("m", "v1", "fp", "0" * 64)  # what stored() holds for a row done under this generation
@@ -122,7 +123,7 @@ async def test_it_names_its_failures_table_and_itself_for_the_report(sink, adapt
     assert writer.description.split()[0] in ("Spanner", "PostgreSQL") and "themegen" in writer.description
 
 
-@pytest.mark.parametrize("missing", ["table", "failures_table"])
+@pytest.mark.parametrize("missing", ["table", "failures_table", "canonical_table", "theme_map_table"])
 async def test_check_tables_passes_on_the_stack_and_names_the_fix_for_a_missing_table(sink, adapter, missing):
     await adapter().check_tables()
     with pytest.raises(SinkConfigError) as raised:
@@ -134,8 +135,9 @@ def test_its_ddl_creates_the_configured_tables_every_time_it_is_asked(sink, adap
     adapter().close()  # the adapter's modules are loaded: they must not shadow its ddl()
     settings = Settings()
     statements = sink_ddl(settings)
-    assert statements == sink_ddl(settings) and len(statements) == 3
-    tables = (settings.sink_settings.table, settings.sink_settings.failures_table, settings.sink_settings.judgements_table)
+    assert statements == sink_ddl(settings) and len(statements) == 5
+    tables = (settings.sink_settings.table, settings.sink_settings.failures_table, settings.sink_settings.judgements_table,
+              settings.sink_settings.canonical_table, settings.sink_settings.theme_map_table)
     for statement, table in zip(statements, tables, strict=True):
         assert statement.startswith("CREATE TABLE") and table in statement.splitlines()[0]
 
@@ -192,3 +194,54 @@ async def test_the_judge_reads_the_themes_and_its_judgements_are_upserted_per_ro
     assert by_key[(sid(1), "judge")][2] == ["1011"] * 6 and by_key[(sid(1), "judge")][5] == "run-2"
     assert by_key[(sid(2), "judge")][1] == THEMES and by_key[(sid(2), "judge")][3] is True
     await writer.write_judgements([], None)
+
+
+# --- the taxonomy's tables (themegen/taxonomy) -----------------------------------------------------
+
+def canonical(i: int, level: int = 1, parent: str | None = None) -> CanonicalTheme:
+    return CanonicalTheme(id=f"L{level}-{i:05d}", level=level, parent_id=parent, name_en=f"theme {i}", name_ja="配送",
+                          examples=["late delivery", "配送の遅れ"], mentions=3, centroid=[0.5] * 256, fingerprint="fp")
+
+
+async def test_canonical_themes_mappings_and_counts_round_trip(sink, adapter):
+    writer = adapter()
+    await writer.write(Writes(themes=[record(1, ["late", "slow", "late", "refund", "new", "x"]),
+                                      record(2, ["late", "refund", "a", "b", "c", "d"])]), flow_run_id=None)
+    await writer.write_canonical([canonical(2, 2), canonical(1, 1, "L2-00002"), canonical(3, 1, "L2-00002")])
+    await writer.write_mappings([ThemeMapping(theme="late", canonical_id="L1-00001", similarity=0.9, fingerprint="fp"),
+                                 ThemeMapping(theme="slow", canonical_id="L1-00001", similarity=0.8, fingerprint="fp"),
+                                 ThemeMapping(theme="refund", canonical_id="L1-00003", fingerprint="fp"),
+                                 ThemeMapping(theme="x", canonical_id=None, fingerprint="fp")])
+
+    stored = await writer.canonical_themes()
+    assert [c.id for c in stored] == ["L1-00001", "L1-00003", "L2-00002"]
+    assert stored[0] == canonical(1, 1, "L2-00002") and stored[0].centroid == [0.5] * 256
+    counts = await writer.count_canonical()
+    # "late" twice in row 1 and once in row 2: 2 rows, 3 mentions (and "slow" once more)
+    assert counts.by_id == {"L1-00001": (2, 4), "L1-00003": (2, 2), "L2-00002": (2, 6)}
+    assert (counts.rows_with_themes, counts.mentions, counts.mentions_mapped) == (2, 12, 6)
+
+    await writer.write_counts({c: counts.by_id.get(c, (0, 0)) for c in ("L1-00001", "L1-00003", "L2-00002")})
+    assert {c.id: (c.rows, c.mentions, c.name_en) for c in await writer.canonical_themes()} == {
+        "L1-00001": (2, 4, "theme 1"), "L1-00003": (2, 2, "theme 3"), "L2-00002": (2, 6, "theme 2")}
+
+
+async def test_distinct_themes_stream_in_pages_with_their_mapping(sink, adapter):
+    writer = adapter()
+    await writer.write(Writes(themes=[record(i, [f"t{i % 7}", f"t{i % 5}", "same", "same", f"u{i}", "配送"])
+                                      for i in range(40)]), flow_run_id=None)
+    await writer.write_mappings([ThemeMapping(theme="same", canonical_id="L1-00001", fingerprint="fp"),
+                                 ThemeMapping(theme="u3", canonical_id=None, fingerprint="fp")])
+
+    pages = [page async for page in writer.distinct_themes(page_size=10)]
+
+    assert [len(p) for p in pages] == [10, 10, 10, 10, 9]  # t0..t6, same, 40 u's, 配送
+    themes = {d.theme: d for page in pages for d in page}
+    assert len(themes) == 49  # each once
+    assert [d.theme for page in [p async for p in writer.distinct_themes(page_size=7)] for d in page] == [
+        d.theme for page in pages for d in page]  # the same order every time (the sample is drawn in it)
+    assert (themes["same"].mentions, themes["same"].rows, themes["same"].mapped, themes["same"].canonical_id) == (
+        80, 40, True, "L1-00001")
+    assert (themes["u3"].mapped, themes["u3"].canonical_id) == (True, None)
+    assert (themes["t0"].mentions, themes["t0"].rows, themes["t0"].mapped) == (14, 8 + 6 - 2, False)
+    assert themes["配送"].rows == 40

@@ -87,7 +87,18 @@ class SpannerTaxonomy:
     async def write_counts(self, counts: dict[str, tuple[int, int]]) -> None:
         """Rows and mentions of canonical themes that exist (only these columns change)."""
         rows = [(i, r, m, spanner.COMMIT_TIMESTAMP) for i, (r, m) in sorted(counts.items())]
-        await self._write_rows(self.settings.spanner.canonical_table, COUNT_COLUMNS, rows)
+        # An update, not insert_or_update: Spanner wants every NOT NULL column of an insert_or_update,
+        # even of a row that exists.
+        groups = [(self.settings.spanner.canonical_table, COUNT_COLUMNS, len(COUNT_COLUMNS), rows)]
+        for commit in pack_commits(groups, self.budget):
+            async with self._commit_slots:
+                await self._within_deadline(self._update, commit)
+
+    def _update(self, commit: list[tuple]) -> None:
+        with self.database.batch() as batch:
+            for table, columns, values in commit:
+                batch.update(table=table, columns=columns, values=values)
+        self.commits += 1
 
     async def _write_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         for commit in pack_commits([(table, columns, len(columns), rows)], self.budget):
