@@ -98,6 +98,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     os.environ.update(env)
     # Unlimited local quota for functional tests; throughput is the benchmarks' business.
     os.environ["THEMEGEN_RPM"] = "600000"
+    os.environ["THEMEGEN_TAXONOMY_EMBED_RPM"] = "600000"  # every full run builds the taxonomy too
     try:
         with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
             stack = Stack(config, env)

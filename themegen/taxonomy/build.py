@@ -52,7 +52,13 @@ def _ids(prefix: str, existing: list[CanonicalTheme], count: int) -> list[str]:
     return [f"{prefix}-{n:05d}" for n in range(start, start + count)]
 
 
-async def _embed(embedder: Embedder, texts: list[str], report: TaxonomyReport) -> tuple[list[int], np.ndarray]:
+def matrix(rows: list, dimensions: int) -> np.ndarray:
+    """Unit rows as a (len, dimensions) float32 matrix, also when there are none."""
+    return normalized(np.array(rows, dtype=np.float32).reshape(len(rows), dimensions))
+
+
+async def _embed(embedder: Embedder, texts: list[str], report: TaxonomyReport,
+                 dimensions: int) -> tuple[list[int], np.ndarray]:
     """Indexes of the texts that got a vector, and those vectors (unit rows); failures are counted."""
     answers = await embedder.embed(texts)
     good = [i for i, answer in enumerate(answers) if not isinstance(answer, EmbedFailure)]
@@ -60,7 +66,7 @@ async def _embed(embedder: Embedder, texts: list[str], report: TaxonomyReport) -
         if isinstance(answer, EmbedFailure):
             report.embed_failures += 1
             report.embed_failure_example = report.embed_failure_example or str(answer)[:300]
-    return good, normalized(np.array([answers[i] for i in good], dtype=np.float32).reshape(len(good), -1))
+    return good, matrix([answers[i] for i in good], dimensions)
 
 
 async def build_taxonomy(settings: TaxonomySettings, sink: Sink, embedder: Embedder, namer: Namer) -> TaxonomyReport:
@@ -73,7 +79,7 @@ async def build_taxonomy(settings: TaxonomySettings, sink: Sink, embedder: Embed
             "_EMBED_DIMENSIONS back, or empty the canonical themes and mapping tables to build anew")
     level1 = sorted((c for c in existing if c.level == 1), key=lambda c: c.id)
     level2 = sorted((c for c in existing if c.level == 2), key=lambda c: c.id)
-    old = normalized(np.array([c.centroid for c in level1], dtype=np.float32).reshape(len(level1), -1))
+    old = matrix([c.centroid for c in level1], settings.embed_dimensions)
 
     spill, sample = Spill(), WeightedSample(settings.sample_themes, settings.embed_dimensions, settings.seed)
     try:
@@ -82,7 +88,7 @@ async def build_taxonomy(settings: TaxonomySettings, sink: Sink, embedder: Embed
             new = [d for d in page if not d.mapped]
             if not new:
                 continue
-            good, vectors = await _embed(embedder, [d.theme for d in new], report)
+            good, vectors = await _embed(embedder, [d.theme for d in new], report, settings.embed_dimensions)
             report.themes_embedded += len(good)
             fits, similarity = assign(vectors, old, settings.assign_similarity)
             await sink.write_mappings([ThemeMapping(theme=new[i].theme, canonical_id=level1[j].id,
@@ -111,10 +117,9 @@ async def _add_clusters(settings: TaxonomySettings, sink: Sink, namer: Namer, sp
     order = sorted(range(len(clusters)), key=lambda i: (-clusters[i].mentions, clusters[i].top_members()[:1]))
     clusters = [clusters[i] for i in order if clusters[i].themes]
     ids = _ids("L1", level1, len(clusters))
-    grouping = group(np.array([c.mean for c in clusters], dtype=np.float32).reshape(len(clusters), -1),
-                     np.array([c.mentions for c in clusters]),
-                     normalized(np.array([g.centroid for g in level2], dtype=np.float32).reshape(len(level2), -1)),
-                     settings.group_similarity)
+    dimensions = settings.embed_dimensions
+    grouping = group(matrix([c.mean for c in clusters], dimensions), np.array([c.mentions for c in clusters]),
+                     matrix([g.centroid for g in level2], dimensions), settings.group_similarity)
     group_ids = _ids("L2", level2, len(grouping.new_centroids))
     parents = [level2[j].id if j != UNASSIGNED else group_ids[g]
                for j, g in zip(grouping.existing, grouping.new, strict=True)]

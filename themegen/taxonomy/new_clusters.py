@@ -94,4 +94,5 @@ def assignments(spill: Spill, clusters: list[NewCluster], settings: TaxonomySett
 
 
 def centroids_of(clusters: list[NewCluster]) -> np.ndarray:
-    return np.array([c.centroid for c in clusters], dtype=np.float32).reshape(len(clusters), -1)
+    """(clusters, dimensions); (0, 0) for none, which assign() takes as "no centroid fits"."""
+    return np.stack([c.centroid for c in clusters]).astype(np.float32) if clusters else np.zeros((0, 0), np.float32)
