@@ -6,12 +6,14 @@ tables read with Spanner's own client, the simulator's own call counters, its gr
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
-from flows.build_taxonomy import build_taxonomy_flow
 from flows.generate_themes import generate_themes
 from local_stack.bigquery import bigquery_client, seed_table
 from local_stack.gemini_sim import topic_of_theme
@@ -55,7 +57,7 @@ def nmi(mapping: dict[str, str | None], counted: Counter[str]) -> tuple[float, f
     return normalized_mutual_info_score(truth, found), normalized_mutual_info_score(*per_mention)
 
 
-async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a_new_topic(stack, sample):
+async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a_new_topic(stack, sample, tmp_path):
     summary = await generate_themes(rows_per_request=10)
     stats = stack.sim("stats")
 
@@ -81,12 +83,15 @@ async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a
     assert "## Canonical themes" in report and "of this run's generation cost" in report
     assert "Gemini simulator" in report and "Top canonical themes by rows" in report
 
-    # A rerun on the same data: no embedding, no naming, the same ids and mapping.
+    # A rerun on the same data (`themegen taxonomy`, the flow alone): no embedding, no naming, the same
+    # ids and mapping.
     stack.sim("reset", {})
-    again = await build_taxonomy_flow()
+    again = subprocess.run([sys.executable, "-m", "themegen.cli.app", "taxonomy"], capture_output=True, text=True,
+                           env={**os.environ, "THEMEGEN_STATE_DIR": str(tmp_path), "COLUMNS": "200"}, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "Top canonical themes" in again.stdout and "0 embedded now, 0 new canonical themes" in again.stdout
     stats = stack.sim("stats")
     assert (stats["embed"]["requests"], stats["naming"]["requests"]) == (0, 0)
-    assert again.themes_embedded == again.new_canonical == 0
     assert stack.read_table(CANONICAL) == canonical and dict(stack.read_table(MAP)) == mapping
 
     # 3,000 rows of a topic the sample never had: old ids untouched, the new topic gets its own.

@@ -73,7 +73,8 @@ def test_spanner_database_has_the_tables(stack):
         tables = snapshot.execute_sql(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ''"
         )
-        assert {row[0] for row in tables} == {"Themes", "ThemeFailures", "ThemeJudgements"}
+        assert {row[0] for row in tables} == {"Themes", "ThemeFailures", "ThemeJudgements", "CanonicalThemes",
+                                              "ThemeCanonicalMap"}
 
 
 def test_gemini_simulator_answers(stack):
@@ -191,7 +192,7 @@ def _all_rows(env, table: str) -> list[list]:
     client = spanner_client(env["THEMEGEN_GCP_PROJECT"], env["SPANNER_EMULATOR_HOST"])
     database = client.instance(env["THEMEGEN_SPANNER_INSTANCE"]).database(env["THEMEGEN_SPANNER_DATABASE"])
     with database.snapshot() as snapshot:
-        return [list(row) for row in snapshot.execute_sql(f"SELECT * FROM {table} ORDER BY SourceId")]
+        return [list(row) for row in snapshot.execute_sql(f"SELECT * FROM {table} ORDER BY 1")]
 
 
 def test_down_then_up_keeps_the_rows_in_spanner(stack, capsys):
@@ -206,7 +207,13 @@ def test_down_then_up_keeps_the_rows_in_spanner(stack, capsys):
                                [("f1", 3, "input", "empty text", 0, spanner.COMMIT_TIMESTAMP)])
         batch.insert_or_update("ThemeJudgements", ("SourceId", "JudgeModel", "Themes", "Verdicts", "Cover", "JudgedAt"),
                                [("k1", "judge", ["配送の遅れ", "theme 1"], ["1111", "1101"], True, spanner.COMMIT_TIMESTAMP)])
-    tables = ("Themes", "ThemeFailures", "ThemeJudgements")
+        batch.insert_or_update("CanonicalThemes", ("CanonicalId", "Level", "NameJa", "Examples", "RowCount", "MentionCount",
+                                                   "Centroid", "SettingsFingerprint", "CreatedAt"),
+                               [("L1-00001", 1, "配送", ["配送の遅れ"], 1, 2, [0.1 * (i % 7) for i in range(256)], "fp",
+                                 spanner.COMMIT_TIMESTAMP)])
+        batch.insert_or_update("ThemeCanonicalMap", ("Theme", "CanonicalId", "Similarity", "SettingsFingerprint"),
+                               [("配送の遅れ", "L1-00001", 0.91, "fp"), ("theme 1", None, None, "fp")])
+    tables = ("Themes", "ThemeFailures", "ThemeJudgements", "CanonicalThemes", "ThemeCanonicalMap")
     before = {table: _all_rows(env, table) for table in tables}
     assert len(before["Themes"]) >= 5 and before["ThemeFailures"]
 

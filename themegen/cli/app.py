@@ -136,6 +136,19 @@ def ddl() -> None:
         typer.echo(statement + ";\n")
 
 
+@app.command()
+def taxonomy(ctx: typer.Context) -> None:
+    """Build or extend the canonical themes from what the sink holds, in this process (the build-taxonomy
+    flow): only themes not mapped yet are embedded, only new clusters named; prints the top ones."""
+    _prepare(ctx)
+    require_prefect_api()
+    from rich.console import Console
+
+    from themegen.cli.taxonomy_command import run_taxonomy, show
+
+    show(Console(), run_taxonomy())
+
+
 @app.command("estimate")
 def estimate_command(
     ctx: typer.Context,
