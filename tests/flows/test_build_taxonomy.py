@@ -69,7 +69,8 @@ async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a
           f"embed {stats['embed']}, naming {stats['naming']}")
     assert mapped_share >= 0.90 and per_theme >= 0.8 and per_mention >= 0.8
     canonical = stack.read_table(CANONICAL)
-    assert {row[1] for row in canonical} == {1, 2}
+    levels = Counter(row[1] for row in canonical)
+    assert 2 <= levels[2] <= levels[1] / 2  # groups of related canonical themes (the simulator's topic families)
     assert all(row[2] for row in canonical if row[1] == 1)  # every canonical theme has a group
     assert stats["embed"]["texts"] == len(counted) and stats["naming"]["clusters_named"] == len(canonical)
 
