@@ -88,6 +88,7 @@ def _rss_mb() -> float:
 def step() -> dict:
     """The taxonomy step once, in this (child) process; its numbers."""
     from themegen.config.settings import Settings
+    from themegen.llm.gemini.client import close_clients
     from themegen.sink import open_sink
     from themegen.taxonomy import open_embedder, open_namer
     from themegen.taxonomy.build import build_taxonomy
@@ -102,6 +103,7 @@ def step() -> dict:
                                         await open_namer(settings))
         finally:
             sink.close()
+            await close_clients()
 
     started = time.monotonic()
     report = asyncio.run(build())

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
@@ -24,6 +25,15 @@ from themegen.config.settings import Settings
 from themegen.pricing.cost import cost_usd
 
 SAMPLE_ROWS, NEW_ROWS = 30_000, 3_000
+# The README's "top themes by rows, with examples" query, run here as written there.
+TOP_QUERY = """SELECT c.CanonicalId, c.NameEn, c.NameJa, COUNT(DISTINCT t.SourceId) AS row_count,
+       ANY_VALUE(c.Examples) AS examples
+FROM Themes AS t CROSS JOIN UNNEST(t.Themes) AS theme
+JOIN ThemeCanonicalMap AS m ON m.Theme = theme
+JOIN CanonicalThemes AS c ON c.CanonicalId = m.CanonicalId
+GROUP BY c.CanonicalId, c.NameEn, c.NameJa
+ORDER BY row_count DESC, c.CanonicalId
+LIMIT 20"""
 MAP = "SELECT Theme, CanonicalId FROM ThemeCanonicalMap"
 CANONICAL = ("SELECT CanonicalId, Level, ParentId, NameEn, NameJa, Examples, Centroid, SettingsFingerprint "
              "FROM CanonicalThemes ORDER BY CanonicalId")
@@ -73,6 +83,12 @@ async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a
     assert 2 <= levels[2] <= levels[1] / 2  # groups of related canonical themes (the simulator's topic families)
     assert all(row[2] for row in canonical if row[1] == 1)  # every canonical theme has a group
     assert stats["embed"]["texts"] == len(counted) and stats["naming"]["clusters_named"] == len(canonical)
+    top = stack.read_table(TOP_QUERY)
+    assert TOP_QUERY in (Path(__file__).parents[2] / "README.md").read_text()
+    stored = {row[0]: row for row in stack.read_table("SELECT CanonicalId, RowCount, NameEn, Examples FROM CanonicalThemes")}
+    assert top and all(stored[i][1] == rows and stored[i][2] == en and stored[i][3] == examples
+                       for i, en, _, rows, examples in top)
+    print("top:", [(row[1], row[3]) for row in top[:5]])
 
     # Embedding and naming cost beside generation's, counted from the simulator's token counters.
     settings = Settings()
