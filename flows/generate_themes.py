@@ -23,6 +23,7 @@ Steps:
 3c. build_taxonomy  - the sink's distinct themes embedded, clustered into canonical themes and groups (stable
                      ids across runs; only new themes are embedded, only new clusters named), each theme
                      mapped to one, rows per canonical theme counted in the sink; never fails the run
+                     (a shard leaves it to generate-themes-sharded, which builds it once after its shards)
 3d. schedule_continuation - a run stopped by the day's quota (a per-day refusal or THEMEGEN_RPD) schedules
                      its continuation at the quota's reset: a flow run of its deployment, same parameters
 4. publish_report  - Prefect artifacts: counts, failures by reason with examples, tokens, cost, rerun parameters,
@@ -121,7 +122,7 @@ async def generate_themes(
     # quote(): the tally is handed over as it is (the final upsert adds what it writes to it).
     upsert = await upsert_themes(quote(plan), quote(tally), settings, flow_run_id)
     quality = await judge_quality(quote(plan), settings, flow_run_id, tally.stop_reason)
-    taxonomy = await build_taxonomy(settings, tally.stop_reason)
+    taxonomy = await build_taxonomy(settings, tally.stop_reason, shard)
     continuation = await schedule_continuation(tally.stop_reason, settings)
     summary = await publish_report(quote(plan), quote(tally), upsert, settings, time.monotonic() - started, flow_run_id,
                                    choice.why, jobs, rows_limit, quality, continuation, taxonomy)

@@ -33,6 +33,8 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed
 
 from blocks.themegen_config import resolve_settings
+from tasks.build_taxonomy import build_taxonomy
+from themegen.report.taxonomy import taxonomy_markdown
 from themegen.pricing.estimate import child_runs
 from themegen.config.settings import Settings
 from themegen.source import open_source
@@ -142,8 +144,11 @@ async def generate_themes_sharded(
     children: list[FlowRun] = await asyncio.gather(*(child(k) for k in range(shards)))
     summaries = await child_summaries([str(child.id) for child in children])
     totals = combine(summaries)
+    taxonomy = await build_taxonomy(settings)  # once, on what every shard wrote (a shard does not build it)
     wall_seconds = time.monotonic() - started
-    await acreate_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(children, summaries, totals, wall_seconds),
+    await acreate_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(children, summaries, totals, wall_seconds)
+                                    + "\n\n" + taxonomy_markdown(taxonomy, totals.get("cost USD (at the tier's price)"),
+                                                                        settings.stack or "GCP"),
                                     description="themegen sharded run: every shard and the totals")
     print(json.dumps({**totals, "parent wall seconds": round(wall_seconds, 1)}))
     failed = [str(child.parameters.get("shard")) for child in children if not child.state.is_completed()]

@@ -25,9 +25,13 @@ def taxonomy_cost(report: TaxonomyReport, settings: Settings) -> float | None:
 
 
 @task(name="build-taxonomy", cache_policy=NO_CACHE)
-async def build_taxonomy(settings: Settings, stop_reason: str | None = None) -> TaxonomyReport:
+async def build_taxonomy(settings: Settings, stop_reason: str | None = None, shard: int | None = None) -> TaxonomyReport:
+    """shard: the run is one shard of generate-themes-sharded, whose parent builds the taxonomy once its
+    shards are done (shards building it side by side would cluster the same new themes twice)."""
     if not settings.taxonomy.enabled:
         return TaxonomyReport(enabled=False, why_not="THEMEGEN_TAXONOMY_ENABLED=false")
+    if shard is not None:
+        return TaxonomyReport(enabled=False, why_not="a shard run: generate-themes-sharded builds it after its shards")
     if stop_reason:  # a per-day quota or a sink outage: nothing more is sent
         return TaxonomyReport(error=f"not built: the run stopped ({stop_reason}); a later run builds it")
     names = {"embed_model": settings.taxonomy.embed_model, "name_model": settings.taxonomy.name_model or settings.model}

@@ -51,6 +51,10 @@ def test_shards_share_one_quota_and_write_every_row(stack, deployed_run, tmp_pat
         )
     report = next(a for a in artifacts if a.key == "themegen-sharded-report")
     assert "3 shards" in report.data and f"| rows total | {len(rows)} |" in report.data
+    # The taxonomy is built once, by the parent, on what the three shards wrote.
+    assert "## Canonical themes" in report.data and "Not built" not in report.data
+    mapped = {theme for (theme,) in stack.read_table("SELECT Theme FROM ThemeCanonicalMap")}
+    assert {theme for (themes,) in stack.read_table("SELECT t.Themes FROM Themes AS t") for theme in themes} <= mapped
 
 
 def test_a_job_longer_than_a_run_is_split_into_children_one_after_another(stack, deployed_run, tmp_path):

@@ -127,3 +127,19 @@ async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a
     gift = sum(n for t, n in counted.items() if topic_of_theme(t) == NEW_TOPICS[0])
     assert topic_mentions.most_common(1)[0][0] == NEW_TOPICS[0]
     assert topic_mentions[NEW_TOPICS[0]] >= 0.9 * gift
+
+
+async def test_a_taxonomy_that_cannot_be_built_is_reported_and_the_themes_stay(stack, monkeypatch):
+    SpannerTables(stack).clear_outputs()
+    first = await generate_themes(rows_limit=100)
+    assert stack.read_table("SELECT COUNT(*) FROM CanonicalThemes")[0][0] > 0
+
+    # Vectors of another size cannot be compared with the stored centroids: the step says so and stops.
+    monkeypatch.setenv("THEMEGEN_TAXONOMY_EMBED_DIMENSIONS", "128")
+    stack.sim("reset", {})
+    second = await generate_themes(rows_limit=150)
+
+    assert second.rows_succeeded >= first.rows_succeeded and second.rows_answered > 0  # the themes are written
+    assert stack.sim("stats")["embed"]["requests"] == 0
+    report = await report_markdown(second.flow_run_id)
+    assert "Taxonomy failed: TaxonomyError:" in report and "THEMEGEN_TAXONOMY_EMBED_MODEL" in report
