@@ -31,7 +31,6 @@ class DistinctTheme(BaseModel):
 
     theme: str
     mentions: int
-    rows: int
     mapped: bool = Field(False, description="the mapping has it (embedded before): never embedded again")
     canonical_id: str | None = Field(None, description="its canonical theme; None when unclustered or not mapped")
 

@@ -36,15 +36,14 @@ class PostgresTaxonomy:
         """Every distinct theme of the themes table with its counts and mapping, in pages, in theme
         order: one query read through a server-side cursor (bounded memory on both sides)."""
         s = self.settings
-        sql = (f"SELECT u.theme, COUNT(*), COUNT(DISTINCT t.source_id), bool_or(m.theme IS NOT NULL), "
+        sql = (f"SELECT u.theme, COUNT(*), bool_or(m.theme IS NOT NULL), "
                f"max(m.canonical_id) FROM {quoted(s.table)} AS t CROSS JOIN LATERAL unnest(t.themes) AS u(theme) "
                f"LEFT JOIN {quoted(s.theme_map_table)} AS m ON m.theme = u.theme GROUP BY u.theme ORDER BY u.theme")
         async with self._connections.transaction() as connection:
             async with connection.cursor(name="themegen_distinct_themes") as cursor:
                 await cursor.execute(sql)
                 while rows := await cursor.fetchmany(page_size):
-                    yield [DistinctTheme(theme=r[0], mentions=r[1], rows=r[2], mapped=r[3], canonical_id=r[4])
-                           for r in rows]
+                    yield [DistinctTheme(theme=r[0], mentions=r[1], mapped=r[2], canonical_id=r[3]) for r in rows]
 
     async def write_canonical(self, themes: list[CanonicalTheme]) -> None:
         rows = [(c.id, c.level, c.parent_id, c.name_en, c.name_ja, c.examples, c.rows, c.mentions, c.centroid,

@@ -36,7 +36,9 @@ class SpannerTaxonomy:
         """Every distinct theme of the themes table with its counts and mapping, in pages, in theme
         order. One streaming query, read by a thread PAGES_AHEAD pages ahead of the caller."""
         s = self.settings.spanner
-        sql = (f"SELECT theme, COUNT(*), COUNT(DISTINCT t.SourceId), m.Theme IS NOT NULL, m.CanonicalId "
+        # No COUNT(DISTINCT SourceId) here: its per-theme id sets ran the emulator out of query memory
+        # at 1M rows (128 MB), and the step needs mentions only.
+        sql = (f"SELECT theme, COUNT(*), m.Theme IS NOT NULL, m.CanonicalId "
                f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
                f"LEFT JOIN {s.theme_map_table} AS m ON m.Theme = theme "
                "GROUP BY theme, m.Theme, m.CanonicalId ORDER BY theme")
@@ -52,7 +54,7 @@ class SpannerTaxonomy:
                     for r in snapshot.execute_sql(sql):
                         if stop.is_set():
                             return
-                        page.append(DistinctTheme(theme=r[0], mentions=r[1], rows=r[2], mapped=r[3], canonical_id=r[4]))
+                        page.append(DistinctTheme(theme=r[0], mentions=r[1], mapped=r[2], canonical_id=r[3]))
                         if len(page) == page_size:
                             put(page)
                             page = []
@@ -109,19 +111,25 @@ class SpannerTaxonomy:
         return await self._within_deadline(self._count_canonical)
 
     def _count_canonical(self) -> CanonicalCounts:
-        s = self.settings.spanner
-        mapped = (f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
-                  f"JOIN {s.theme_map_table} AS m ON m.Theme = theme ")
-        counts = CanonicalCounts()
+        s, counts = self.settings.spanner, CanonicalCounts()
+        joined = (f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
+                  f"JOIN {s.theme_map_table} AS m ON m.Theme = theme "
+                  f"JOIN {s.canonical_table} AS c ON c.CanonicalId = m.CanonicalId")
+        # A row counts once per canonical theme (and group) it mentions: the ids of its own themes made
+        # distinct per row, not COUNT(DISTINCT SourceId), whose id sets outgrow the query's memory.
+        per_row = ("SELECT id, COUNT(*) FROM {table} AS t, UNNEST(ARRAY(SELECT DISTINCT {column} "
+                   "FROM UNNEST(t.Themes) AS theme JOIN {map} AS m ON m.Theme = theme "
+                   "JOIN {canonical} AS c ON c.CanonicalId = m.CanonicalId WHERE {column} IS NOT NULL)) AS id "
+                   "GROUP BY id")
+        names = {"table": s.table, "map": s.theme_map_table, "canonical": s.canonical_table}
         # single-use snapshots: the emulator aborts concurrent multi-use read-only transactions
-        for r in self._query(f"SELECT m.CanonicalId, COUNT(DISTINCT t.SourceId), COUNT(*) {mapped}"
-                             "WHERE m.CanonicalId IS NOT NULL GROUP BY m.CanonicalId"):
-            counts.by_id[r[0]] = (r[1], r[2])
-            counts.mentions_mapped += r[2]
-        for r in self._query(f"SELECT c.ParentId, COUNT(DISTINCT t.SourceId), COUNT(*) {mapped}"
-                             f"JOIN {s.canonical_table} AS c ON c.CanonicalId = m.CanonicalId "
-                             "WHERE c.ParentId IS NOT NULL GROUP BY c.ParentId"):
-            counts.by_id[r[0]] = (r[1], r[2])
+        rows = dict(self._query(per_row.format(column="c.CanonicalId", **names))
+                    + self._query(per_row.format(column="c.ParentId", **names)))
+        canonical = dict(self._query(f"SELECT c.CanonicalId, COUNT(*) {joined} GROUP BY c.CanonicalId"))
+        groups = dict(self._query(f"SELECT c.ParentId, COUNT(*) {joined} WHERE c.ParentId IS NOT NULL "
+                                  "GROUP BY c.ParentId"))
+        counts.by_id = {i: (rows[i], n) for i, n in (canonical | groups).items()}
+        counts.mentions_mapped = sum(canonical.values())
         for r in self._query(f"SELECT COUNT(*), SUM(ARRAY_LENGTH(t.Themes)) FROM {s.table} AS t"):
             counts.rows_with_themes, counts.mentions = r[0], r[1] or 0
         return counts
