@@ -26,11 +26,11 @@ from themegen.pricing.cost import cost_usd
 
 SAMPLE_ROWS, NEW_ROWS = 30_000, 3_000
 # The README's "top themes by rows, with examples" query, run here as written there.
-TOP_QUERY = """SELECT c.CanonicalId, c.NameEn, c.NameJa, COUNT(*) AS row_count, ANY_VALUE(c.Examples) AS examples
-FROM Themes AS t,
-  UNNEST(ARRAY(SELECT DISTINCT m.CanonicalId FROM UNNEST(t.Themes) AS theme
-               JOIN ThemeCanonicalMap AS m ON m.Theme = theme WHERE m.CanonicalId IS NOT NULL)) AS id
-JOIN CanonicalThemes AS c ON c.CanonicalId = id
+TOP_QUERY = """SELECT c.CanonicalId, c.NameEn, c.NameJa, COUNT(DISTINCT t.SourceId) AS row_count,
+       ANY_VALUE(c.Examples) AS examples
+FROM Themes AS t CROSS JOIN UNNEST(t.Themes) AS theme
+JOIN ThemeCanonicalMap AS m ON m.Theme = theme
+JOIN CanonicalThemes AS c ON c.CanonicalId = m.CanonicalId
 GROUP BY c.CanonicalId, c.NameEn, c.NameJa
 ORDER BY row_count DESC, c.CanonicalId
 LIMIT 20"""

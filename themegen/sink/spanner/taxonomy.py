@@ -17,6 +17,7 @@ CANONICAL_COLUMNS = ("CanonicalId", "Level", "ParentId", "NameEn", "NameJa", "Ex
 MAP_COLUMNS = ("Theme", "CanonicalId", "Similarity", "SettingsFingerprint", "MappedAt")
 COUNT_COLUMNS = ("CanonicalId", "RowCount", "MentionCount", "UpdatedAt")
 PAGES_AHEAD = 2  # pages of distinct themes read ahead of the caller: bounded memory
+ROWS_PER_COUNT = 50_000  # themes-table rows counted per query (count_canonical)
 
 
 class SpannerTaxonomy:
@@ -108,32 +109,51 @@ class SpannerTaxonomy:
                 await self._within_deadline(self._commit, commit)
 
     async def count_canonical(self) -> CanonicalCounts:
-        return await self._within_deadline(self._count_canonical)
+        """Counted a key range of the themes table at a time (ranges of ROWS_PER_COUNT rows): a row is in
+        one range only, so per-range COUNT(DISTINCT SourceId) add up, and no query holds more than a
+        range's ids (over the whole table they ran the emulator out of its 128 MB of query memory)."""
+        bounds = await self._within_deadline(self._range_starts)
+        counts = CanonicalCounts()
+        for low, high in zip(bounds, [*bounds[1:], None]):
+            part = await self._within_deadline(self._count_range, low, high)
+            for key, (rows, mentions) in part.by_id.items():
+                before = counts.by_id.get(key, (0, 0))
+                counts.by_id[key] = (before[0] + rows, before[1] + mentions)
+            counts.rows_with_themes += part.rows_with_themes
+            counts.mentions += part.mentions
+            counts.mentions_mapped += part.mentions_mapped
+        return counts
 
-    def _count_canonical(self) -> CanonicalCounts:
+    def _range_starts(self) -> list[str | None]:
+        """The first SourceId of every ROWS_PER_COUNT rows (None: from the start), read as one stream."""
+        starts: list[str | None] = [None]
+        with self.database.snapshot() as snapshot:
+            for i, (source_id,) in enumerate(snapshot.execute_sql(
+                    f"SELECT t.SourceId FROM {self.settings.spanner.table} AS t ORDER BY t.SourceId")):
+                if i and i % ROWS_PER_COUNT == 0:
+                    starts.append(source_id)
+        return starts
+
+    def _count_range(self, low: str | None, high: str | None) -> CanonicalCounts:
         s, counts = self.settings.spanner, CanonicalCounts()
+        where = " AND ".join(["TRUE", *(["t.SourceId >= @low"] if low is not None else []),
+                              *(["t.SourceId < @high"] if high is not None else [])])
+        params = {k: v for k, v in (("low", low), ("high", high)) if v is not None}
+        types = {k: spanner.param_types.STRING for k in params}
         joined = (f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
                   f"JOIN {s.theme_map_table} AS m ON m.Theme = theme "
-                  f"JOIN {s.canonical_table} AS c ON c.CanonicalId = m.CanonicalId")
-        # A row counts once per canonical theme (and group) it mentions: the ids of its own themes made
-        # distinct per row, not COUNT(DISTINCT SourceId), whose id sets outgrow the query's memory.
-        per_row = ("SELECT id, COUNT(*) FROM {table} AS t, UNNEST(ARRAY(SELECT DISTINCT {column} "
-                   "FROM UNNEST(t.Themes) AS theme JOIN {map} AS m ON m.Theme = theme "
-                   "JOIN {canonical} AS c ON c.CanonicalId = m.CanonicalId WHERE {column} IS NOT NULL)) AS id "
-                   "GROUP BY id")
-        names = {"table": s.table, "map": s.theme_map_table, "canonical": s.canonical_table}
+                  f"JOIN {s.canonical_table} AS c ON c.CanonicalId = m.CanonicalId WHERE {where} ")
         # single-use snapshots: the emulator aborts concurrent multi-use read-only transactions
-        rows = dict(self._query(per_row.format(column="c.CanonicalId", **names))
-                    + self._query(per_row.format(column="c.ParentId", **names)))
-        canonical = dict(self._query(f"SELECT c.CanonicalId, COUNT(*) {joined} GROUP BY c.CanonicalId"))
-        groups = dict(self._query(f"SELECT c.ParentId, COUNT(*) {joined} WHERE c.ParentId IS NOT NULL "
-                                  "GROUP BY c.ParentId"))
-        counts.by_id = {i: (rows[i], n) for i, n in (canonical | groups).items()}
-        counts.mentions_mapped = sum(canonical.values())
-        for r in self._query(f"SELECT COUNT(*), SUM(ARRAY_LENGTH(t.Themes)) FROM {s.table} AS t"):
+        for column in ("c.CanonicalId", "c.ParentId"):
+            for r in self._query(f"SELECT {column}, COUNT(DISTINCT t.SourceId), COUNT(*) {joined}"
+                                 f"AND {column} IS NOT NULL GROUP BY {column}", params, types):
+                counts.by_id[r[0]] = (r[1], r[2])
+                counts.mentions_mapped += r[2] if column == "c.CanonicalId" else 0
+        for r in self._query(f"SELECT COUNT(*), SUM(ARRAY_LENGTH(t.Themes)) FROM {s.table} AS t WHERE {where}",
+                             params, types):
             counts.rows_with_themes, counts.mentions = r[0], r[1] or 0
         return counts
 
-    def _query(self, sql: str) -> list[list]:
+    def _query(self, sql: str, params: dict | None = None, types: dict | None = None) -> list[list]:
         with self.database.snapshot() as snapshot:
-            return [list(row) for row in snapshot.execute_sql(sql)]
+            return [list(row) for row in snapshot.execute_sql(sql, params=params or None, param_types=types or None)]
