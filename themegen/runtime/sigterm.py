@@ -10,6 +10,13 @@ one line and ends the process (exit code 143, as for a process ended by SIGTERM)
 Answers are in the row cache the moment they validate (on a storage block, within THEMEGEN_CACHE_FLUSH_S) and a sink's write is one idempotent commit,
 so a process ended in the middle of a batch loses nothing a rerun would pay for again.
 
+Where the signal lands matters on an event loop. Prefect's handler raises in whatever frame runs: in
+one of the loop's callbacks the loop logs the exception and drops it, in a child task (a batch, a
+row) the exception ends that task only; either way the run went on to Completed (reproduced in
+tests/themegen/runtime/test_sigterm.py). So when the signal lands on the flow run's loop outside the
+flow's own task, the guard cancels that task instead, as asyncio.run does for Ctrl-C: the engine
+records the run Crashed and the process ends.
+
 Not installed when a Prefect worker or runner started this process for a flow run
 (PREFECT__FLOW_RUN_ID is set): its cancellation handshake needs Prefect's own handler in place,
 and the supervisor ends the process itself (SIGKILL after its grace period; Cloud Run likewise).
@@ -17,6 +24,7 @@ and the supervisor ends the process itself (SIGKILL after its grace period; Clou
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -27,6 +35,14 @@ from themegen.runtime.watchdog import leave
 
 GRACE_S = 20.0
 EXIT_CODE = 128 + signal.SIGTERM
+# The task running each flow run's body, by its event loop (runs in this process, one after another).
+_flow_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+_received = threading.Event()
+
+
+def received() -> bool:
+    """A SIGTERM reached the guard: a flow run cancelled by it ended for that reason."""
+    return _received.is_set()
 
 
 def guard_sigterm(api_url: str | None, grace_s: float = GRACE_S) -> bool:
@@ -34,6 +50,7 @@ def guard_sigterm(api_url: str | None, grace_s: float = GRACE_S) -> bool:
     (not the main thread, a worker's flow run process, SIGTERM ignored)."""
     if threading.current_thread() is not threading.main_thread() or os.environ.get("PREFECT__FLOW_RUN_ID"):
         return False
+    _remember_flow_task()
     previous = signal.getsignal(signal.SIGTERM)
     if getattr(previous, "themegen_guard", False):
         return True  # already in front (a second flow run in this process)
@@ -47,6 +64,7 @@ def _guard(previous: Any, api_url: str | None, grace_s: float) -> Callable[[int,
     deadline: list[threading.Timer] = []
 
     def on_sigterm(signum: int, frame: Any) -> Any:
+        _received.set()
         if not deadline:
             where = f"Prefect's API at {api_url}" if api_url else "Prefect's API"
             line = (f"themegen: SIGTERM {grace_s:g} s ago and the run has not ended (its shutdown waits on {where}); "
@@ -55,6 +73,9 @@ def _guard(previous: Any, api_url: str | None, grace_s: float) -> Callable[[int,
             deadline.append(threading.Timer(grace_s, leave, (line, EXIT_CODE)))
             deadline[0].daemon = True  # a process that ends sooner does not wait for it
             deadline[0].start()
+        if (flow_task := _flow_task_elsewhere()) is not None:
+            flow_task.get_loop().call_soon_threadsafe(flow_task.cancel, "SIGTERM")
+            return None
         if callable(previous):
             return previous(signum, frame)
         # SIG_DFL: what the signal would have done without us
@@ -64,3 +85,27 @@ def _guard(previous: Any, api_url: str | None, grace_s: float) -> Callable[[int,
 
     on_sigterm.themegen_guard = True  # type: ignore[attr-defined]
     return on_sigterm
+
+
+def _remember_flow_task() -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # a synchronous caller: the handler's exception reaches it wherever it lands
+    for done in [known for known, task in _flow_tasks.items() if task.done()]:
+        del _flow_tasks[done]
+    if (task := asyncio.current_task(loop)) is not None:
+        _flow_tasks[loop] = task
+
+
+def _flow_task_elsewhere() -> asyncio.Task | None:
+    """The flow run's task when the signal interrupts its loop outside that task's own frames (where
+    an exception raised now would be lost); None where raising reaches the flow's engine."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    task = _flow_tasks.get(loop)
+    if task is None or task.done() or asyncio.current_task(loop) is task:
+        return None
+    return task
