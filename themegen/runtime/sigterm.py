@@ -18,8 +18,10 @@ flow's own task, the guard cancels that task instead, as asyncio.run does for Ct
 records the run Crashed and the process ends.
 
 Not installed when a Prefect worker or runner started this process for a flow run
-(PREFECT__FLOW_RUN_ID is set): its cancellation handshake needs Prefect's own handler in place,
-and the supervisor ends the process itself (SIGKILL after its grace period; Cloud Run likewise).
+(PREFECT__FLOW_RUN_ID is set): its cancellation handshake checks that Prefect's own handler is in
+place, and the supervisor ends the process itself (SIGKILL after its grace period; Cloud Run
+likewise). There only the loop's exception handler is changed: a TerminationSignal it would drop
+cancels the flow's task, which Prefect's engine reads as the worker's cancel (its hooks run).
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ def received() -> bool:
 def guard_sigterm(api_url: str | None, grace_s: float = GRACE_S) -> bool:
     """Put the guard in front of the current SIGTERM handler; False where it cannot or must not be
     (not the main thread, a worker's flow run process, SIGTERM ignored)."""
-    if threading.current_thread() is not threading.main_thread() or os.environ.get("PREFECT__FLOW_RUN_ID"):
+    if threading.current_thread() is not threading.main_thread():
         return False
-    _remember_flow_task()
+    if (flow_task := _remember_flow_task()) is not None:
+        _cancel_on_a_dropped_signal(flow_task.get_loop())
+    if os.environ.get("PREFECT__FLOW_RUN_ID"):
+        return False
     previous = signal.getsignal(signal.SIGTERM)
     if getattr(previous, "themegen_guard", False):
         return True  # already in front (a second flow run in this process)
@@ -87,15 +92,38 @@ def _guard(previous: Any, api_url: str | None, grace_s: float) -> Callable[[int,
     return on_sigterm
 
 
-def _remember_flow_task() -> None:
+def _remember_flow_task() -> asyncio.Task | None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return  # a synchronous caller: the handler's exception reaches it wherever it lands
+        return None  # a synchronous caller: the handler's exception reaches it wherever it lands
     for done in [known for known, task in _flow_tasks.items() if task.done()]:
         del _flow_tasks[done]
     if (task := asyncio.current_task(loop)) is not None:
         _flow_tasks[loop] = task
+    return task
+
+
+def _cancel_on_a_dropped_signal(loop: asyncio.AbstractEventLoop) -> None:
+    """Where the loop would log and drop Prefect's TerminationSignal (raised in one of its callbacks),
+    cancel the flow's task instead."""
+    from prefect.exceptions import TerminationSignal
+
+    previous = loop.get_exception_handler()
+    if getattr(previous, "themegen_guard", False):
+        return
+
+    def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        task = _flow_tasks.get(loop)
+        if isinstance(context.get("exception"), TerminationSignal) and task is not None and not task.done():
+            task.cancel("SIGTERM")
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    on_error.themegen_guard = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(on_error)
 
 
 def _flow_task_elsewhere() -> asyncio.Task | None:

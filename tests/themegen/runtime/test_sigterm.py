@@ -59,13 +59,11 @@ def test_a_flow_run_process_of_a_worker_keeps_prefects_handler():
 # the loop logs and drops the exception; in a child task it ends that task only. The flow went on.
 ON_A_LOOP = textwrap.dedent("""
     import asyncio, os, signal, sys
+    from prefect.exceptions import TerminationSignal
     from themegen.runtime.sigterm import guard_sigterm
 
-    class TerminationSignal(BaseException):  # as prefect.exceptions.TerminationSignal
-        pass
-
     def prefects(signum, frame):  # as prefect.utilities.engine.capture_sigterm's handler
-        raise TerminationSignal()
+        raise TerminationSignal(signum)
 
     async def row():
         os.kill(os.getpid(), signal.SIGTERM)
@@ -91,9 +89,9 @@ ON_A_LOOP = textwrap.dedent("""
 """)
 
 
-def run_on_a_loop(where: str, guarded: bool) -> str:
+def run_on_a_loop(where: str, guarded: bool, **env: str) -> str:
     child = subprocess.run([sys.executable, "-c", ON_A_LOOP, where, "guarded" if guarded else "bare"],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=60, env=os.environ | env)
     return child.stdout.strip()
 
 
@@ -108,3 +106,11 @@ def test_a_sigterm_anywhere_on_the_flows_loop_ends_the_flow():
     assert run_on_a_loop("child task", guarded=True) == "ended by CancelledError"
     # In the flow's own frames Prefect's exception reaches its engine as before.
     assert run_on_a_loop("flow task", guarded=True) == "ended by TerminationSignal"
+
+
+def test_in_a_workers_flow_run_process_a_sigterm_in_a_callback_still_ends_the_flow():
+    # Prefect's handler stays installed there (its cancellation handshake checks for it); the loop's
+    # exception handler cancels the flow's task instead of dropping the signal.
+    worker = {"PREFECT__FLOW_RUN_ID": "00000000-0000-0000-0000-000000000000"}
+    assert run_on_a_loop("callback", guarded=True, **worker) == "ended by CancelledError"
+    assert run_on_a_loop("flow task", guarded=True, **worker) == "ended by TerminationSignal"
