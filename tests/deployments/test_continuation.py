@@ -29,14 +29,19 @@ def _continuation_of(flow_run) -> object:
     return found[0]
 
 
-def test_a_run_stopped_for_the_day_continues_after_the_reset_until_every_row_is_done(stack, deployed_run, tmp_path):
-    # The sink keeps the session's deployed run's rows (test_deploy reads them); this test's rows have
-    # ids of their own, and the simulator's counters start from zero.
+def a_day_quota_on_a_table_of_its_own(stack, table: str, text: str) -> dict[str, str]:
+    """ROWS rows in `table` (ids from its first letter), the simulator's counters from zero and its day
+    quota PER_DAY; the env of a worker on that table. The sink keeps the session's deployed run's rows
+    (test_deploy reads them), so each test's rows have ids, and texts, of their own."""
     stack.sim("reset", {})
-    seed_table(stack.bigquery(), f"{stack.config.project}.{stack.config.dataset}.{TABLE}",
-               [{"id": f"c{i:04d}", "text": f"row {i}: the app logs me out and support is slow"} for i in range(ROWS)])
-    env = {**os.environ, "THEMEGEN_HOME": str(REPO), "THEMEGEN_BQ_TABLE": TABLE}
+    seed_table(stack.bigquery(), f"{stack.config.project}.{stack.config.dataset}.{table}",
+               [{"id": f"{table[0]}{i:04d}", "text": f"row {i}: {text}"} for i in range(ROWS)])
     stack.sim("config", {"rpd": PER_DAY})
+    return {**os.environ, "THEMEGEN_HOME": str(REPO), "THEMEGEN_BQ_TABLE": table}
+
+
+def test_a_run_stopped_for_the_day_continues_after_the_reset_until_every_row_is_done(stack, deployed_run, tmp_path):
+    env = a_day_quota_on_a_table_of_its_own(stack, TABLE, "the app logs me out and support is slow")
     try:
         log = tmp_path / "worker.log"
         days = 0
@@ -72,13 +77,7 @@ def test_a_run_stopped_for_the_day_continues_after_the_reset_until_every_row_is_
 def test_a_sharded_run_whose_children_stop_for_the_day_continues_itself(stack, deployed_run, tmp_path):
     """The children schedule nothing (each is a shard of the parent's work): the parent, a deployment
     run of generate-themes-sharded, schedules its own continuation with its parameters."""
-    stack.sim("reset", {})
-    table = "continued_sharded"
-    seed_table(stack.bigquery(), f"{stack.config.project}.{stack.config.dataset}.{table}",
-               # texts of their own: the row cache holds the answers of the test above
-               [{"id": f"s{i:04d}", "text": f"shard row {i}: my refund is late and nobody answers"} for i in range(ROWS)])
-    env = {**os.environ, "THEMEGEN_HOME": str(REPO), "THEMEGEN_BQ_TABLE": table}
-    stack.sim("config", {"rpd": PER_DAY})
+    env = a_day_quota_on_a_table_of_its_own(stack, "sharded_continued", "my refund is late and nobody answers")
     try:
         log = tmp_path / "worker.log"
         with process_worker(stack, env, log, limit=3) as worker:
