@@ -1,8 +1,9 @@
 """What the quality judge costs beside the run it judges, at list prices, from the Gemini simulator's
 token approximations (no stack, no network): the themes' requests for every sample row at
---rows-per-request, and the judge's requests for --sample rows at --judge-rows-per-request.
+--rows-per-request, and the judge's requests for --sample rows at --judge-rows-per-request, each
+charged its whole thinking budget (THEMEGEN_JUDGE_THINKING_BUDGET), as the simulator does.
 
-    python -m bench.judge_cost [--rows 30000] [--sample 400]
+    python -m bench.judge_cost [--rows 30000] [--sample 400] [--judge-rows-per-request 20]
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ PAIRS = [("gemini-2.5-flash", "gemini-2.5-pro"), ("gemini-2.5-flash-lite", "gemi
          ("gemini-2.5-flash", "gemini-2.5-flash")]
 
 
-def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per_request: int) -> dict[str, int]:
+def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per_request: int,
+           thinking_budget: int) -> dict[str, int]:
     instruction = prompt_of(Settings.model_construct()).system_instruction(packed=per_request > 1)
-    counts = dict.fromkeys(("generate_in", "generate_out", "judge_in", "judge_out"), 0)
+    counts = dict.fromkeys(("generate_in", "generate_out", "judge_in", "judge_out", "judge_thinking"), 0)
     for start in range(0, len(rows), per_request):
         pack = rows[start:start + per_request]
         counts["generate_in"] += approx_tokens(f"{instruction}\n{user_content(pack)}")
@@ -36,6 +38,7 @@ def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per
         content = judge_content(judged[start:start + judge_per_request])
         counts["judge_in"] += approx_tokens(f"{RUBRIC}\n{content}")
         counts["judge_out"] += approx_tokens(judge_text(content)[0])
+        counts["judge_thinking"] += thinking_budget
     return counts
 
 
@@ -44,14 +47,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30_000)
     parser.add_argument("--sample", type=int, default=400)
     parser.add_argument("--rows-per-request", type=int, default=10)
-    parser.add_argument("--judge-rows-per-request", type=int, default=10)
+    parser.add_argument("--judge-rows-per-request", type=int, default=Settings.model_fields["judge_rows_per_request"].default)
+    parser.add_argument("--thinking-budget", type=int, default=Settings.model_fields["judge_thinking_budget"].default)
     args = parser.parse_args()
     rows = [(r["id"], prepare_text(r["text"], 10**6)) for r in generate_rows(args.rows) if r["text"] and r["text"].strip()]
-    counts = tokens(rows, args.rows_per_request, args.sample, args.judge_rows_per_request)
+    counts = tokens(rows, args.rows_per_request, args.sample, args.judge_rows_per_request, args.thinking_budget)
     shares = []
     for model, judge in PAIRS:
         run = cost_usd(model, counts["generate_in"], counts["generate_out"])
-        judged = cost_usd(judge, counts["judge_in"], counts["judge_out"])
+        judged = cost_usd(judge, counts["judge_in"], counts["judge_out"] + counts["judge_thinking"])
         shares.append({"model": model, "judge": judge, "run_usd": round(run, 4), "judge_usd": round(judged, 4),
                        "judge_share": round(judged / (run + judged), 4)})
     print(json.dumps({"source": "Gemini simulator token approximations, list prices", "rows_with_text": len(rows),

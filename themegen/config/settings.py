@@ -118,7 +118,12 @@ class Settings(BaseSettings):
         "language, cover) for the report's quality section; about 385 give +/-5 points at 95%; 0 = off")
     judge_model: str | None = Field(
         None, description="the judge; None = a stronger model than THEMEGEN_MODEL (flash-lite -> flash, else pro)")
-    judge_rows_per_request: int = Field(10, ge=1, le=50, description="rows whose themes one judge request rates")
+    judge_rows_per_request: int = Field(
+        20, ge=1, le=50, description="rows whose themes one judge request rates; more repeat the rubric and the "
+        "thinking budget less")
+    judge_thinking_budget: int = Field(
+        128, ge=128, le=32_768, description="thinking tokens one judge request may spend, billed as output; at "
+        "least 128, the least Gemini 2.5 Pro takes (its thinking cannot be turned off)")
     quality_seed: int = Field(0, description="which rows are sampled: the same seed judges the same rows (cached)")
     quality_stratify: Literal["language"] | None = Field(
         None, description="language = each language's share of the sample as in the rows read")
