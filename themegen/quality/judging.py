@@ -111,12 +111,17 @@ def problems(row: JudgeRow, verdict: Verdict) -> list[str]:
     return found + ([] if verdict.cover else ["the themes miss main points of the text (cover)"])
 
 
+def rates_of(verdicts: list[Verdict]) -> list[Rate]:
+    """Each check's pass rate with its 95% interval."""
+    return [Rate(check=check, passed=passed, judged=n, low=wilson(passed, n)[0], high=wilson(passed, n)[1])
+            for check, (passed, n) in check_counts(verdicts).items()]
+
+
 def summarise(report: QualityReport, rows: list[JudgeRow], judged: Judged) -> QualityReport:
     verdicts = [judged.verdicts[row.id] for row in rows if row.id in judged.verdicts]
     report.rows_judged, report.rows_from_cache = len(verdicts), judged.from_cache
     report.rows_not_judged, report.errors = len(rows) - len(verdicts), dict(judged.errors)
-    report.rates = [Rate(check=check, passed=passed, judged=n, low=wilson(passed, n)[0], high=wilson(passed, n)[1])
-                    for check, (passed, n) in check_counts(verdicts).items()]
+    report.rates = rates_of(verdicts)
     worst = sorted((row for row in rows if row.id in judged.verdicts and judged.verdicts[row.id].failed_checks),
                    key=lambda row: (-judged.verdicts[row.id].failed_checks, row.id))[:WORST_SHOWN]
     report.worst = [WorstRow(id=row.id, text=row.text[:300], themes=list(row.themes),
