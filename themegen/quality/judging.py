@@ -11,10 +11,11 @@ import asyncio
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from themegen.cache import CachedAnswer, CacheReadError, RowCache
-from themegen.config.settings import Settings
+from themegen.config.settings import LANGUAGE, Settings
 from themegen.domain.generation import Generation
 from themegen.domain.models import BatchPlan, JudgementRecord
 from themegen.domain.prompt import InvalidInput, input_hash, prepare_text
@@ -28,7 +29,6 @@ from themegen.sink import Sink
 from themegen.source import Source
 
 WORST_SHOWN = 5
-STRATA = {"language": lambda row: text_language(row.text)}
 _JAPANESE = range(0x3040, 0x9FFF + 1)
 
 
@@ -37,6 +37,17 @@ def text_language(text: str) -> str:
     japanese = sum(ord(c) in _JAPANESE for c in text)
     letters = sum(c.isascii() and c.isalpha() for c in text)
     return "ja" if japanese and 3 * japanese >= letters else "other"
+
+
+async def stratum_of(settings: Settings, source: Source, pool: list[JudgeRow]) -> Callable[[JudgeRow], str] | None:
+    """What the sample is stratified by: the text's language, a source column's value (read for the
+    pool's rows; a NULL is a stratum of its own), or nothing."""
+    if settings.quality_stratify == LANGUAGE:
+        return lambda row: text_language(row.text)
+    if (column := settings.stratify_column) is None:
+        return None
+    values = await asyncio.to_thread(source.column_values, column, [row.id for row in pool]) if pool else {}
+    return lambda row: "(null)" if values.get(row.id) is None else values[row.id]
 
 
 def verdict_key(row: JudgeRow, judge_model: str) -> str:
@@ -144,7 +155,7 @@ async def judge_run(settings: Settings, plan: BatchPlan, source: Source, sink: S
                            stratify=settings.quality_stratify, sample_size=settings.quality_sample_rows)
     try:
         pool = await candidates(settings, plan, source, sink)
-        stratum = STRATA[settings.quality_stratify] if settings.quality_stratify else None
+        stratum = await stratum_of(settings, source, pool)
         rows = sample(pool, settings.quality_sample_rows, settings.quality_seed, lambda row: row.id, stratum)
         if stratum is not None:
             report.strata = dict(Counter(stratum(row) for row in rows))
