@@ -59,3 +59,21 @@ def test_identical_configurations_get_no_winner_whatever_the_seed(stack, monkeyp
     assert human.exit_code == 0, human.output
     assert "come from the Gemini simulator" in human.output and "per 1,000 rows" in human.output
     assert stack.sim("stats")["requests"] > requests
+
+
+async def test_two_configurations_of_equal_quality_get_no_winner_in_at_least_19_of_20_seeds(stack):
+    """Identical configurations answer identically (every row a tie); these twins differ row by row
+    (their faults are drawn per model name) at the same rates, so the judge does prefer one or the
+    other on many rows: the sequential test must still not call a winner beyond its 5%."""
+    stack.clear_outputs()
+    twins = {"gemini-twin-a": {"generic": 0.05, "unsupported": 0.05}, "gemini-twin-b": {"generic": 0.05, "unsupported": 0.05}}
+    stack.sim("config", {"quality_faults": twins})
+    settings = Settings().with_overrides(rows_per_request=10, quality_sample_rows=0)
+    winners, decided = [], 0
+    for seed in range(20):
+        result = await compare(settings.with_overrides(model="gemini-twin-a"), settings.with_overrides(model="gemini-twin-b"),
+                               max_rows=300, look_rows=100, seed=seed)
+        winners += [result.decision.winner] if result.decision.winner else []
+        decided += result.decision.a_wins + result.decision.b_wins
+    assert decided > 20 * 30  # the judge chose a side on many rows: a real test of the rule, not only ties
+    assert len(winners) <= 1, winners
