@@ -1,7 +1,8 @@
 """What the quality judge costs beside the run it judges, at list prices, from the Gemini simulator's
 token approximations (no stack, no network): the themes' requests for every sample row at
 --rows-per-request, and the judge's requests for --sample rows at --judge-rows-per-request, each
-charged its whole thinking budget (THEMEGEN_JUDGE_THINKING_BUDGET), as the simulator does.
+charged its whole thinking budget (THEMEGEN_JUDGE_THINKING_BUDGET, by default the least the judge
+model takes: 0 on Flash, 128 on Pro), as the simulator does.
 
     python -m bench.judge_cost [--rows 30000] [--sample 400] [--judge-rows-per-request 20]
 """
@@ -18,6 +19,7 @@ from local_stack.gemini_sim.tokens import approx_tokens
 from local_stack.sample_data import generate_rows
 from themegen.config.settings import Settings
 from themegen.domain.prompt import input_hash, prepare_text, prompt_of, user_content
+from themegen.llm.gemini.judge import thinking_budget_for
 from themegen.pricing.cost import cost_usd
 from themegen.quality.rubric import RUBRIC, JudgeRow, judge_content
 
@@ -25,10 +27,9 @@ PAIRS = [("gemini-2.5-flash", "gemini-2.5-pro"), ("gemini-2.5-flash-lite", "gemi
          ("gemini-2.5-flash", "gemini-2.5-flash")]
 
 
-def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per_request: int,
-           thinking_budget: int) -> dict[str, int]:
+def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per_request: int) -> dict[str, int]:
     instruction = prompt_of(Settings.model_construct()).system_instruction(packed=per_request > 1)
-    counts = dict.fromkeys(("generate_in", "generate_out", "judge_in", "judge_out", "judge_thinking"), 0)
+    counts = dict.fromkeys(("generate_in", "generate_out", "judge_in", "judge_out", "judge_requests"), 0)
     for start in range(0, len(rows), per_request):
         pack = rows[start:start + per_request]
         counts["generate_in"] += approx_tokens(f"{instruction}\n{user_content(pack)}")
@@ -38,7 +39,7 @@ def tokens(rows: list[tuple[str, str]], per_request: int, sample: int, judge_per
         content = judge_content(judged[start:start + judge_per_request])
         counts["judge_in"] += approx_tokens(f"{RUBRIC}\n{content}")
         counts["judge_out"] += approx_tokens(judge_text(content)[0])
-        counts["judge_thinking"] += thinking_budget
+        counts["judge_requests"] += 1
     return counts
 
 
@@ -48,15 +49,18 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=400)
     parser.add_argument("--rows-per-request", type=int, default=10)
     parser.add_argument("--judge-rows-per-request", type=int, default=Settings.model_fields["judge_rows_per_request"].default)
-    parser.add_argument("--thinking-budget", type=int, default=Settings.model_fields["judge_thinking_budget"].default)
+    parser.add_argument("--thinking-budget", type=int, default=None, help="THEMEGEN_JUDGE_THINKING_BUDGET")
     args = parser.parse_args()
     rows = [(r["id"], prepare_text(r["text"], 10**6)) for r in generate_rows(args.rows) if r["text"] and r["text"].strip()]
-    counts = tokens(rows, args.rows_per_request, args.sample, args.judge_rows_per_request, args.thinking_budget)
+    counts = tokens(rows, args.rows_per_request, args.sample, args.judge_rows_per_request)
+    settings = Settings.model_construct(judge_thinking_budget=args.thinking_budget)
     shares = []
     for model, judge in PAIRS:
         run = cost_usd(model, counts["generate_in"], counts["generate_out"])
-        judged = cost_usd(judge, counts["judge_in"], counts["judge_out"] + counts["judge_thinking"])
-        shares.append({"model": model, "judge": judge, "run_usd": round(run, 4), "judge_usd": round(judged, 4),
+        thinking = counts["judge_requests"] * thinking_budget_for(settings, judge)
+        judged = cost_usd(judge, counts["judge_in"], counts["judge_out"] + thinking)
+        shares.append({"model": model, "judge": judge, "judge_thinking": thinking, "run_usd": round(run, 4),
+                       "judge_usd": round(judged, 4),
                        "judge_share": round(judged / (run + judged), 4)})
     print(json.dumps({"source": "Gemini simulator token approximations, list prices", "rows_with_text": len(rows),
                       **vars(args), **counts, "shares": shares}, indent=1))

@@ -75,7 +75,8 @@ def thinking_tokens(body: dict[str, Any]) -> int:
     is not simulated: it counts 0."""
     config = body.get("generationConfig")
     thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
-    budget = thinking.get("thinkingBudget") if isinstance(thinking, dict) else None
+    # proto JSON: either spelling (google-genai sends thinkingConfig's fields in snake_case)
+    budget = (thinking.get("thinkingBudget", thinking.get("thinking_budget")) if isinstance(thinking, dict) else None)
     return budget if isinstance(budget, int) and budget > 0 else 0
 
 

@@ -44,7 +44,9 @@ async def test_a_run_reports_judged_quality_stores_the_judgements_and_emits_the_
         stack.sim("config", {"quality_faults": {}})
     judge = stack.sim("stats")["judge"]
     assert judge["rows_judged"] == 100 and judge["requests"] == 5  # 20 rows per judge request (the default)
-    assert judge["output_tokens"] >= 5 * 128  # each request's thinking budget is billed (Pro cannot turn it off)
+    # each verdict is at least 5 tokens ({"n":1,"failed":[]}), and each request's 128 thinking tokens are
+    # billed (the default judge, Pro, cannot turn thinking off)
+    assert judge["output_tokens"] >= 100 * 5 + 5 * 128
 
     markdown = await report_markdown(summary.flow_run_id)
     assert "## Quality" in markdown and "come from the Gemini simulator" in markdown

@@ -122,9 +122,10 @@ class Settings(BaseSettings):
     judge_rows_per_request: int = Field(
         20, ge=1, le=50, description="rows whose themes one judge request rates; more repeat the rubric and the "
         "thinking budget less")
-    judge_thinking_budget: int = Field(
-        128, ge=128, le=32_768, description="thinking tokens one judge request may spend, billed as output; at "
-        "least 128, the least Gemini 2.5 Pro takes (its thinking cannot be turned off)")
+    judge_thinking_budget: int | None = Field(
+        None, ge=0, le=32_768, description="thinking tokens one judge request may spend, billed as output; None = "
+        "the least the judge model takes: 0 (no thinking) on Flash, 128 on Pro, whose thinking cannot be turned "
+        "off (a smaller value is raised to 128 there)")
     quality_seed: int = Field(0, description="which rows are sampled: the same seed judges the same rows (cached)")
     quality_stratify: str | None = Field(
         None, description="each stratum's share of the sample as in the rows read: language (Japanese script or "

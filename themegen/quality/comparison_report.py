@@ -24,9 +24,13 @@ def _largest_gap(a: Side, b: Side) -> str:
     return f"; {check} {x:.1%} for A, {y:.1%} for B"
 
 
+def _usd(value: float | None) -> str:
+    return "no published price" if value is None else f"${value:,.4f}"
+
+
 def advice(c: Comparison) -> str:
     a, b, d = c.a, c.b, c.decision
-    cost = f"${a.cost_per_1000_rows} vs ${b.cost_per_1000_rows} per 1,000 rows"
+    cost = f"{_usd(a.cost_per_1000_rows)} vs {_usd(b.cost_per_1000_rows)} per 1,000 rows"
     if d is None:
         return "Nothing compared: no row got themes from both configurations."
     gap = _largest_gap(a, b)
@@ -50,13 +54,13 @@ def _simulated(c: Comparison) -> str:
 def comparison_lines(c: Comparison) -> list[str]:
     lines = [f"Environment: {c.environment}{_simulated(c)}"]
     for name, side in (("A", c.a), ("B", c.b)):
-        lines.append(f"{name}: {side.model}, prompt {side.prompt} ({side.fingerprint}): ${side.cost_per_1000_rows} and "
+        lines.append(f"{name}: {side.model}, prompt {side.prompt} ({side.fingerprint}): {_usd(side.cost_per_1000_rows)} and "
                      f"{side.tokens_per_1000_rows:,} tokens per 1,000 rows, {side.minutes_per_1000_rows} min per 1,000 "
                      f"rows at the quota; {side.calls} requests sent, {side.rows_failed} rows failed")
         lines.append(f"   rubric: {', '.join(_rate(r) for r in side.rates) or 'not rated'}")
     lines.append(f"Judge {c.judge_model}: {c.rows_compared} rows in {c.looks} looks"
                  f"{' (stopped early)' if c.stopped_early else ''}, {c.judge_calls} requests, "
-                 f"${c.judge_cost_usd}; errors: {c.judge_errors or 'none'}")
+                 f"{_usd(c.judge_cost_usd)}; errors: {c.judge_errors or 'none'}")
     lines.append(c.advice)
     return lines
 
@@ -66,7 +70,7 @@ def comparison_markdown(c: Comparison) -> str:
     head = "| | A | B |\n|---|---|---|\n"
     rows = [("model", c.a.model, c.b.model), ("prompt", f"{c.a.prompt} ({c.a.fingerprint})",
                                               f"{c.b.prompt} ({c.b.fingerprint})"),
-            ("USD per 1,000 rows", c.a.cost_per_1000_rows, c.b.cost_per_1000_rows),
+            ("USD per 1,000 rows", _usd(c.a.cost_per_1000_rows), _usd(c.b.cost_per_1000_rows)),
             ("tokens per 1,000 rows", f"{c.a.tokens_per_1000_rows:,}", f"{c.b.tokens_per_1000_rows:,}"),
             ("minutes per 1,000 rows at the quota", c.a.minutes_per_1000_rows, c.b.minutes_per_1000_rows),
             ("requests sent / rows failed", f"{c.a.calls} / {c.a.rows_failed}", f"{c.b.calls} / {c.b.rows_failed}")]
@@ -82,6 +86,6 @@ def comparison_markdown(c: Comparison) -> str:
         "# Comparison", "", f"**{c.advice}**", "", f"Environment: {c.environment}{_simulated(c)}", "",
         head + "\n".join(f"| {label} | {x} | {y} |" for label, x, y in rows), "",
         f"Pairwise judge {c.judge_model}, both orders: {preference}; {c.rows_compared} rows in {c.looks} looks"
-        f"{' (stopped early)' if c.stopped_early else ''}. Judge: {c.judge_calls} requests, ${c.judge_cost_usd}; "
+        f"{' (stopped early)' if c.stopped_early else ''}. Judge: {c.judge_calls} requests, {_usd(c.judge_cost_usd)}; "
         f"errors: {c.judge_errors or 'none'}. {c.wall_seconds} s.",
     ])
