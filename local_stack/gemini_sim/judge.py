@@ -2,7 +2,7 @@
 `judgements` field; rows of n, text and themes in the user turn) is answered with the rubric,
 checked honestly against each row's text by quality.py's checks: grounded, specific, distinct and
 in the text's language per theme, and whether the six cover the text; the answer lists only the
-failures, as themegen's rubric asks. It finds what quality.py
+rows with a failure and how many rows it checked, as themegen's rubric asks. It finds what quality.py
 injects because both use the same checks; every figure it gives comes from this simulator."""
 
 from __future__ import annotations
@@ -81,4 +81,6 @@ def judge_text(user_text: str, pairwise: bool = False) -> tuple[str, int]:
         if not isinstance(themes, list):
             continue
         judged.append({"n": row.get("n"), **verdict(str(row.get("text", "")), [str(t) for t in themes])})
-    return json.dumps({JUDGE_FIELD: judged}, ensure_ascii=False, separators=(",", ":")), len(judged)
+    failing = [row for row in judged if row["failed"]]  # rows where everything passes are left out
+    answer = {"rows_checked": len(judged), JUDGE_FIELD: failing}
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")), len(judged)

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     judge_model: str | None = Field(
         None, description="the judge; None = a stronger model than THEMEGEN_MODEL (flash-lite -> flash, else pro)")
     judge_rows_per_request: int = Field(
-        20, ge=1, le=50, description="rows whose themes one judge request rates; more repeat the rubric and the "
+        25, ge=1, le=50, description="rows whose themes one judge request rates; more repeat the rubric and the "
         "thinking budget less")
     judge_thinking_budget: int | None = Field(
         None, ge=0, le=32_768, description="thinking tokens one judge request may spend, billed as output; None = "

@@ -101,18 +101,25 @@ async def judge_rows(rows: list[JudgeRow], judge: Judge, cache: RowCache, judge_
         if (hit := cached.get(keys[row.id])) is not None:
             verdicts[row.id] = Verdict.from_json(hit.raw_text)
     from_cache, errors = len(verdicts), Counter()
-    to_ask = [row for row in rows if row.id not in verdicts]
+    # Rows with the same text and themes get the same verdict: asked once, as their themes were generated once.
+    alike: dict[tuple[str, tuple[str, ...]], list[JudgeRow]] = {}
+    for row in rows:
+        if row.id not in verdicts:
+            alike.setdefault((row.input_hash, row.themes), []).append(row)
+    group = {members[0].id: members for members in alike.values()}
+    to_ask = [members[0] for members in alike.values()]
     packs = [to_ask[i:i + rows_per_request] for i in range(0, len(to_ask), rows_per_request)]
     for answers in await asyncio.gather(*(judge.judge(pack) for pack in packs)):
         for row_id, answer in answers.items():
             if isinstance(answer, InvalidVerdict):
-                errors[str(answer).split(":")[0][:80]] += 1
+                errors[str(answer).split(":")[0][:80]] += len(group[row_id])
                 continue
-            verdicts[row_id] = answer
-            try:
-                await cache.put(keys[row_id], CachedAnswer(raw_text=answer.to_json()))
-            except Exception as exc:  # noqa: BLE001 - a cache write failure costs a re-judgement, no more
-                errors[f"cache write: {type(exc).__name__}"] += 1
+            for member in group[row_id]:
+                verdicts[member.id] = answer
+                try:
+                    await cache.put(keys[member.id], CachedAnswer(raw_text=answer.to_json()))
+                except Exception as exc:  # noqa: BLE001 - a cache write failure costs a re-judgement, no more
+                    errors[f"cache write: {type(exc).__name__}"] += 1
     return Judged(verdicts, from_cache, errors)
 
 

@@ -2,11 +2,12 @@
 of that answer (pure). Its fingerprint, RUBRIC_VERSION, is part of every cached judgement's key, so an
 edited rubric judges again and an unchanged one never pays twice (nor reads a verdict of another format).
 
-The judge lists only what fails: most themes pass every check, so an answer of failures is a few
-tokens a row where four digits per theme were about 25 (output is the judge's dearest token). Every
-row still gets an entry, an empty list when all passes, so a row the judge skipped is an error, not
-a pass. Rows are numbered within the request (1, 2, ...), not named by their source id: a long id (a
-UUID is some 20 tokens) would be paid twice a row, in the question and in the answer."""
+The judge lists only what fails: most themes pass every check, so the answer names only the rows
+with a failure and their failed checks, where four digits per theme were about 25 tokens a row
+(output is the judge's dearest token). It also says how many rows it checked: an answer that does
+not count every row of the request (cut short, rows skipped) is an error for all of them, never a
+pass. Rows are numbered within the request (1, 2, ...), not named by their source id: a long id (a
+UUID is some 20 tokens) would be paid in the question and the answer."""
 
 from __future__ import annotations
 
@@ -31,20 +32,21 @@ RUBRIC = (
     "names something about this text, not a label that fits any text ('feedback', 'other'); d distinct: it "
     "is not a repeat or near repeat of an earlier theme of the row; l language: it is in the language of "
     "the text (a name the text itself uses counts). Check each row: c cover: its themes together cover the "
-    "text's main points. List only failures: for every row its n and the checks it fails, a theme's as its "
-    f"number (1-{THEME_COUNT}) and letter ('3s': theme 3 is not specific), the row's as 'c'; an empty list "
-    "when everything passes. Give every row once. Answer only with JSON that "
-    "matches the response schema."
+    "text's main points. List only the rows with a failure, each once: its n and the checks it fails, a "
+    f"theme's as its number (1-{THEME_COUNT}) and letter ('3s': theme 3 is not specific), the row's as 'c'. "
+    "Leave out rows where everything passes. rows_checked: how many rows you checked (all of them). Answer "
+    "only with JSON that matches the response schema."
 )
 
 
 class RowVerdictSchema(BaseModel):
     n: int = Field(description="the row's n in the input")
-    failed: list[str] = Field(description="failed checks: '<theme number><g|s|d|l>' or 'c'; empty when all pass")
+    failed: list[str] = Field(description="failed checks: '<theme number><g|s|d|l>' or 'c'")
 
 
 class JudgementsSchema(BaseModel):
-    judgements: list[RowVerdictSchema]
+    rows_checked: int
+    judgements: list[RowVerdictSchema] = Field(description="only the rows with a failure")
 
 
 JUDGE_JSON_SCHEMA = JudgementsSchema.model_json_schema()
@@ -119,23 +121,33 @@ def _verdict(failed: object, themes: int) -> Verdict:
 
 
 def parse_judgements(text: str | None, rows: Sequence[JudgeRow]) -> dict[str, Verdict | InvalidVerdict]:
-    """Each asked row's verdict, or why it has none (missing, unreadable). The answer as a whole
-    unreadable: every row gets that reason."""
+    """Each asked row's verdict (a row not listed passed every check), or why it has none. An answer
+    that is unreadable, does not count every row, or names a row the request does not have gives
+    every row that reason."""
     try:
-        items = json.loads(text or "")["judgements"]
-        if not isinstance(items, list):
+        data = json.loads(text or "")
+        items, checked = data["judgements"], data["rows_checked"]
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items) or type(checked) is not int:
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        reason = InvalidVerdict(f"the judge's answer is not the judgements JSON: {(text or '')[:80]!r}")
-        return {r.id: reason for r in rows}
-    by_n = {str(item.get("n")): item for item in items if isinstance(item, dict)}
+        return _all(rows, f"the judge's answer is not the judgements JSON: {(text or '')[:80]!r}")
+    if checked != len(rows):
+        return _all(rows, f"the judge's answer counts {checked} rows checked of {len(rows)} asked")
+    failed: dict[int, list] = {}
+    for item in items:
+        n = item.get("n")
+        if type(n) is not int or not 1 <= n <= len(rows):
+            return _all(rows, f"the judge's answer names row {n!r:.12} of a {len(rows)}-row request")
+        codes = item.get("failed")
+        failed.setdefault(n, []).extend(codes if isinstance(codes, list) else [codes])
     found: dict[str, Verdict | InvalidVerdict] = {}
     for n, row in enumerate(rows, 1):
-        item = by_n.get(str(n))
         try:
-            if item is None:
-                raise InvalidVerdict("the judge's answer has no verdict for this row")
-            found[row.id] = _verdict(item.get("failed"), len(row.themes))
+            found[row.id] = _verdict(failed.get(n, []), len(row.themes))
         except InvalidVerdict as exc:
             found[row.id] = exc
     return found
+
+
+def _all(rows: Sequence[JudgeRow], reason: str) -> dict[str, InvalidVerdict]:
+    return {row.id: InvalidVerdict(reason) for row in rows}

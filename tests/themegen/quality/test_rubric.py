@@ -7,27 +7,32 @@ ROWS = [JudgeRow("a", "late parcel", ("late parcel",) * 6, "h"), JudgeRow("b", "
 ALL_PASS = ((True,) * 4,) * 6
 
 
-def test_only_failures_are_listed_and_every_other_check_passes():
-    answer = json.dumps({"judgements": [{"n": 1, "failed": ["2s", "6l", "c"]}, {"n": 2, "failed": []}]})
-    found = parse_judgements(answer, ROWS)
+def answer(judgements: list, rows_checked: int = 2) -> str:
+    return json.dumps({"rows_checked": rows_checked, "judgements": judgements})
+
+
+def test_only_rows_with_failures_are_listed_and_every_other_check_passes():
+    found = parse_judgements(answer([{"n": 1, "failed": ["2s", "6l", "c"]}]), ROWS)
     assert found["a"] == Verdict(((True,) * 4, (True, False, True, True), *((True,) * 4,) * 3, (True, True, True, False)),
                                  False)
     assert found["a"].failed_checks == 3
     assert found["b"] == Verdict(ALL_PASS, True) and found["b"].failed_checks == 0
 
 
-def test_a_skipped_row_is_an_error_not_a_pass():
-    found = parse_judgements(json.dumps({"judgements": [{"n": 1, "failed": []}, {"n": 7, "failed": []}]}), ROWS)
-    assert found["a"] == Verdict(ALL_PASS, True)
-    assert isinstance(found["b"], InvalidVerdict) and "no verdict" in str(found["b"])
+def test_an_answer_that_does_not_count_every_row_is_an_error_for_all_not_a_pass():
+    for bad in (answer([], rows_checked=1), answer([{"n": 3, "failed": ["1g"]}]), answer([{"n": "1", "failed": []}])):
+        found = parse_judgements(bad, ROWS)
+        assert all(isinstance(v, InvalidVerdict) for v in found.values()), bad
+    assert "1 rows checked of 2" in str(parse_judgements(answer([], rows_checked=1), ROWS)["a"])
+    assert "names row 3 of a 2-row request" in str(parse_judgements(answer([{"n": 3, "failed": []}]), ROWS)["b"])
 
 
-def test_malformed_verdicts_are_named():
-    bad = {"judgements": [{"n": 1, "failed": ["7g"]}, {"n": 2, "themes": ["1111"] * 6, "cover": True}]}
-    found = parse_judgements(json.dumps(bad), ROWS)
-    assert "'7g'" in str(found["a"]) and "6 themes" in str(found["a"])
-    assert "not a list of failure codes" in str(found["b"])  # the old four-digit format is not read as a pass
-    assert "'2x'" in str(parse_judgements(json.dumps({"judgements": [{"n": 1, "failed": ["2x"]}]}), ROWS)["a"])
+def test_malformed_codes_are_named_for_their_row():
+    found = parse_judgements(answer([{"n": 1, "failed": ["7g"]}, {"n": 2, "failed": ["2x"]}]), ROWS)
+    assert "'7g'" in str(found["a"]) and "6 themes" in str(found["a"]) and "'2x'" in str(found["b"])
+    # the four-digit format of the rubric before is not read as a pass
+    old = json.dumps({"judgements": [{"id": "a", "themes": ["1111"] * 6, "cover": True}]})
+    assert all("not the judgements JSON" in str(v) for v in parse_judgements(old, ROWS).values())
     assert all("not the judgements JSON" in str(v) for v in parse_judgements("Sure! ...", ROWS).values())
 
 
