@@ -38,9 +38,11 @@ def advice(c: Comparison) -> str:
         wins = d.a_wins if d.winner == "a" else d.b_wins
         return (f"Use {_name(c, d.winner)}: preferred in both orders on {wins} of {d.a_wins + d.b_wins} rows where "
                 f"the judge chose (A's share {d.share_a:.2f}, interval {d.low:.2f}-{d.high:.2f}){gap}; {cost}.")
-    cheaper = "a" if (a.cost_per_1000_rows or 0) <= (b.cost_per_1000_rows or 0) else "b"
-    return (f"No clear difference after {c.rows_compared} rows ({d.a_wins} for A, {d.b_wins} for B, {d.ties} ties"
-            f"{gap}): use the cheaper, {_name(c, cheaper)}; {cost}.")
+    tally = f"No clear difference after {c.rows_compared} rows ({d.a_wins} for A, {d.b_wins} for B, {d.ties} ties{gap})"
+    if a.cost_per_1000_rows is None or b.cost_per_1000_rows is None:
+        return f"{tally}: use either, or the one whose price you know; {cost}."
+    cheaper = "a" if a.cost_per_1000_rows <= b.cost_per_1000_rows else "b"
+    return f"{tally}: use the cheaper, {_name(c, cheaper)}; {cost}."
 
 
 def _rate(rate: Rate) -> str:
