@@ -21,7 +21,7 @@ def _largest_gap(a: Side, b: Side) -> str:
     if not pairs:
         return ""
     check, x, y = max(pairs, key=lambda p: abs(p[1] - p[2]))
-    return f"; {check} {x:.1%} for A, {y:.1%} for B"
+    return f"; {check} {x:.1%} for A, {y:.1%} for B" if f"{x:.1%}" != f"{y:.1%}" else "; the same rubric rates"
 
 
 def _usd(value: float | None) -> str:

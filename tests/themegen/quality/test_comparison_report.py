@@ -33,6 +33,9 @@ def test_a_winner_is_named_with_the_check_the_sides_differ_most_on_and_the_price
 
 def test_without_a_difference_the_cheaper_is_advised_unless_a_price_is_unknown():
     assert "use the cheaper, A (gemini-2.5-flash-lite" in advice(comparison(10, 12, 0.08, 0.31))
+    same = comparison(10, 12, 0.08, 0.31)
+    same.b.rates = same.a.rates
+    assert "12 for B, 78 ties; the same rubric rates): use the cheaper" in advice(same)
     unknown = advice(comparison(10, 12, None, 0.31))
     assert "use either, or the one whose price you know" in unknown and "no published price vs $0.3100" in unknown
 
