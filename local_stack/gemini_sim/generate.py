@@ -68,6 +68,18 @@ def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
     return _reply(model, prompt, text, finish_reason, len(answered), bool(broken or not_json))
 
 
+def thinking_tokens(body: dict[str, Any]) -> int:
+    """The thinking a request asks for, billed as output (usageMetadata.thoughtsTokenCount). The
+    simulator does not think: it charges the whole explicit budget, the most a real model may spend,
+    so a cost measured here is not below what the budget allows. Dynamic thinking (no budget, or -1)
+    is not simulated: it counts 0."""
+    config = body.get("generationConfig")
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    # proto JSON: either spelling (google-genai sends thinkingConfig's fields in snake_case)
+    budget = (thinking.get("thinkingBudget", thinking.get("thinking_budget")) if isinstance(thinking, dict) else None)
+    return budget if isinstance(budget, int) and budget > 0 else 0
+
+
 def _reply(model: str, prompt: Prompt, text: str, finish_reason: str, rows_answered: int, invalid: bool) -> Generated:
     candidate: dict[str, Any] = {"finishReason": finish_reason, "index": 0}
     if finish_reason == "MAX_TOKENS":
@@ -76,11 +88,14 @@ def _reply(model: str, prompt: Prompt, text: str, finish_reason: str, rows_answe
         text = ""  # blocked answers (SAFETY, RECITATION, ...) come without content
     if text:
         candidate["content"] = {"role": "model", "parts": [{"text": text}]}
-    output_tokens = approx_tokens(text) if text else 0
+    answer_tokens, thoughts = approx_tokens(text) if text else 0, thinking_tokens(prompt.body)
+    output_tokens = answer_tokens + thoughts  # what is billed as output
     usage = {
         "promptTokenCount": prompt.input_tokens,
-        "candidatesTokenCount": output_tokens,
+        "candidatesTokenCount": answer_tokens,
         "totalTokenCount": prompt.input_tokens + output_tokens,
     }
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
     payload = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
     return Generated(payload, rows_answered, output_tokens, invalid, finish_reason != "STOP")

@@ -54,7 +54,7 @@ class PairRow:
 
 def pair_content(rows: Sequence[PairRow]) -> str:
     return json.dumps({"rows": [{"id": r.id, "text": r.text, "first": list(r.first), "second": list(r.second)}
-                                for r in rows]}, ensure_ascii=False)
+                                for r in rows]}, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_preferences(text: str | None, rows: Sequence[PairRow]) -> dict[str, str | InvalidVerdict]:
