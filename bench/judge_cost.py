@@ -21,7 +21,7 @@ from local_stack.gemini_sim.tokens import approx_tokens
 from local_stack.sample_data import generate_rows
 from themegen.config.settings import Settings
 from themegen.domain.prompt import input_hash, prepare_text, prompt_of, user_content
-from themegen.llm.gemini.judge import thinking_budget_for
+from themegen.llm.gemini.judge import judge_thinking_budget
 from themegen.pricing.cost import cost_usd
 from themegen.quality.rubric import RUBRIC, JudgeRow, judge_content
 from themegen.quality.sample import sample
@@ -70,7 +70,7 @@ def main() -> None:
     shares = []
     for model, judge in PAIRS:
         run = cost_usd(model, counts["generate_in"], counts["generate_out"])
-        thinking = counts["judge_requests"] * thinking_budget_for(settings, judge)
+        thinking = counts["judge_requests"] * judge_thinking_budget(settings, judge)
         judged = cost_usd(judge, counts["judge_in"], counts["judge_out"] + thinking)
         shares.append({"model": model, "judge": judge, "judge_thinking": thinking, "run_usd": round(run, 4),
                        "judge_usd": round(judged, 4),

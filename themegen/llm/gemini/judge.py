@@ -13,21 +13,19 @@ from tenacity import RetryError
 from themegen.config.settings import Settings
 from themegen.domain.prompt import InvalidAnswer
 from themegen.domain.stop import RunStopped
+from themegen.llm.gemini.client import thinking_budget_for
 from themegen.llm.gemini.generator import GeminiGenerator
-from themegen.pricing.cost import base_model
 from themegen.quality.compare import PAIR_JSON_SCHEMA, PAIR_RUBRIC, PairRow, pair_content, parse_preferences
 from themegen.quality.rubric import JUDGE_JSON_SCHEMA, RUBRIC, InvalidVerdict, JudgeRow, Verdict, judge_content, parse_judgements
 
 # Room for the verdicts of up to 50 rows (a few tokens each, more when themes fail) beside the thinking.
 VERDICT_TOKENS = 4_096
-PRO_LEAST_THINKING = 128
 _RUBRICS = {"rate": (RUBRIC, JUDGE_JSON_SCHEMA), "pair": (PAIR_RUBRIC, PAIR_JSON_SCHEMA)}
 
 
-def thinking_budget_for(settings: Settings, judge_model: str) -> int:
+def judge_thinking_budget(settings: Settings, judge_model: str) -> int:
     """THEMEGEN_JUDGE_THINKING_BUDGET, at least what the model takes (Pro: 128; it cannot think less)."""
-    least = PRO_LEAST_THINKING if "-pro" in base_model(judge_model) else 0
-    return max(least, settings.judge_thinking_budget or 0)
+    return thinking_budget_for(judge_model, settings.judge_thinking_budget or 0)
 
 
 @lru_cache(maxsize=8)
@@ -45,7 +43,7 @@ class _Judging(GeminiGenerator):
     def __init__(self, settings: Settings, judge_model: str) -> None:
         # The standard tier: a few hundred rows are not worth a batch job's day or flex's minutes.
         super().__init__(settings.with_overrides(model=judge_model, tier="standard"))
-        self.thinking_budget = thinking_budget_for(settings, judge_model)
+        self.thinking_budget = judge_thinking_budget(settings, judge_model)
 
     async def _ask(self, rows: Sequence, kind: str, parse: Callable) -> dict:
         """Each row's parsed answer, or why it has none; never raises for the judge's errors."""
