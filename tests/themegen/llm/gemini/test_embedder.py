@@ -117,3 +117,13 @@ def test_cached_vectors_round_trip_in_float32(vector):
     assert decode_vector(encode_vector(vector), len(vector)) == vector
     assert decode_vector(encode_vector(vector), len(vector) + 1) is None
     assert decode_vector("not base64!", 3) is None
+
+
+async def test_on_vertex_ai_the_answers_token_counts_are_used(tmp_path):
+    async with running_simulator() as url:
+        settings = settings_for(url, tmp_path, gemini_backend="vertex", gcp_project="local-project", gcp_credentials="anonymous")
+        embedder = await open_embedder(settings)
+        vectors = await embedder.embed(THEMES)
+        counted = await embed_stats(url)
+    assert all(len(v) == 64 for v in vectors) and counted["texts"] == 6
+    assert embedder.usage.input_tokens == counted["input_tokens"] and embedder.token_source.endswith("(Vertex AI)")
