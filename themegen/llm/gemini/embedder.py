@@ -2,8 +2,8 @@
 retries and backoff (a GeminiGenerator whose one call is embed_content), paced on the embedding
 model's own quota, with every vector kept in the row cache so a rerun embeds nothing again.
 
-- Requests: `embed_texts_per_request` distinct texts per batchEmbedContents, task CLUSTERING, at
-  `embed_dimensions`. The Gemini API counts each text of a batch as one request against the RPM, so
+- Requests: `embed_texts_per_request` distinct texts per batchEmbedContents (at most the backend's
+  limit), task CLUSTERING, at `embed_dimensions`. The Gemini API counts each text of a batch as one request against the RPM, so
   the limiter paces requests at embed_rpm / texts per request.
 - Vectors are normalized here: Google's docs say only the full 3,072-dimension embedding is; a
   shorter (Matryoshka) one is a prefix of it.
@@ -36,6 +36,14 @@ from themegen.pricing.estimate import approx_tokens
 from themegen.taxonomy import EmbedFailure, Vector
 
 TASK_TYPE = "CLUSTERING"
+# Texts one batchEmbedContents request may carry: the Gemini API refuses more than 100 (400
+# INVALID_ARGUMENT), Vertex AI more than 250.
+MAX_TEXTS_PER_REQUEST = {"api_key": 100, "vertex": 250}
+
+
+def texts_per_request(settings: Settings) -> int:
+    """THEMEGEN_TAXONOMY_EMBED_TEXTS_PER_REQUEST, within what the backend accepts."""
+    return min(settings.taxonomy.embed_texts_per_request, MAX_TEXTS_PER_REQUEST[settings.gemini.backend])
 
 
 def embedding_settings(settings: Settings) -> Settings:
@@ -43,7 +51,7 @@ def embedding_settings(settings: Settings) -> Settings:
     paced on its own quota (never the generation model's shared limits or day budget)."""
     taxonomy = settings.taxonomy
     return settings.with_overrides(model=taxonomy.embed_model, tier="standard").model_copy(update={
-        "rpm": max(1, taxonomy.embed_rpm // taxonomy.embed_texts_per_request), "tpm": taxonomy.embed_tpm,
+        "rpm": max(1, taxonomy.embed_rpm // texts_per_request(settings)), "tpm": taxonomy.embed_tpm,
         "rpd": None, "tpd": None, "shared_rate_limit": None, "shared_token_limit": None})
 
 
@@ -85,6 +93,7 @@ class GeminiEmbedder(GeminiGenerator):
 
     def __init__(self, settings: Settings, cache: RowCache | None = None, stop: RunStop | None = None) -> None:
         self.taxonomy = settings.taxonomy
+        self.texts_per_request = texts_per_request(settings)
         super().__init__(embedding_settings(settings), stop)
         self.cache = cache
         self.dimensions = self.taxonomy.embed_dimensions
@@ -100,7 +109,7 @@ class GeminiEmbedder(GeminiGenerator):
         found |= await self._cached({t: k for t, k in keys.items() if t not in found})
         self.from_cache += sum(isinstance(v, list) for v in found.values())
         missing = [text for text in keys if text not in found]
-        size = self.taxonomy.embed_texts_per_request
+        size = self.texts_per_request
         packs = [missing[i:i + size] for i in range(0, len(missing), size)]
         for pack, answers in zip(packs, await asyncio.gather(*(self._embed_pack(p) for p in packs))):
             for text, answer in zip(pack, answers, strict=True):

@@ -12,7 +12,8 @@ import pytest
 from local_stack.gemini_sim import SimConfig, running_simulator
 from themegen.cache.sqlite.client import LocalCache
 from themegen.config.settings import Settings
-from themegen.llm.gemini.embedder import GeminiEmbedder, decode_vector, embedding_key, embedding_settings, encode_vector
+from themegen.llm.gemini.embedder import (GeminiEmbedder, decode_vector, embedding_key, embedding_settings, encode_vector,
+                                          texts_per_request)
 from themegen.taxonomy import EmbedFailure, open_embedder
 
 THEMES = ["late delivery", "配送の遅れ", "app crashes", "アプリのクラッシュ", "billing errors", "refund never came"]
@@ -110,6 +111,12 @@ def test_the_embedder_paces_on_the_embedding_quota_not_the_generation_models():
     paced = embedding_settings(settings)
     assert (paced.model, paced.rpm, paced.tpm, paced.rpd, paced.shared_rate_limit) == (
         "gemini-embedding-001", 30, 1_000_000, None, None)  # the API counts each text of a batch
+
+
+@pytest.mark.parametrize(("backend", "expected"), [("api_key", 100), ("vertex", 250)])
+def test_texts_per_request_stay_within_the_backends_limit(backend, expected):
+    settings = Settings(gemini_backend=backend, gemini_api_key="k", taxonomy={"embed_texts_per_request": 250})
+    assert texts_per_request(settings) == expected
 
 
 @pytest.mark.parametrize("vector", [[0.25, -0.5, 0.125], [1.0] * 256])
