@@ -3,8 +3,8 @@ retries and backoff (a GeminiGenerator whose one call is embed_content), paced o
 model's own quota, with every vector kept in the row cache so a rerun embeds nothing again.
 
 - Requests: `embed_texts_per_request` distinct texts per batchEmbedContents (at most the backend's
-  limit), task CLUSTERING, at `embed_dimensions`. The Gemini API counts each text of a batch as one request against the RPM, so
-  the limiter paces requests at embed_rpm / texts per request.
+  limit), task CLUSTERING, at `embed_dimensions`. The Gemini API counts each text of a batch as one
+  request against the RPM, so the limiter paces requests at embed_rpm / texts per request.
 - Vectors are normalized here: Google's docs say only the full 3,072-dimension embedding is; a
   shorter (Matryoshka) one is a prefix of it.
 - Tokens: the Gemini API's answer carries no token count, so input tokens are the approximation
@@ -127,7 +127,8 @@ class GeminiEmbedder(GeminiGenerator):
             hits = await self.cache.get_many(list(keys.values()))
         except CacheReadError:
             return {}  # embedded again: a vector costs far less than failing the taxonomy
-        vectors = {text: decode_vector(hits[key].raw_text, self.dimensions) for text, key in keys.items() if key in hits}
+        vectors = {text: decode_vector(hits[key].raw_text, self.dimensions)
+                   for text, key in keys.items() if key in hits}
         return {text: vector for text, vector in vectors.items() if vector is not None}
 
     async def _keep(self, key: str, vector: Vector) -> None:
