@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from local_stack.gemini_sim import SimConfig, running_simulator
+from themegen.cache.segments.client import folder_of
 from themegen.cache.sqlite.client import LocalCache
 from themegen.config.settings import Settings
 from themegen.llm.gemini.embedder import (GeminiEmbedder, decode_vector, embedding_key, embedding_settings, encode_vector,
@@ -64,6 +65,8 @@ async def test_another_size_or_model_is_another_cache_entry(tmp_path):
         assert [len(v) for v in await wider.embed(THEMES[:2])] == [128, 128]
         assert (await embed_stats(url))["texts"] == 4
     assert embedding_key("gemini-embedding-001", 64, "a") != embedding_key("gemini-embedding-001", 128, "a")
+    # On a storage block, one model's vectors of one size are grouped into a few segment objects.
+    assert folder_of(embedding_key("models/gemini-embedding-001", 64, "a")) == "models_gemini-embedding-001/64/texts"
 
 
 async def test_an_empty_theme_fails_alone_without_a_request(tmp_path):
