@@ -45,6 +45,14 @@ async def test_a_cluster_whose_neighbours_share_its_topic_gets_the_name_that_set
     assert names["7"] == ClusterName(en="shipping speed", ja="配達スピード")
 
 
+async def test_a_coarse_cluster_of_several_related_topics_gets_their_familys_name():
+    group = ClusterToName(id="g1", members=["app crashes", "loading speed", "login problems", "app design"],
+                          languages=["en", "ja"])
+    async with running_simulator() as url:
+        names = await (await open_namer(settings_for(url))).name([group])
+    assert names["g1"] == ClusterName(en="app experience", ja="アプリの使い心地")
+
+
 async def test_a_cluster_of_no_known_topic_is_named_by_its_most_frequent_member():
     unknown = ClusterToName(id="u", members=["quantum chromodynamics", "量子色力学"], languages=["en", "ja"])
     async with running_simulator() as url:
