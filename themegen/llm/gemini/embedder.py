@@ -20,7 +20,6 @@ import asyncio
 import base64
 import hashlib
 import math
-import time
 from array import array
 from collections import Counter
 
@@ -31,7 +30,6 @@ from themegen.cache import CachedAnswer, CacheReadError, RowCache
 from themegen.config.settings import Settings
 from themegen.domain.stop import RunStop, RunStopped
 from themegen.llm.gemini.generator import GeminiGenerator
-from themegen.llm.gemini.retry import is_per_day_quota
 from themegen.pricing.estimate import approx_tokens
 from themegen.taxonomy import EmbedFailure, Vector
 
@@ -155,26 +153,8 @@ class GeminiEmbedder(GeminiGenerator):
         """One embed_content request (the generator's _send for embeddings): paced, counted, and its 429s
         slow the limiter or stop the run for the day as a generation request's do."""
         chars = sum(len(t) for t in texts)
-        async with self.in_flight:
-            if not await self.limiter.acquire(chars, self.stop) or self.stop.tripped:
-                raise RunStopped(self.stop.reason)
-            self.usage.calls += 1
-            self.stop.in_flight += 1
-            sent = time.monotonic()
-            try:
-                response = await self.client.aio.models.embed_content(
-                    model=self.settings.model, contents=texts, config=config)
-            except errors.APIError as exc:
-                if exc.code == 429:
-                    self.usage.http_429 += 1
-                    if is_per_day_quota(exc):
-                        self.stop.trip_daily_quota(exc.message)
-                        raise RunStopped(self.stop.reason) from None
-                    self.limiter.on_rate_limited()
-                raise
-            finally:
-                self.stop.in_flight -= 1
-            self.usage.latency.add(1000 * (time.monotonic() - sent))
+        response = await self._on_the_wire(chars, lambda: self.client.aio.models.embed_content(
+            model=self.settings.model, contents=texts, config=config))
         self.limiter.on_success()
         embeddings = list(response.embeddings or [])
         vectors: list[Vector | EmbedFailure] = [unit(list(e.values or []), self.dimensions) for e in embeddings]
