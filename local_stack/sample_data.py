@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import product
 from string import Formatter
 
 # Each product area: (English templates, Japanese templates); {slots} are filled per language.
@@ -125,6 +126,21 @@ _AREAS: dict[str, tuple[list[str], list[str]]] = {
     ),
 }
 _AREA_NAMES = list(_AREAS)
+# Topics outside the default mix, written only when asked for (`generate_rows(topics=...)`): rows of a
+# new topic arriving in a later run. Their sentences hold no other area's signal words (gemini_sim/topics.py).
+_NEW_AREAS: dict[str, tuple[list[str], list[str]]] = {
+    "gift_wrapping": (
+        ["I asked for gift wrapping but the {item} came in a plain box.",
+         "The gift wrap was torn and the ribbon was missing.",
+         "Please let me add a gift message card to the order.",
+         "The wrapping paper options for birthdays are lovely."],
+        ["ギフトラッピングを頼んだのに、{item}が普通の箱に入っていました。",
+         "ラッピングが破れていて、リボンも付いていませんでした。",
+         "注文にギフトメッセージのカードを付けられるようにしてください。",
+         "誕生日向けの包装紙が選べてうれしいです。"],
+    ),
+}
+NEW_TOPICS = tuple(_NEW_AREAS)
 
 # Code-switched sentences as people actually write them (Japanese grammar, English terms).
 _MIXED: list[str] = [
@@ -185,9 +201,9 @@ def _with_slots(templates: list[str], side: int) -> list[_Template]:
 
 # Precomputed per (language, area) so that building a row's sentence pool is a few list joins.
 _BY_AREA: dict[tuple[str, str], list[_Template]] = {
-    (lang, area): [t for side in sides for t in _with_slots(_AREAS[area][side], side)]
+    (lang, area): [t for side in sides for t in _with_slots(templates[side], side)]
     for lang, sides in _SIDES.items()
-    for area in _AREA_NAMES
+    for area, templates in {**_AREAS, **_NEW_AREAS}.items()
 }
 _CONTEXT_BY_LANG: dict[str, list[_Template]] = {
     lang: [t for side in sides for t in _with_slots(_CONTEXT[side], side)] for lang, sides in _SIDES.items()
@@ -200,17 +216,17 @@ def _fill(template: str, fields: tuple[tuple[str, tuple[str, ...]], ...], rng: r
     return template.format(**{k: rng.choice(v) for k, v in fields}) if fields else template
 
 
-def _text(lang: str, rng: random.Random) -> str:
+def _text(lang: str, rng: random.Random, names: list[str]) -> str:
     shape = rng.random()
     if shape < 0.35:  # one sentence
-        areas, paragraphs, per_paragraph = rng.sample(_AREA_NAMES, 1), 1, (1, 1)
+        areas, paragraphs, per_paragraph = rng.sample(names, 1), 1, (1, 1)
     elif shape < 0.8:  # one paragraph
-        areas, paragraphs, per_paragraph = rng.sample(_AREA_NAMES, rng.randint(1, 2)), 1, (2, 5)
+        areas, paragraphs, per_paragraph = rng.sample(names, min(rng.randint(1, 2), len(names))), 1, (2, 5)
     else:  # a few paragraphs touching several areas
-        areas = rng.sample(_AREA_NAMES, rng.randint(3, 5))
+        areas = rng.sample(names, min(rng.randint(3, 5), len(names)))
         paragraphs, per_paragraph = rng.randint(2, 4), (3, 6)
     pool = [t for area in areas for t in _BY_AREA[lang, area]]
-    if lang == "mixed":
+    if lang == "mixed" and names is _AREA_NAMES:  # the code-switched sentences are about the default areas
         pool += _CODE_SWITCHED
     if paragraphs > 1:  # context sentences only in long messages, so short ones stay on topic
         pool += _CONTEXT_BY_LANG[lang]
@@ -232,11 +248,19 @@ def _text(lang: str, rng: random.Random) -> str:
     return text
 
 
-def generate_rows(n: int, seed: int = 0) -> Iterator[dict]:
-    """Yield `n` feedback rows; the same `n` and `seed` always give the same rows."""
+def generate_rows(n: int, seed: int = 0, topics: tuple[str, ...] | None = None, first_id: int = 1) -> Iterator[dict]:
+    """Yield `n` feedback rows; the same arguments always give the same rows.
+
+    topics: write only about these areas (e.g. NEW_TOPICS, for rows of a topic a later run adds);
+    None: the default mix. first_id: the number of the first row's id, so added rows get new ids."""
+    unknown = set(topics or ()) - set(_AREAS) - set(_NEW_AREAS)
+    if unknown or topics == ():
+        raise ValueError(f"topics must name some of {[*_AREAS, *_NEW_AREAS]}; unknown: {sorted(unknown)}")
+    names = _AREA_NAMES if topics is None else list(topics)
     rng = random.Random(seed)
-    width = max(6, len(str(n)))  # fixed width keeps string order equal to numeric order
-    for i in range(1, n + 1):
+    last = first_id + n - 1
+    width = max(6, len(str(last)))  # fixed width keeps string order equal to numeric order
+    for i in range(first_id, last + 1):
         lang_pick = rng.random()
         lang = "ja" if lang_pick < 0.40 else "en" if lang_pick < 0.85 else "mixed"
         text_pick = rng.random()
@@ -246,7 +270,7 @@ def generate_rows(n: int, seed: int = 0) -> Iterator[dict]:
         elif text_pick < 0.01:
             text = rng.choice(_BLANKS)
         else:
-            text = _text(lang, rng)
+            text = _text(lang, rng, names)
         created = _START + timedelta(seconds=rng.randrange(_SPAN_SECONDS))
         yield {
             "id": f"fb-{i:0{width}d}",
@@ -254,3 +278,27 @@ def generate_rows(n: int, seed: int = 0) -> Iterator[dict]:
             "lang": lang,
             "created_at": created.isoformat() + "Z",
         }
+
+
+def _fillings(template: str, fields: tuple[tuple[str, tuple[str, ...]], ...]) -> Iterator[str]:
+    for values in product(*(v for _, v in fields)):
+        yield template.format(**dict(zip((k for k, _ in fields), values)))
+
+
+def topic_sentences() -> Iterator[tuple[str, str]]:
+    """(pool, sentence) for every sentence the generator can write, each slot filled every way, and
+    (f"slot:{name}", value) for every slot value: the simulator learns from them which topic a
+    phrase comes from (gemini_sim/vectors.py). Pools: an area (default or new), "mixed"
+    (code-switched sentences), "context", "opener", "closer"."""
+    for area, sides in {**_AREAS, **_NEW_AREAS}.items():
+        for side, templates in enumerate(sides):
+            for template, fields in _with_slots(templates, side):
+                yield from ((area, sentence) for sentence in _fillings(template, fields))
+    pools = {"mixed": ([], _MIXED), "context": _CONTEXT, "opener": _OPENERS, "closer": _CLOSERS}
+    for pool, sides in pools.items():
+        for side, templates in enumerate(sides):
+            for template, fields in _with_slots(templates, side):
+                yield from ((pool, sentence) for sentence in _fillings(template, fields))
+    for slots in (_SLOTS_EN, _SLOTS_JA):
+        for name, values in slots.items():
+            yield from ((f"slot:{name}", value) for value in values)

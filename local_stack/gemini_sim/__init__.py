@@ -4,6 +4,7 @@ from .config import SimConfig
 from .server import create_app, running_simulator, start_simulator
 from .themes import derive_themes
 from .tokens import approx_tokens
+from .vectors import topic_of_theme
 
 __all__ = [
     "SimConfig",
@@ -12,4 +13,5 @@ __all__ = [
     "derive_themes",
     "running_simulator",
     "start_simulator",
+    "topic_of_theme",
 ]

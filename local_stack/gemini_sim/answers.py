@@ -19,7 +19,7 @@ _ROWS_START = re.compile(r'\{\s*"rows"\s*:')
 _DECODER = json.JSONDecoder()
 
 
-def _texts(content: Any) -> list[str]:
+def content_texts(content: Any) -> list[str]:
     if not isinstance(content, dict):
         return []
     parts = content.get("parts")
@@ -35,10 +35,10 @@ def prompt_texts(body: dict[str, Any]) -> tuple[str, str]:
         contents = [contents]
     if not isinstance(contents, list):
         contents = []
-    everything = _texts(body.get("systemInstruction"))
+    everything = content_texts(body.get("systemInstruction"))
     last_user = ""
     for content in contents:
-        texts = _texts(content)
+        texts = content_texts(content)
         everything += texts
         if texts and content.get("role", "user") == "user":
             last_user = texts[-1]

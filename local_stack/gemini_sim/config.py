@@ -145,3 +145,17 @@ class SimConfig(BaseModel):
     vertex_batch_max_concurrent_jobs: int = Field(
         default=8, ge=1, description="Vertex AI batch prediction jobs pending or running at once (real: 8)"
     )
+
+    # Embeddings (embeddings.py): batchEmbedContents / embedContent, with their own quota and limits.
+    embed_rpm: int | None = Field(
+        default=None, ge=1, description="embedding quota per minute, each text of a batch counting as one request "
+        "(as the Gemini API counts batchEmbedContents; None: unlimited)"
+    )
+    embed_tpm: int | None = Field(default=None, ge=1, description="embedding input tokens per minute (None: unlimited)")
+    embed_max_texts: int = Field(
+        default=100, ge=1, description="texts per batchEmbedContents on the Gemini API (real: 100; Vertex AI: 250)"
+    )
+    embed_max_text_tokens: int = Field(
+        default=2048, ge=1, description="input tokens per text (gemini-embedding-001: 2,048); more is a 400"
+    )
+    embed_latency_s: float = Field(default=0.0, ge=0.0, description="answer latency of an embedding request")

@@ -6,6 +6,7 @@ from typing import Any
 
 from .answers import Row, answer_text, extract_rows, prompt_texts, wants_field, wants_items
 from .judge import PAIR_FIELD, is_judge_request, judge_text
+from .naming import is_naming_request, naming_text
 from .quality import faults_for
 from .state import Simulator
 from .tokens import approx_tokens
@@ -20,6 +21,7 @@ class Prompt:
     input_tokens: int
     user_text: str = ""
     judge: bool = False  # themegen's judge request (judge.py), not a request for themes
+    naming: bool = False  # themegen's request to name clusters (naming.py)
 
 
 @dataclass
@@ -37,11 +39,11 @@ def read_prompt(sim: Simulator, body: dict[str, Any]) -> Prompt:
     """Parse the request and count it against its rows (fail_times counts every request of a row)."""
     prompt, user_text = prompt_texts(body)
     rows = extract_rows(user_text)
-    judge = is_judge_request(body)
+    judge, naming = is_judge_request(body), is_naming_request(body)
     row_requests = sim.stats.row_requests
-    for row_id, _ in [] if judge else rows:  # a judge request asks nothing of its rows' themes
+    for row_id, _ in [] if judge or naming else rows:  # a judge or naming request asks no row's themes
         row_requests[row_id] = row_requests.get(row_id, 0) + 1
-    return Prompt(body, rows, approx_tokens(prompt), user_text, judge)
+    return Prompt(body, rows, approx_tokens(prompt), user_text, judge, naming)
 
 
 def hits_error_ids(sim: Simulator, prompt: Prompt) -> bool:
@@ -51,8 +53,12 @@ def hits_error_ids(sim: Simulator, prompt: Prompt) -> bool:
 
 def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
     """The model's answer, with the configured bad-output modes, quality faults and finish reasons
-    applied; a judge request gets the judge's rubric instead (no faults: the judge is honest)."""
+    applied; a judge request gets the judge's rubric instead (no faults: the judge is honest), a
+    naming request the clusters' names."""
     config = sim.config
+    if prompt.naming:
+        text, named = naming_text(prompt.user_text)
+        return _reply(model, prompt, text, "STOP", named, invalid=False)
     if prompt.judge:
         text, judged = judge_text(prompt.user_text, wants_field(prompt.body.get("generationConfig"), PAIR_FIELD))
         return _reply(model, prompt, text, "STOP", judged, invalid=False)

@@ -23,9 +23,11 @@ def json_response(status: int, payload: Any) -> web.Response:
 
 
 def error(
-    sim: Simulator, code: int, status: str, message: str, details: list | None = None
+    sim: Simulator, code: int, status: str, message: str, details: list | None = None, tally: Any = None
 ) -> web.Response:
-    setattr(sim.stats, f"http_{code}", getattr(sim.stats, f"http_{code}") + 1)
+    """`tally`: the counters the error is counted in (an object with http_<code> fields; sim.stats by default)."""
+    tally = sim.stats if tally is None else tally
+    setattr(tally, f"http_{code}", getattr(tally, f"http_{code}") + 1)
     body: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details is not None:
         body["details"] = details
@@ -48,7 +50,7 @@ _HELP = {"@type": "type.googleapis.com/google.rpc.Help",
                     "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}
 
 
-def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Response:
+def quota_error(sim: Simulator, model: str, violation: Violation, tally: Any = None) -> web.Response:
     per_day = "PerDay" in violation.quota_id
     dimensions = {"location": "global", "model": model} if per_day else {"model": model}
     details: list[dict[str, Any]] = [
@@ -72,11 +74,11 @@ def quota_error(sim: Simulator, model: str, violation: Violation) -> web.Respons
                 "retryDelay": duration(violation.retry_delay_s),
             }
         )
-    return error(sim, 429, "RESOURCE_EXHAUSTED", DAY_MESSAGE if per_day else EXHAUSTED_MESSAGE, details)
+    return error(sim, 429, "RESOURCE_EXHAUSTED", DAY_MESSAGE if per_day else EXHAUSTED_MESSAGE, details, tally)
 
 
-def overloaded(sim: Simulator) -> web.Response:
-    return error(sim, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+def overloaded(sim: Simulator, tally: Any = None) -> web.Response:
+    return error(sim, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.", tally=tally)
 
 
 INTERNAL_MESSAGE = (
@@ -85,12 +87,12 @@ INTERNAL_MESSAGE = (
 )
 
 
-def internal(sim: Simulator) -> web.Response:
-    return error(sim, 500, "INTERNAL", INTERNAL_MESSAGE)
+def internal(sim: Simulator, tally: Any = None) -> web.Response:
+    return error(sim, 500, "INTERNAL", INTERNAL_MESSAGE, tally=tally)
 
 
-def invalid_argument(sim: Simulator, message: str) -> web.Response:
-    return error(sim, 400, "INVALID_ARGUMENT", message)
+def invalid_argument(sim: Simulator, message: str, tally: Any = None) -> web.Response:
+    return error(sim, 400, "INVALID_ARGUMENT", message, tally=tally)
 
 
 def not_found(sim: Simulator, what: str) -> web.Response:
@@ -113,7 +115,7 @@ async def checked_json(sim: Simulator, request: web.Request) -> dict[str, Any] |
     return body if body is not None else invalid_argument(sim, "Invalid JSON payload received.")
 
 
-def bad_api_key(sim: Simulator, request: web.Request) -> web.Response | None:
+def bad_api_key(sim: Simulator, request: web.Request, tally: Any = None) -> web.Response | None:
     """The real Gemini API answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID."""
     expected = sim.config.api_key
     if expected is None or "authorization" in request.headers:  # Vertex AI uses OAuth tokens
@@ -126,5 +128,5 @@ def bad_api_key(sim: Simulator, request: web.Request) -> web.Response | None:
         "domain": "googleapis.com",
     }
     return error(
-        sim, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info]
+        sim, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info], tally
     )

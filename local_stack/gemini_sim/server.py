@@ -1,6 +1,6 @@
 """aiohttp app simulating Gemini's REST API for the local stack: generateContent (standard and
-Flex tier) and countTokens here, batch jobs in batches.py (Vertex AI's in vertex_batches.py), the Files API
-in files.py.
+Flex tier) and countTokens here, embeddings in embeddings.py, batch jobs in batches.py (Vertex AI's in
+vertex_batches.py), the Files API in files.py.
 
 Every response carries `x-themegen-simulated: true` so nothing downstream can mistake the
 simulated themes for real model output. The handler is kept lean (no per-request logging, no
@@ -18,11 +18,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import batches, files, replies, vertex_batches
+from . import batches, embeddings, files, replies, vertex_batches
 from .answers import prompt_texts
 from .config import SimConfig
 from .generate import Prompt, generate, hits_error_ids, read_prompt, thinking_refusal
 from .judge import JudgeStats, is_judge_request
+from .naming import is_naming_request
 from .quota import RPD_QUOTA_ID, rpm_violation
 from .state import SIMULATOR, Simulator
 from .tokens import approx_tokens
@@ -90,6 +91,8 @@ async def _generate_content(request: web.Request) -> web.Response:
     body = await replies.read_json(request)
     if body is not None and is_judge_request(body):  # counted apart: tests count the themes' requests
         request.app[JUDGE_STATS].requests += 1
+    elif body is not None and is_naming_request(body):
+        sim.stats.naming.requests += 1
     else:
         sim.stats.requests += 1
         sim.stats.after_day_refusal += sim.stats.in_progress_at_day_refusal is not None
@@ -128,12 +131,17 @@ async def _answer(sim: Simulator, model: str, prompt: Prompt, flex: bool, judge:
         await asyncio.sleep(max(0.0, latency_s + jitter))
         config = sim.config  # knobs may have changed while this request was "generating"
 
-    if (not prompt.judge and hits_error_ids(sim, prompt)) or sim.chance(config.error_rate_500):
+    if (not (prompt.judge or prompt.naming) and hits_error_ids(sim, prompt)) or sim.chance(config.error_rate_500):
         return replies.internal(sim)
     if sim.chance(config.error_rate_503):
         return replies.overloaded(sim)
     generated = generate(sim, model, prompt)
-    if prompt.judge:
+    if prompt.naming:
+        naming = sim.stats.naming
+        naming.clusters_named += generated.rows_answered
+        naming.input_tokens += prompt.input_tokens
+        naming.output_tokens += generated.output_tokens
+    elif prompt.judge:
         judge.rows_judged += generated.rows_answered
         judge.input_tokens += prompt.input_tokens
         judge.output_tokens += generated.output_tokens
@@ -210,6 +218,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     for path in (_MODEL_PATH, _VERTEX_PATH):
         app.router.add_post(f"/{path}:generateContent", _generate_content)
         app.router.add_post(f"/{path}:countTokens", _count_tokens)
+    embeddings.add_routes(app, _MODEL_PATH, _VERTEX_PATH)
     batches.add_routes(app)
     vertex_batches.add_routes(app)
     files.add_routes(app)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .answers import ALL_MODES, NOT_JSON, ROW_MODES
 from .config import SimConfig
-from .quota import QuotaWindows
+from .quota import EMBEDDING, QuotaWindows
 
 if TYPE_CHECKING:
     from .batches import BatchJob
@@ -62,6 +62,30 @@ class BatchStats(Tally):
 
 
 @dataclass
+class EmbedStats:
+    """batchEmbedContents / embedContent calls, apart from generation's (tests count those)."""
+
+    requests: int = 0  # calls received, whatever their outcome
+    ok: int = 0
+    texts: int = 0  # texts embedded (of answered calls)
+    input_tokens: int = 0  # of answered calls, as the quota counts them
+    http_400: int = 0
+    http_429: int = 0
+    http_500: int = 0
+    http_503: int = 0
+
+
+@dataclass
+class NamingStats:
+    """Requests to name clusters (generateContent with a "names" schema), apart from generation's."""
+
+    requests: int = 0
+    clusters_named: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
 class Stats(Tally):
     requests: int = 0  # generateContent calls received, whatever their outcome
     http_400: int = 0
@@ -82,12 +106,15 @@ class Stats(Tally):
     files_uploaded: int = 0
     flex: FlexStats = field(default_factory=FlexStats)
     batch: BatchStats = field(default_factory=BatchStats)
+    embed: EmbedStats = field(default_factory=EmbedStats)
+    naming: NamingStats = field(default_factory=NamingStats)
 
 
 class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.quota = QuotaWindows()
+        self.embed_quota = QuotaWindows(EMBEDDING)
         self.jobs: dict[str, BatchJob] = {}
         self.files: dict[str, StoredFile] = {}
         self.uploads: dict[str, Upload] = {}  # resumable uploads not finalized yet
@@ -97,6 +124,7 @@ class Simulator:
         # Reseeding makes a reset simulator replay the same random faults as a fresh one.
         self.stats = Stats()
         self.quota.reset()
+        self.embed_quota.reset()
         for job in self.jobs.values():
             job.stop()
         self.jobs.clear()

@@ -46,6 +46,10 @@ _AREAS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, str], tuple
     "product_quality": (("broke", "quality", "colou?r", "photos", "scratched"),
                         ("壊れ", "品質", "色が", "写真", "傷"),
                         ("product quality", "product as described"), ("商品の品質", "商品説明との違い")),
+    # Not in the default sample: rows of it come only from generate_rows(topics=NEW_TOPICS).
+    "gift_wrapping": ((r"gift\w*", r"wrap\w*", "ribbon"),
+                      ("ギフト", "ラッピング", "包装", "リボン"),
+                      ("gift wrapping", "gift options"), ("ギフトラッピング", "ギフトオプション")),
 }
 # What a labeller says about feedback it cannot pin down further.
 _GENERIC = {
@@ -90,6 +94,20 @@ def topic_labels(areas: list[str], lang: str) -> list[str]:
     """Labels of the areas a text touches: each area's main label first, then the second ones."""
     side = 2 if lang == "en" else 3
     return [_AREAS[a][side][0] for a in areas] + [_AREAS[a][side][1] for a in areas]
+
+
+def area_labels(area: str) -> dict[str, tuple[str, str]]:
+    """An area's two labels per language: {"en": (main, second), "ja": (...)}."""
+    _, _, en, ja = _AREAS[area]
+    return {"en": en, "ja": ja}
+
+
+def label_topics() -> dict[str, str]:
+    """Every label the simulated model may give (casefolded) -> its area, "generic" for the generic ones."""
+    table = {label.casefold(): "generic" for labels in _GENERIC.values() for label in labels}
+    for area, (_, _, en, ja) in _AREAS.items():
+        table.update((label.casefold(), area) for label in (*en, *ja))
+    return table
 
 
 def generic_labels(text: str, lang: str) -> list[str]:

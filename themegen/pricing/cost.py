@@ -16,6 +16,9 @@ differ for Gemini 2.0 Flash (Vertex $0.15 / $0.60, Gemini API $0.10 / $0.40), so
 up per backend. No Vertex copy of the Gemini 3.8 Flash price was found, so on Vertex it is unknown
 (None) rather than assumed.
 
+gemini-embedding-001 (the taxonomy's embeddings): $0.15 per 1M input tokens on both backends (Google's
+launch post for the Gemini API, and copies of both pricing pages), no output tokens.
+
 Other tiers (Flex, Batch) are priced as a share of these standard prices, declared by each tier in
 themegen/tiers/ (`price_factor`). Not modelled: Gemini 2.5 Pro charges more for prompts over 200k
 tokens, which THEMEGEN_MAX_INPUT_CHARS keeps us far below.
@@ -63,6 +66,12 @@ PRICES: dict[Backend, dict[str, tuple[Price, ...]]] = {
         "gemini-2.0-flash": _p(0.15, 0.60),
     },
 }
+# Embedding models (the taxonomy's theme vectors) bill input tokens only; apart from PRICES, which lists
+# the models a run could generate themes with (the estimate compares them). The batch price is half.
+EMBEDDING_PRICES: dict[Backend, dict[str, tuple[Price, ...]]] = {
+    "api_key": {"gemini-embedding-001": _p(0.15, 0.0)},
+    "vertex": {"gemini-embedding-001": _p(0.15, 0.0)},
+}
 
 # Stable releases carry a version suffix ("gemini-2.0-flash-001", "...@001"); they bill as the base
 # model. Previews ("-preview-05-20") are left alone: their prices are not in the table.
@@ -80,7 +89,9 @@ def priced_models(backend: Backend = "api_key") -> list[str]:
 
 def price_for(model: str, *, backend: Backend = "api_key", on: date | None = None) -> Price | None:
     """The price of `model` on `backend` on day `on` (default today), or None when not in the table."""
-    prices = PRICES[backend].get(base_model(model), ())
+    # A model whose name ends like a version ("gemini-embedding-001") is looked up whole first.
+    table = PRICES[backend] | EMBEDDING_PRICES[backend]
+    prices = table.get(model.strip().rsplit("/", 1)[-1].lower()) or table.get(base_model(model), ())
     day = on or date.today()
     return next((p for p in prices if p.until is None or day <= p.until), None)
 

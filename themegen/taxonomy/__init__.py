@@ -7,11 +7,15 @@ pipeline and the taxonomy's pure functions see only these interfaces.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
 from themegen.domain.models import LlmUsage
+
+if TYPE_CHECKING:
+    from themegen.cache import RowCache
+    from themegen.config.settings import Settings
 
 Vector = list[float]
 
@@ -58,3 +62,20 @@ class Namer(Protocol):
     async def name(self, clusters: list[ClusterToName]) -> dict[str, ClusterName | InvalidName]:
         """Each cluster's names by id, or why it has none; never raises for one bad answer or request."""
         ...
+
+
+async def open_embedder(settings: Settings, cache: RowCache | None = None) -> Embedder:
+    """The Gemini embedder of THEMEGEN_TAXONOMY_EMBED_*, keeping vectors in `cache` (default: the row
+    cache of the settings, so a rerun embeds nothing again). Call it inside the event loop that uses it."""
+    from themegen.cache import open_cache
+    from themegen.llm.gemini.embedder import GeminiEmbedder
+
+    return GeminiEmbedder(settings, cache if cache is not None else await open_cache(settings))
+
+
+async def open_namer(settings: Settings) -> Namer:
+    """The Gemini namer (THEMEGEN_TAXONOMY_NAME_MODEL, default THEMEGEN_MODEL). Call it inside the event
+    loop that uses it."""
+    from themegen.llm.gemini.namer import GeminiNamer
+
+    return GeminiNamer(settings)

@@ -14,3 +14,7 @@ class TaxonomySettings(BaseModel):
     embed_texts_per_request: int = Field(
         100, ge=1, le=250, description="theme strings per embedding request (batchEmbedContents)")
     name_model: str | None = Field(None, description="the model naming clusters; None = THEMEGEN_MODEL")
+    # The embedding model's own quota (gemini-embedding-001 at Tier 1: 3,000 RPM, 1,000,000 TPM). The
+    # Gemini API counts each text of a batchEmbedContents call as one request against the RPM.
+    embed_rpm: int = Field(3000, ge=1, description="embedded texts per minute the run may use")
+    embed_tpm: int | None = Field(1_000_000, ge=1, description="embedding input tokens per minute; None = not limited")

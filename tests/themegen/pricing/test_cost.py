@@ -63,3 +63,12 @@ def test_a_tier_pays_its_share_of_the_standard_price():
     standard = cost_usd("gemini-2.5-flash", 1_000_000, 200_000)
     assert cost_usd("gemini-2.5-flash", 1_000_000, 200_000, price_factor=0.5) == pytest.approx(0.5 * standard)
     assert cost_usd("no-such-model", 1, 1, price_factor=0.5) is None
+
+
+@pytest.mark.parametrize("backend", ["api_key", "vertex"])
+def test_the_embedding_model_bills_input_tokens_only_and_is_not_a_generation_model(backend):
+    # Its name ends like a version suffix ("-001") yet is a model of its own, not "gemini-embedding".
+    for name in ("gemini-embedding-001", "models/gemini-embedding-001", "publishers/google/models/gemini-embedding-001"):
+        assert cost_usd(name, 2_000_000, 0, backend=backend) == pytest.approx(0.30)
+    assert cost_usd("gemini-embedding-001", 1_000_000, 0, backend=backend, price_factor=0.5) == pytest.approx(0.075)
+    assert "gemini-embedding-001" not in PRICES[backend]  # the estimate compares generation models only

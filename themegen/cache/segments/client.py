@@ -4,8 +4,9 @@ Layout (under the block's folder):
     segments/<model>/<prompt version>/<fingerprint>/<ms since epoch>-<writer>-<seq>-<entries>.jsonl
 one line per entry: the key as a JSON string, a tab, the CachedAnswer's JSON. Row and text entries
 (`Generation.row_key` / `text_key`, two per answered row) are grouped by their generation, the quality
-judge's verdicts by judge model and rubric; any other key (a batch job's record: a few per run, and losing one would pay a whole job twice) is
-one object at its own path, written before `put` returns, as the per-object layout does.
+judge's verdicts by judge model and rubric, theme vectors by embedding model and size; any other key
+(a batch job's record: a few per run, and losing one would pay a whole job twice) is one object at its
+own path, written before `put` returns, as the per-object layout does.
 
 Writing: `put` appends to a buffer; a background thread writes the buffer as one segment every
 `flush_s` seconds after its first entry, or at once at `flush_entries` entries, and on close (an
@@ -44,8 +45,9 @@ from themegen.cache.settings import CacheSettings
 
 log = logging.getLogger(__name__)
 
-# The first folder of Generation.row_key and text_key, and of the quality judge's verdict keys.
-GROUPED_KINDS = ("answers", "texts", "judgements")
+# The first folder of Generation.row_key and text_key, of the quality judge's verdict keys and of the
+# taxonomy's theme vectors (llm/gemini/embedder.py).
+GROUPED_KINDS = ("answers", "texts", "judgements", "embeddings")
 SEGMENTS = "segments"
 RELIST_S = 30.0
 LATE_S = 600  # a segment may land this long after the time in its name (its upload's retries)
