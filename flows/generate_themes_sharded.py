@@ -34,6 +34,7 @@ from prefect.states import Failed
 
 from blocks.themegen_config import resolve_settings
 from tasks.build_taxonomy import build_taxonomy
+from tasks.schedule_continuation import DAILY_STOP, schedule_continuation
 from themegen.report.taxonomy import taxonomy_markdown
 from themegen.pricing.estimate import child_runs
 from themegen.config.settings import Settings
@@ -152,7 +153,10 @@ async def generate_themes_sharded(
                                     description="themegen sharded run: every shard and the totals")
     print(json.dumps({**totals, "parent wall seconds": round(wall_seconds, 1)}))
     failed = [str(child.parameters.get("shard")) for child in children if not child.state.is_completed()]
+    # A child stopped for the day schedules nothing (this run is what to run again): this run continues at the reset.
+    day_stop = next((c.state.message for c in children if DAILY_STOP in (c.state.message or "")), None)
+    continuation = await schedule_continuation(day_stop, settings)
     if failed:
-        return Failed(message=f"shards {', '.join(failed)} did not complete; retry their flow runs (see the report)",
-                      data=totals)
+        return Failed(message=f"shards {', '.join(failed)} did not complete; retry their flow runs (see the report)."
+                              + (continuation.message if continuation else ""), data=totals)
     return totals

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -129,7 +130,4 @@ async def _embed(request: web.Request, batch: bool, vertex: bool) -> web.Respons
 def add_routes(app: web.Application, model_path: str, vertex_path: str) -> None:
     for path, vertex in ((model_path, False), (vertex_path, True)):
         for method, batch in (("batchEmbedContents", True), ("embedContent", False)):
-            async def handler(request: web.Request, batch: bool = batch, vertex: bool = vertex) -> web.Response:
-                return await _embed(request, batch, vertex)
-
-            app.router.add_post(f"/{path}:{method}", handler)
+            app.router.add_post(f"/{path}:{method}", partial(_embed, batch=batch, vertex=vertex))

@@ -74,6 +74,34 @@ def generate(sim: Simulator, model: str, prompt: Prompt) -> Generated:
     return _reply(model, prompt, text, finish_reason, len(answered), bool(broken or not_json))
 
 
+def _thinking_budget(body: dict[str, Any]) -> int | None:
+    config = body.get("generationConfig")
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    # proto JSON: either spelling (google-genai sends thinkingConfig's fields in snake_case)
+    budget = (thinking.get("thinkingBudget", thinking.get("thinking_budget")) if isinstance(thinking, dict) else None)
+    return budget if isinstance(budget, int) else None
+
+
+def thinking_tokens(body: dict[str, Any]) -> int:
+    """The thinking a request asks for, billed as output (usageMetadata.thoughtsTokenCount). The
+    simulator does not think: it charges the whole explicit budget, the most a real model may spend,
+    so a cost measured here is not below what the budget allows. Dynamic thinking (no budget, or -1)
+    is not simulated: it counts 0."""
+    budget = _thinking_budget(body)
+    return budget if budget is not None and budget > 0 else 0
+
+
+PRO_LEAST_THINKING = 128  # Gemini 2.5 Pro's least budget: its thinking cannot be turned off
+
+
+def thinking_refusal(model: str, body: dict[str, Any]) -> str | None:
+    """The 400 message the API gives a Pro model asked to think less than it must, else None."""
+    budget = _thinking_budget(body)
+    if "-pro" not in model or budget is None or budget == -1 or budget >= PRO_LEAST_THINKING:
+        return None
+    return f"Budget {budget} is invalid. This model only works in thinking mode."
+
+
 def _reply(model: str, prompt: Prompt, text: str, finish_reason: str, rows_answered: int, invalid: bool) -> Generated:
     candidate: dict[str, Any] = {"finishReason": finish_reason, "index": 0}
     if finish_reason == "MAX_TOKENS":
@@ -82,11 +110,14 @@ def _reply(model: str, prompt: Prompt, text: str, finish_reason: str, rows_answe
         text = ""  # blocked answers (SAFETY, RECITATION, ...) come without content
     if text:
         candidate["content"] = {"role": "model", "parts": [{"text": text}]}
-    output_tokens = approx_tokens(text) if text else 0
+    answer_tokens, thoughts = approx_tokens(text) if text else 0, thinking_tokens(prompt.body)
+    output_tokens = answer_tokens + thoughts  # what is billed as output
     usage = {
         "promptTokenCount": prompt.input_tokens,
-        "candidatesTokenCount": output_tokens,
+        "candidatesTokenCount": answer_tokens,
         "totalTokenCount": prompt.input_tokens + output_tokens,
     }
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
     payload = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
     return Generated(payload, rows_answered, output_tokens, invalid, finish_reason != "STOP")

@@ -1,7 +1,8 @@
 """The simulator's judge: a request shaped like themegen's judge request (a response schema with a
-`judgements` field; rows of id, text and themes in the user turn) is answered with the rubric,
+`judgements` field; rows of n, text and themes in the user turn) is answered with the rubric,
 checked honestly against each row's text by quality.py's checks: grounded, specific, distinct and
-in the text's language per theme, and whether the six cover the text. It finds what quality.py
+in the text's language per theme, and whether the six cover the text; the answer lists only the
+rows with a failure and how many rows it checked, as themegen's rubric asks. It finds what quality.py
 injects because both use the same checks; every figure it gives comes from this simulator."""
 
 from __future__ import annotations
@@ -42,11 +43,18 @@ def _rows(user_text: str) -> list[dict[str, Any]]:
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
+def checks(text: str, themes: list[str]) -> list[tuple[bool, bool, bool, bool]]:
+    """Per theme: grounded, specific, distinct, in the text's language."""
+    return [(grounded(t, text), specific(t), apart, in_language(t, text)) for t, apart in zip(themes, distinct(themes))]
+
+
 def verdict(text: str, themes: list[str]) -> dict[str, Any]:
-    """One row's rubric: per theme four 0/1 digits (grounded, specific, distinct, language); cover."""
-    flags = [(grounded(t, text), specific(t), apart, in_language(t, text)) for t, apart in zip(themes, distinct(themes))]
-    return {"themes": ["".join("1" if f else "0" for f in theme) for theme in flags],
-            "cover": sum(all(theme) for theme in flags) >= GOOD_THEMES_TO_COVER}
+    """One row's rubric as themegen's judge asks for it: only the failures, a theme's as its number and
+    the check's letter (g s d l), 'c' when the themes do not cover the text."""
+    flags = checks(text, themes)
+    failed = [f"{n}{letter}" for n, theme in enumerate(flags, 1) for letter, ok in zip("gsdl", theme) if not ok]
+    covered = sum(all(theme) for theme in flags) >= GOOD_THEMES_TO_COVER
+    return {"failed": failed + ([] if covered else ["c"])}
 
 
 def prefer_text(user_text: str) -> tuple[str, int]:
@@ -57,10 +65,10 @@ def prefer_text(user_text: str) -> tuple[str, int]:
         first, second, text = row.get("first"), row.get("second"), str(row.get("text", ""))
         if not isinstance(first, list) or not isinstance(second, list):
             continue
-        good = [verdict(text, [str(t) for t in themes])["themes"].count("1111") for themes in (first, second)]
+        good = [sum(all(flags) for flags in checks(text, [str(t) for t in themes])) for themes in (first, second)]
         better = "1" if good[0] > good[1] else "2" if good[1] > good[0] else "same"
         answered.append({"id": str(row.get("id", "")), "better": better})
-    return json.dumps({PAIR_FIELD: answered}, ensure_ascii=False), len(answered)
+    return json.dumps({PAIR_FIELD: answered}, ensure_ascii=False, separators=(",", ":")), len(answered)
 
 
 def judge_text(user_text: str, pairwise: bool = False) -> tuple[str, int]:
@@ -72,5 +80,7 @@ def judge_text(user_text: str, pairwise: bool = False) -> tuple[str, int]:
         themes = row.get("themes")
         if not isinstance(themes, list):
             continue
-        judged.append({"id": str(row.get("id", "")), **verdict(str(row.get("text", "")), [str(t) for t in themes])})
-    return json.dumps({JUDGE_FIELD: judged}, ensure_ascii=False), len(judged)
+        judged.append({"n": row.get("n"), **verdict(str(row.get("text", "")), [str(t) for t in themes])})
+    failing = [row for row in judged if row["failed"]]  # rows where everything passes are left out
+    answer = {"rows_checked": len(judged), JUDGE_FIELD: failing}
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")), len(judged)

@@ -1,8 +1,9 @@
 """The simulator's cluster namer: a request shaped like themegen's naming request (a response schema
 with a `names` field; clusters of id, members, neighbours and languages in the user turn) is answered
 with the labels of the members' majority topic (vectors.py's ground truth; topics.py's labels in English
-and Japanese), its second label when the neighbours share that topic (what sets it apart), and for a
-cluster of no known topic, its most frequent member in each language. Simulated, never a model's."""
+and Japanese), its second label when the neighbours share that topic (what sets it apart), a family's
+label for a coarse cluster whose topics share a family, and for a cluster of no known topic, its most
+frequent member in each language. Simulated, never a model's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from .answers import wants_field
 from .topics import area_labels, language, sentence_topics
-from .vectors import topic_of_theme
+from .vectors import FAMILY, topic_of_theme
 
 NAMES_FIELD = "names"
 # Labels of the topics that are not areas of topics.py (vectors.py's slot and pool topics).
@@ -40,13 +41,34 @@ def _clusters(user_text: str) -> list[dict[str, Any]]:
     return [c for c in clusters if isinstance(c, dict)] if isinstance(clusters, list) else []
 
 
+# A coarser cluster (the taxonomy's second level) spans several topics of one family (vectors.py).
+_FAMILY_LABELS = {
+    "app": {"en": ("app experience", "using the app"), "ja": ("アプリの使い心地", "アプリの利用")},
+    "orders": {"en": ("orders and products", "receiving orders"), "ja": ("注文と商品", "注文の受け取り")},
+    "money": {"en": ("payments and prices", "money matters"), "ja": ("支払いと料金", "お金のこと")},
+    "talk": {"en": ("general remarks", "how customers write"), "ja": ("一般的な発言", "書き方の特徴")},
+}
+
+
 def _majority_topic(members: list[str]) -> str | None:
+    """The topic of most members; a family ("family:app") when no topic has half of them and one
+    family does; None when no member has a known topic."""
     topics = Counter(t for t in map(topic_of_theme, members) if t is not None)
-    return topics.most_common(1)[0][0] if topics else None
+    if not topics:
+        return None
+    topic, count = topics.most_common(1)[0]
+    families = Counter()
+    for name, n in topics.items():
+        families[FAMILY.get(name, name)] += n
+    family, in_family = families.most_common(1)[0]
+    if 2 * count < topics.total() and in_family > count and family in _FAMILY_LABELS:
+        return f"family:{family}"
+    return topic
 
 
 def _labels(topic: str) -> dict[str, tuple[str, str]]:
-    return _OTHER_LABELS.get(topic) or area_labels(topic)
+    family = topic.removeprefix("family:")
+    return _FAMILY_LABELS[family] if family != topic else _OTHER_LABELS.get(topic) or area_labels(topic)
 
 
 def _member_in(members: list[str], lang: str) -> str:

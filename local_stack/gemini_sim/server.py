@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from . import batches, embeddings, files, replies, vertex_batches
 from .answers import prompt_texts
 from .config import SimConfig
-from .generate import Prompt, generate, hits_error_ids, read_prompt
+from .generate import Prompt, generate, hits_error_ids, read_prompt, thinking_refusal
 from .judge import JudgeStats, is_judge_request
 from .naming import is_naming_request
 from .quota import RPD_QUOTA_ID, rpm_violation
@@ -105,6 +105,8 @@ async def _generate_content(request: web.Request) -> web.Response:
         given = json.dumps(body["serviceTier"])
         message = f"Invalid value at 'service_tier', {given}: use one of {_SERVICE_TIERS}."
         return replies.invalid_argument(sim, message)
+    if (refusal := thinking_refusal(model, body)) is not None:
+        return replies.invalid_argument(sim, refusal)
     flex = tier == "flex"
     sim.stats.flex.requests += flex
     prompt = read_prompt(sim, body)

@@ -108,6 +108,11 @@ def _centre(topic: str) -> np.ndarray:
     return centre / np.linalg.norm(centre)
 
 
+@lru_cache(maxsize=256)
+def _language_shift(topic: str, lang: str) -> np.ndarray:
+    return LANGUAGE_SHIFT * _direction(f"language:{topic}:{lang}")
+
+
 def theme_vector(text: str) -> np.ndarray:
     """The unit vector of a theme string, all 3,072 dimensions."""
     noise = _direction(f"text:{text}")
@@ -115,7 +120,7 @@ def theme_vector(text: str) -> np.ndarray:
     if topic is None:
         return noise
     lang = language(*sentence_topics(text)[1:])
-    vector = _centre(topic) + LANGUAGE_SHIFT * _direction(f"language:{topic}:{lang}") + NOISE * noise
+    vector = _centre(topic) + _language_shift(topic, lang) + NOISE * noise
     return vector / np.linalg.norm(vector)
 
 

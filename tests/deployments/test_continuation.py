@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-from prefect.states import Scheduled
+from prefect.states import Cancelled, Scheduled
 
 from local_stack.bigquery import seed_table
 from tests.deployments.conftest import DEPLOYMENT, REPO, flow_run_id_in, process_worker, run_cli, wait_for_final_state
@@ -29,14 +29,19 @@ def _continuation_of(flow_run) -> object:
     return found[0]
 
 
-def test_a_run_stopped_for_the_day_continues_after_the_reset_until_every_row_is_done(stack, deployed_run, tmp_path):
-    # The sink keeps the session's deployed run's rows (test_deploy reads them); this test's rows have
-    # ids of their own, and the simulator's counters start from zero.
+def a_day_quota_on_a_table_of_its_own(stack, table: str, text: str) -> dict[str, str]:
+    """ROWS rows in `table` (ids from its first letter), the simulator's counters from zero and its day
+    quota PER_DAY; the env of a worker on that table. The sink keeps the session's deployed run's rows
+    (test_deploy reads them), so each test's rows have ids, and texts, of their own."""
     stack.sim("reset", {})
-    seed_table(stack.bigquery(), f"{stack.config.project}.{stack.config.dataset}.{TABLE}",
-               [{"id": f"c{i:04d}", "text": f"row {i}: the app logs me out and support is slow"} for i in range(ROWS)])
-    env = {**os.environ, "THEMEGEN_HOME": str(REPO), "THEMEGEN_BQ_TABLE": TABLE}
+    seed_table(stack.bigquery(), f"{stack.config.project}.{stack.config.dataset}.{table}",
+               [{"id": f"{table[0]}{i:04d}", "text": f"row {i}: {text}"} for i in range(ROWS)])
     stack.sim("config", {"rpd": PER_DAY})
+    return {**os.environ, "THEMEGEN_HOME": str(REPO), "THEMEGEN_BQ_TABLE": table}
+
+
+def test_a_run_stopped_for_the_day_continues_after_the_reset_until_every_row_is_done(stack, deployed_run, tmp_path):
+    env = a_day_quota_on_a_table_of_its_own(stack, TABLE, "the app logs me out and support is slow")
     try:
         log = tmp_path / "worker.log"
         days = 0
@@ -67,3 +72,25 @@ def test_a_run_stopped_for_the_day_continues_after_the_reset_until_every_row_is_
     stats = stack.sim("stats")
     assert stats["ok"] == ROWS  # every row paid exactly once across the chain
     assert {i for i in theme_ids(stack) if i.startswith("c")} == {f"c{i:04d}" for i in range(ROWS)}
+
+
+def test_a_sharded_run_whose_children_stop_for_the_day_continues_itself(stack, deployed_run, tmp_path):
+    """The children schedule nothing (each is a shard of the parent's work): the parent, a deployment
+    run of generate-themes-sharded, schedules its own continuation with its parameters."""
+    env = a_day_quota_on_a_table_of_its_own(stack, "sharded_continued", "my refund is late and nobody answers")
+    try:
+        log = tmp_path / "worker.log"
+        with process_worker(stack, env, log, limit=3) as worker:
+            out = run_cli(sys.executable, "-m", "prefect", "deployment", "run",
+                          "generate-themes-sharded/generate-themes-sharded",
+                          "--param", "shards=2", "--param", "batch_size=20", env=env)  # fmt: skip
+            parent = wait_for_final_state(flow_run_id_in(out), worker, log)
+    finally:
+        stack.sim("config", {"rpd": None})
+    assert parent.state.is_failed() and "Continues at" in parent.state.message, parent.state.message
+    continued = _continuation_of(parent)
+    assert continued.state.is_scheduled() and continued.parameters == parent.parameters
+    assert continued.deployment_id == parent.deployment_id and str(continued.id) in parent.state.message
+    assert stack.sim("stats")["ok"] == PER_DAY  # the day's quota, spent once between the two shards
+    with get_client(sync_client=True) as client:  # not left for the worker of a later test to start
+        client.set_flow_run_state(continued.id, Cancelled(), force=True)

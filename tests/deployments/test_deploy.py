@@ -37,13 +37,15 @@ def test_every_deployment_is_registered(deployed_run):
             for name in ("generate-themes-local", "generate-themes-cloud-run")
         }
         sharded = client.read_deployment_by_name("generate-themes-sharded/generate-themes-sharded")
+        compare = client.read_deployment_by_name("compare-configurations/compare-configurations-local")
         cloud_run = client.read_deployment_by_name("generate-themes/generate-themes-cloud-run")
         local = client.read_deployment_by_name("generate-themes/generate-themes-local")
     assert pools == {
         "generate-themes-local": "themegen-local",
         "generate-themes-cloud-run": "themegen-cloud-run",
     }
-    assert sharded.work_pool_name == "themegen-local"
+    assert sharded.work_pool_name == compare.work_pool_name == "themegen-local"
+    assert set(compare.parameter_openapi_schema["required"]) == {"a", "b"}  # the two sides, typed in the UI form
     # The image comes from the variable setup created; the schedule is there but off.
     assert cloud_run.job_variables["image"].startswith("asia-northeast1-docker.pkg.dev/")
     assert (cloud_run.job_variables["cpu"], cloud_run.job_variables["memory"]) == ("2000m", "4Gi")

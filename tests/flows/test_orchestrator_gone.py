@@ -202,10 +202,6 @@ async def test_sigterm_ends_the_run_within_30_s_while_its_prefect_api_is_dead(st
     assert theme_ids(stack) == wanted
 
 
-# Not strict: in 2 of 3 full-suite runs after the Dec 7 merges the SIGTERM did not end the run through
-# Prefect (once recorded Failed with one batch unfinished, once Completed with exit 0, the rest of the
-# run finishing within the guard's 20 s); it passes alone and with its file. Open in the closing note.
-@pytest.mark.xfail(strict=False, reason="SIGTERM with the API up sometimes not ended by Prefect's handler (under investigation)")
 async def test_sigterm_with_the_api_up_is_still_handled_by_prefect(stack):
     """The guard hands the signal on: Prefect reports the run Crashed and ends the process as before."""
     stack.clear_outputs()

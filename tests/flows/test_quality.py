@@ -43,7 +43,9 @@ async def test_a_run_reports_judged_quality_stores_the_judgements_and_emits_the_
     finally:
         stack.sim("config", {"quality_faults": {}})
     judge = stack.sim("stats")["judge"]
-    assert judge["rows_judged"] == 100 and judge["requests"] == 10  # 10 rows per judge request
+    assert judge["rows_judged"] <= 100 and judge["requests"] == 4  # 25 rows per judge request (the default)
+    # each request's 128 thinking tokens are billed (the default judge, Pro, cannot turn thinking off)
+    assert judge["output_tokens"] >= 4 * 128
 
     markdown = await report_markdown(summary.flow_run_id)
     assert "## Quality" in markdown and "come from the Gemini simulator" in markdown
@@ -67,13 +69,13 @@ async def test_a_run_reports_judged_quality_stores_the_judgements_and_emits_the_
 
     # A rerun with nothing to do themes no row, so it judges none.
     again = await generate_themes(rows_limit=ROWS, batch_size=40)
-    assert stack.sim("stats")["judge"]["requests"] == 10 and again.llm_calls == 0
+    assert stack.sim("stats")["judge"]["requests"] == 4 and again.llm_calls == 0
     assert "Not judged (this run themed no rows)" in await report_markdown(again.flow_run_id)
     # Paid once: a rerun over the same rows (the done record off: every row is read again, and found
     # done in the sink) judges the same rows from the cache.
     monkeypatch.setenv("THEMEGEN_BQ_DONE_RECORD", "false")
     again = await generate_themes(rows_limit=ROWS, batch_size=40)
-    assert stack.sim("stats")["judge"]["requests"] == 10 and again.llm_calls == 0
+    assert stack.sim("stats")["judge"]["requests"] == 4 and again.llm_calls == 0
     assert "100 judgements reused" in await report_markdown(again.flow_run_id)
 
 
@@ -95,3 +97,23 @@ async def test_a_judge_that_fails_never_fails_the_run_and_the_report_says_why(st
     markdown = await report_markdown(summary.flow_run_id)
     assert "Not judged: 20 rows" in markdown and "ServerError" in markdown
     assert sink.judgements() == {}
+
+
+async def test_the_sample_is_stratified_by_a_source_column(stack, sink, monkeypatch):
+    sink.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_QUALITY_SAMPLE_ROWS", "60")
+    monkeypatch.setenv("THEMEGEN_QUALITY_STRATIFY", "lang")  # a column of the sample table: ja, en, mixed
+    summary = await generate_themes(rows_limit=ROWS, batch_size=40)
+    markdown = await report_markdown(summary.flow_run_id)
+    [line] = [line for line in markdown.splitlines() if line.startswith("Rows per stratum: ")]
+    strata = {k: int(v) for k, v in (part.split(" ") for part in line.removeprefix("Rows per stratum: ").split(", "))}
+    assert set(strata) <= {"ja", "en", "mixed"} and len(strata) >= 2 and sum(strata.values()) == 60
+    assert "stratified by lang" in markdown
+
+
+async def test_a_stratify_column_that_does_not_exist_is_one_clear_error_before_any_call(stack, sink, monkeypatch):
+    sink.clear_outputs()
+    monkeypatch.setenv("THEMEGEN_QUALITY_STRATIFY", "channel")
+    state = await generate_themes(rows_limit=20, return_state=True)
+    assert state.is_failed() and "'channel'" in state.message and "THEMEGEN_QUALITY_STRATIFY" in state.message
+    assert stack.sim("stats")["requests"] == 0 and stack.sim("stats")["judge"]["requests"] == 0

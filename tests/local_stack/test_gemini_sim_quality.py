@@ -62,3 +62,21 @@ async def test_bad_fault_knobs_are_refused(bad):
     async with running_simulator() as url, httpx.AsyncClient() as client:
         response = await client.post(f"{url}/_sim/config", json={"quality_faults": {"*": bad}})
     assert response.status_code == 400
+
+
+async def test_thinking_is_billed_a_pro_judge_at_least_128_tokens_a_request_a_flash_judge_none_by_default():
+    texts = dict(TEXTS)
+    rows = [JudgeRow(i, texts[i], tuple(derive_themes(texts[i])), input_hash(texts[i])) for i in sorted(texts)[:40]]
+    async with running_simulator() as url:
+        judges = {model: GeminiJudge(settings_for(url), model) for model in ("gemini-2.5-pro", "gemini-2.5-flash")}
+        for judge in judges.values():
+            for start in (0, 20):
+                await judge.judge(rows[start:start + 20])
+        pro, flash = judges["gemini-2.5-pro"].usage, judges["gemini-2.5-flash"].usage
+        assert pro.output_tokens - flash.output_tokens == 2 * 128  # the same verdicts, and each request's thinking
+        async with httpx.AsyncClient() as client:
+            stats = (await client.get(f"{url}/_sim/stats")).json()
+        assert stats["judge"]["output_tokens"] == pro.output_tokens + flash.output_tokens
+        # Pro cannot think less than 128 tokens; a Flash judge may be given thinking
+        assert GeminiJudge(settings_for(url, judge_thinking_budget=0), "gemini-2.5-pro").thinking_budget == 128
+        assert GeminiJudge(settings_for(url, judge_thinking_budget=512), "gemini-2.5-flash").thinking_budget == 512

@@ -1,7 +1,11 @@
+import hashlib
+import json
 import time
 from collections import Counter
 
-from local_stack.sample_data import generate_rows
+import pytest
+
+from local_stack.sample_data import NEW_TOPICS, generate_rows
 
 N = 30_000
 
@@ -80,3 +84,23 @@ def test_thirty_thousand_rows_are_fast():
     started = time.process_time()
     assert sum(1 for _ in generate_rows(N)) == N
     assert time.process_time() - started < 2.0
+
+
+def test_the_default_sample_is_the_one_every_other_test_was_written_against():
+    # The digest of the first 3,000 rows from before rows of new topics could be asked for.
+    rows = json.dumps(_rows(3000), ensure_ascii=False).encode()
+    assert hashlib.sha256(rows).hexdigest() == "45ae863ef983c9ce7d70f2f38a3049ad17752aa4f9d99f884094252a00e3e8e3"
+
+
+def test_rows_of_a_new_topic_continue_the_ids_and_speak_only_of_it():
+    added = list(generate_rows(3000, seed=1, topics=NEW_TOPICS, first_id=N + 1))
+    assert (added[0]["id"], added[-1]["id"]) == ("fb-030001", "fb-033000")
+    texts = [r["text"] for r in added if r["text"] and r["text"].strip()]
+    assert all("gift" in t.lower() or "wrap" in t.lower() or "ギフト" in t or "ラッピング" in t or "包装" in t
+               or "リボン" in t or "ribbon" in t for t in texts)
+    assert added == list(generate_rows(3000, seed=1, topics=NEW_TOPICS, first_id=N + 1))
+
+
+def test_an_unknown_topic_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown: \\['gardening'\\]"):
+        next(generate_rows(1, topics=("gardening",)))

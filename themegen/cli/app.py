@@ -158,21 +158,27 @@ def estimate_command(
     deadline: Annotated[str | None, typer.Option(help="show which tier auto picks for it, e.g. 2h, 1d (THEMEGEN_DEADLINE)")] = None,
     rpd: Annotated[int | None, typer.Option(min=1, help="requests per day of your quota: days per rows-per-request "
                                                         "packing, and the packing the run uses (THEMEGEN_RPD)")] = None,
+    compare_model: Annotated[str | None, typer.Option(help="also price the run with this model, beside the "
+                                                      "configured one, with the last `themegen compare` of the two")] = None,
+    compare_prompt_file: Annotated[str | None, typer.Option(help="the same for this prompt file")] = None,
 ) -> None:
     """Rows, tokens, USD per model and per tier, and the time each tier takes, before running anything."""
     _prepare(ctx)
     from themegen.pricing.estimate import estimate, format_estimate
     from themegen.pricing.estimate_record import save_estimate
     from themegen.config.settings import Settings
+    from themegen.cli.estimate_compare import compare_lines, other_configuration
 
     settings = Settings().with_overrides(deadline=deadline, rpd=rpd)
+    other = other_configuration(settings, compare_model, compare_prompt_file)
 
     async def estimate_and_keep():
         result = await estimate(settings, sample, rows_limit=rows, tpm=tpm)
         await save_estimate(settings, rows, result)  # the next run's report sets it beside what the run did
-        return result
+        return result, (None if other is None else await compare_lines(settings, result, other, sample, rows, tpm))
 
-    typer.echo(format_estimate(asyncio.run(estimate_and_keep())))
+    result, compared = asyncio.run(estimate_and_keep())
+    typer.echo(format_estimate(result) + ("\n\n" + "\n".join(compared) if compared else ""))
 
 
 def _overrides(pairs: list[str], option: str) -> dict[str, str]:
@@ -198,25 +204,16 @@ def compare(
     better, with its interval, and what each costs per 1,000 rows. Nothing is written to the sink."""
     _prepare(ctx)
     from themegen.config.settings import Settings
-    from themegen.quality.comparing import compare as compare_configurations
+    from themegen.quality.comparing import compare as compare_configurations, side_settings
+    from themegen.quality.comparison_report import comparison_lines
 
     settings = Settings()
-    result = asyncio.run(compare_configurations(settings.with_overrides(**_overrides(a, "--a")),
-                                                settings.with_overrides(**_overrides(b, "--b")), rows, look, seed))
+    result = asyncio.run(compare_configurations(side_settings(settings, **_overrides(a, "--a")),
+                                                side_settings(settings, **_overrides(b, "--b")), rows, look, seed))
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
         return
-    simulated = "simulated" in result.environment
-    typer.echo(f"Environment: {result.environment}" + (" (answers and judgements come from the Gemini simulator)"
-                                                       if simulated else ""))
-    for name, side in (("A", result.a), ("B", result.b)):
-        typer.echo(f"{name}: {side.model}, prompt {side.prompt} ({side.fingerprint}): ${side.cost_per_1000_rows} and "
-                   f"{side.tokens_per_1000_rows:,} tokens per 1,000 rows, {side.minutes_per_1000_rows} min per 1,000 "
-                   f"rows at the quota; {side.calls} requests sent, {side.rows_failed} rows failed")
-    typer.echo(f"Judge {result.judge_model}: {result.rows_compared} rows in {result.looks} looks"
-               f"{' (stopped early)' if result.stopped_early else ''}, {result.judge_calls} requests, "
-               f"${result.judge_cost_usd}; errors: {result.judge_errors or 'none'}")
-    typer.echo(result.advice)
+    typer.echo("\n".join(comparison_lines(result)))
 
 
 @app.command()

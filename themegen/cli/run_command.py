@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from themegen.cli.run_outcome import RunOutcome, outcome_of, result_env
 from themegen.domain.errors import tidy
 from themegen.domain.models import RunSummary
 from themegen.report.tables import rows_to_theme
+from themegen.runtime import sigterm
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
@@ -36,7 +38,16 @@ def run_in_process(parameters: dict[str, Any]) -> RunOutcome:
     from themegen.cli.progress_line import ProgressLine
 
     with ProgressLine():
-        state = asyncio.run(generate_themes(**parameters, return_state=True))
+        try:
+            state = asyncio.run(generate_themes(**parameters, return_state=True))
+        except asyncio.CancelledError:
+            if not sigterm.received():
+                raise
+            # The guard cancelled the run's task (themegen/runtime/sigterm.py); Prefect recorded it Crashed.
+            print("themegen: ended by SIGTERM; the flow run is Crashed in Prefect. Every answered row is in the "
+                  "sink or the row cache: retry the flow run or run again, and only unanswered rows are sent.",
+                  file=sys.stderr, flush=True)
+            raise typer.Exit(sigterm.EXIT_CODE) from None
     data = state.result(raise_on_failure=False)
     return RunOutcome(str(state.state_details.flow_run_id), state.name, state.is_completed(),
                       tidy(state.message) if state.message else None,

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from themegen.cache.settings import CacheSettings
-from themegen.config.identifiers import check_project
+from themegen.config.identifiers import check_identifier, check_project
 from themegen.llm.gemini.settings import GeminiSettings
 from themegen.llm.jobs.settings import JobsSettings
 from themegen.sink.postgres.settings import PostgresSettings
@@ -38,6 +38,7 @@ from themegen.tiers.choose import parse_deadline
 # and at zero latency batches of 100 requests ran markedly faster (README Benchmarks).
 REQUESTS_PER_BATCH = 100
 MAX_BATCH_SIZE = 10_000
+LANGUAGE = "language"  # quality_stratify by the text's script, not by a source column
 
 
 class Settings(BaseSettings):
@@ -118,10 +119,17 @@ class Settings(BaseSettings):
         "language, cover) for the report's quality section; about 385 give +/-5 points at 95%; 0 = off")
     judge_model: str | None = Field(
         None, description="the judge; None = a stronger model than THEMEGEN_MODEL (flash-lite -> flash, else pro)")
-    judge_rows_per_request: int = Field(10, ge=1, le=50, description="rows whose themes one judge request rates")
+    judge_rows_per_request: int = Field(
+        25, ge=1, le=50, description="rows whose themes one judge request rates; more repeat the rubric and the "
+        "thinking budget less")
+    judge_thinking_budget: int | None = Field(
+        None, ge=0, le=32_768, description="thinking tokens one judge request may spend, billed as output; None = "
+        "the least the judge model takes: 0 (no thinking) on Flash, 128 on Pro, whose thinking cannot be turned "
+        "off (a smaller value is raised to 128 there)")
     quality_seed: int = Field(0, description="which rows are sampled: the same seed judges the same rows (cached)")
-    quality_stratify: Literal["language"] | None = Field(
-        None, description="language = each language's share of the sample as in the rows read")
+    quality_stratify: str | None = Field(
+        None, description="each stratum's share of the sample as in the rows read: language (Japanese script or "
+        "not, from the text) or the name of a source column (e.g. lang, channel)")
 
     # --- Throughput ---------------------------------------------------------------------------
     batch_size: int | None = Field(
@@ -217,6 +225,12 @@ class Settings(BaseSettings):
             raise ValueError(f"sink {value!r} is not one of {', '.join(SINKS)} (set THEMEGEN_SINK)")
         return value
 
+    @field_validator("quality_stratify")
+    @classmethod
+    def _stratify(cls, value: str | None) -> str | None:
+        # a column name goes into the source's SQL: an identifier only (whether it exists, the source checks)
+        return value if value in (None, LANGUAGE) else check_identifier(value, "quality_stratify")
+
     @field_validator("deadline")
     @classmethod
     def _deadline(cls, value: str | None) -> str | None:
@@ -245,6 +259,11 @@ class Settings(BaseSettings):
     def rows_per_batch(self) -> int:
         """batch_size, else REQUESTS_PER_BATCH requests' worth of rows."""
         return self.batch_size or REQUESTS_PER_BATCH * self.rows_per_request
+
+    @property
+    def stratify_column(self) -> str | None:
+        """The source column the quality sample is stratified by (None: none, or by the text's language)."""
+        return None if self.quality_stratify in (None, LANGUAGE) else self.quality_stratify
 
     @property
     def source_table(self) -> str:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from themegen.pricing.cost import base_model, cost_usd, priced_models
 from themegen.pricing.estimate_days import PackingDays, day_lines, days_per_packing, packing_for_day
-from themegen.llm.gemini.client import shared_client
+from themegen.llm.gemini.client import shared_client, thinking_budget_for
 from themegen.domain.prompt import prompt_of, user_content
 from themegen.config.settings import Settings
 from themegen.pipeline.to_send import rows_to_send
@@ -170,17 +170,25 @@ async def estimate(settings: Settings, sample_rows: int = 200, *, rows_limit: in
     backend = settings.gemini.backend
     priced = priced_models(backend)
     models = priced + ([] if base_model(settings.model) in priced else [settings.model])
-    costs = [ModelCost(model=m, usd=cost_usd(m, input_tokens, output_tokens, backend=backend)) for m in models]
-    usd = cost_usd(settings.model, input_tokens, output_tokens, backend=backend)
+
+    def thinking(model: str) -> int:  # billed as output; the whole budget, the most a model may spend
+        return calls * (thinking_budget_for(model, settings.thinking_budget) or 0)
+
+    costs = [ModelCost(model=m, usd=cost_usd(m, input_tokens, output_tokens + thinking(m), backend=backend))
+             for m in models]
+    usd = cost_usd(settings.model, input_tokens, output_tokens + thinking(settings.model), backend=backend)
 
     notes = ["not included: repair retries after invalid answers and retried failures (extra calls)",
              "rows already done, answered in the row cache or repeating a text are not counted: they cost nothing"]
     if settings.rows_per_request > 1:
         notes.append(f"tokens are counted one row per request; with {settings.rows_per_request} rows per "
                      "request the instructions are sent once per request, so input tokens are an upper bound")
-    if settings.thinking_budget != 0:
-        notes.append("thinking is on (THEMEGEN_THINKING_BUDGET): thinking tokens are billed as output and "
-                     "not in this estimate")
+    if settings.thinking_budget is None:
+        notes.append("thinking is left to the model (THEMEGEN_THINKING_BUDGET unset): its tokens are billed as "
+                     "output and not in this estimate")
+    elif budget := thinking_budget_for(settings.model, settings.thinking_budget):
+        notes.append(f"thinking: {budget} tokens per request billed as output are included (the whole budget; "
+                     f"{settings.model} takes at least {thinking_budget_for(settings.model, 0)})")
     if usd is None:
         notes.append(f"no published price for {settings.model} on {backend} in themegen/pricing/cost.py")
     minutes = max(calls / settings.rpm, input_tokens / tpm if tpm else 0.0)

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from themegen.quality.rubric import InvalidVerdict, version_of
 from themegen.quality.stats import wilson
+from themegen.domain.answer_json import listed
 
 PAIR_RUBRIC = (
     "You compare two sets of themes another model gave to the same text. For each row in the JSON input "
@@ -54,15 +55,11 @@ class PairRow:
 
 def pair_content(rows: Sequence[PairRow]) -> str:
     return json.dumps({"rows": [{"id": r.id, "text": r.text, "first": list(r.first), "second": list(r.second)}
-                                for r in rows]}, ensure_ascii=False)
+                                for r in rows]}, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_preferences(text: str | None, rows: Sequence[PairRow]) -> dict[str, str | InvalidVerdict]:
-    try:
-        items = json.loads(text or "")["preferences"]
-        if not isinstance(items, list):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
+    if (items := listed(text, "preferences")) is None:
         reason = InvalidVerdict(f"the judge's answer is not the preferences JSON: {(text or '')[:80]!r}")
         return {r.id: reason for r in rows}
     by_id = {item.get("id"): item.get("better") for item in items if isinstance(item, dict)}

@@ -1,7 +1,9 @@
 """`themegen compare`: two configurations (model and/or prompt) on the same seeded sample of the
 source's rows, judged pairwise in both orders, a chunk of rows at a time until the preference is clear
-(compare.py's sequential decision) or the rows run out. Each side's answers go to the row cache under
-its own generation (a later run with that configuration takes them); the sink is not touched."""
+(compare.py's sequential decision) or the rows run out; then each side's themes on the compared rows
+are rated with the quality rubric (judging.py), so the answer comes with the reasons. Each side's
+answers and verdicts go to the row cache (a later run with that configuration takes them); the sink is
+not touched."""
 
 from __future__ import annotations
 
@@ -20,7 +22,11 @@ from themegen.domain.prompt import InvalidAnswer, InvalidInput, input_hash, pars
 from themegen.pricing.cost import cost_usd
 from themegen.quality import judge_model_for
 from themegen.quality.compare import Decision, PairRow, combine, decide, look_z, looks_for
-from themegen.quality.rubric import InvalidVerdict
+from themegen.quality.compare_record import save_comparison
+from themegen.quality.comparison_report import advice
+from themegen.quality.judging import judge_rows, rates_of
+from themegen.quality.models import Rate
+from themegen.quality.rubric import InvalidVerdict, JudgeRow
 from themegen.quality.sample import batch_order, sample
 from themegen.source import open_source
 
@@ -37,6 +43,7 @@ class Side(BaseModel):
     cost_per_1000_rows: float | None = None
     tokens_per_1000_rows: int = 0
     minutes_per_1000_rows: float = Field(0.0, description="at the configured RPM/TPM quota")
+    rates: list[Rate] = Field(default_factory=list, description="the quality rubric's rates on the compared rows")
 
 
 class Comparison(BaseModel):
@@ -53,6 +60,14 @@ class Comparison(BaseModel):
     judge_cost_usd: float | None = None
     wall_seconds: float = 0.0
     advice: str = ""
+
+
+def side_settings(settings: Settings, **overrides: object) -> Settings:
+    """`settings` with one side's overrides (None = as configured). A prompt file named for a side wins
+    over configured prompt_instructions, which would otherwise win over any file."""
+    if overrides.get("prompt_file") and not overrides.get("prompt_instructions"):
+        settings = settings.model_copy(update={"prompt_instructions": None})
+    return settings.with_overrides(**overrides)
 
 
 class _Side:
@@ -140,19 +155,20 @@ async def _sample_rows(settings: Settings, rows: int, seed: int) -> list[tuple[s
         source.close()
 
 
-def advice(c: Comparison) -> str:
-    a, b, d = c.a, c.b, c.decision
-    name = {"a": f"A ({a.model}, {a.prompt})", "b": f"B ({b.model}, {b.prompt})"}
-    cost = f"${a.cost_per_1000_rows} vs ${b.cost_per_1000_rows} per 1,000 rows"
-    if d is None:
-        return "Nothing compared: no row got themes from both configurations."
-    if d.winner:
-        wins = d.a_wins if d.winner == "a" else d.b_wins
-        return (f"Use {name[d.winner]}: preferred in both orders on {wins} of {d.a_wins + d.b_wins} rows where the "
-                f"judge chose (A's share {d.share_a:.2f}, interval {d.low:.2f}-{d.high:.2f}); {cost}.")
-    cheaper = "a" if (a.cost_per_1000_rows or 0) <= (b.cost_per_1000_rows or 0) else "b"
-    return (f"No clear difference after {c.rows_compared} rows ({d.a_wins} for A, {d.b_wins} for B, {d.ties} ties): "
-            f"use the cheaper, {name[cheaper]}; {cost}.")
+async def _rate_sides(settings: Settings, judge_model: str, sides: tuple[_Side, _Side], rows: list[tuple[str, str]],
+                      themes: tuple[dict, dict], cache: RowCache, errors: Counter) -> tuple[int, float | None]:
+    """Each side's rubric rates on the compared rows (verdicts cached as a run's are): the judge's
+    requests and cost."""
+    from themegen.llm.gemini.judge import GeminiJudge  # the adapter
+
+    judge = GeminiJudge(settings, judge_model)
+    for side, found in zip(sides, themes):
+        asked = [JudgeRow(i, t, found[i], input_hash(t)) for i, t in rows if i in found]
+        judged = await judge_rows(asked, judge, cache, judge_model, settings.judge_rows_per_request)
+        side.report.rates = rates_of([judged.verdicts[row.id] for row in asked if row.id in judged.verdicts])
+        errors.update({f"rubric: {kind}": n for kind, n in judged.errors.items()})
+    usage = judge.usage
+    return usage.calls, cost_usd(judge_model, usage.input_tokens, usage.output_tokens, backend=settings.gemini.backend)
 
 
 async def compare(settings_a: Settings, settings_b: Settings, max_rows: int = 1000, look_rows: int = 100,
@@ -169,10 +185,15 @@ async def compare(settings_a: Settings, settings_b: Settings, max_rows: int = 10
     result = Comparison(a=sides[0].report, b=sides[1].report, judge_model=judge_model,
                         environment=settings_a.stack or "GCP")
     per = settings_a.judge_rows_per_request
+    compared: list[tuple[str, str]] = []
+    kept: tuple[dict, dict] = ({}, {})
     for start in range(0, len(rows), look_rows):
         chunk = rows[start:start + look_rows]
         themes_a, themes_b = await asyncio.gather(*(side.themes(chunk, cache) for side in sides))
         pairs = [(i, t) for i, t in chunk if i in themes_a and i in themes_b]
+        compared += pairs
+        kept[0].update(themes_a)
+        kept[1].update(themes_b)
         a_first = [PairRow(i, t, themes_a[i], themes_b[i]) for i, t in pairs]
         b_first = [PairRow(i, t, themes_b[i], themes_a[i]) for i, t in pairs]
         packs = [rows_[k:k + per] for rows_ in (a_first, b_first) for k in range(0, len(rows_), per)]
@@ -191,10 +212,13 @@ async def compare(settings_a: Settings, settings_b: Settings, max_rows: int = 10
         if result.decision.winner:
             result.stopped_early = result.rows_compared < len(rows)
             break
+    rubric_calls, rubric_cost = await _rate_sides(settings_a, judge_model, sides, compared, kept, cache, errors)
     result.a, result.b = sides[0].finish(), sides[1].finish()
-    result.judge_errors, result.judge_calls = dict(errors), judge.usage.calls
-    result.judge_cost_usd = cost_usd(judge_model, judge.usage.input_tokens, judge.usage.output_tokens,
-                                     backend=settings_a.gemini.backend)
+    result.judge_errors, result.judge_calls = dict(errors), judge.usage.calls + rubric_calls
+    pair_cost = cost_usd(judge_model, judge.usage.input_tokens, judge.usage.output_tokens,
+                         backend=settings_a.gemini.backend)
+    result.judge_cost_usd = None if pair_cost is None or rubric_cost is None else round(pair_cost + rubric_cost, 6)
     result.wall_seconds = round(time.monotonic() - started, 2)
     result.advice = advice(result)
+    await save_comparison(settings_a, settings_b, result)
     return result

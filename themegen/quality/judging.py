@@ -11,10 +11,11 @@ import asyncio
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from themegen.cache import CachedAnswer, CacheReadError, RowCache
-from themegen.config.settings import Settings
+from themegen.config.settings import LANGUAGE, Settings
 from themegen.domain.generation import Generation
 from themegen.domain.models import BatchPlan, JudgementRecord
 from themegen.domain.prompt import InvalidInput, input_hash, prepare_text
@@ -28,7 +29,6 @@ from themegen.sink import Sink
 from themegen.source import Source
 
 WORST_SHOWN = 5
-STRATA = {"language": lambda row: text_language(row.text)}
 _JAPANESE = range(0x3040, 0x9FFF + 1)
 
 
@@ -37,6 +37,17 @@ def text_language(text: str) -> str:
     japanese = sum(ord(c) in _JAPANESE for c in text)
     letters = sum(c.isascii() and c.isalpha() for c in text)
     return "ja" if japanese and 3 * japanese >= letters else "other"
+
+
+async def stratum_of(settings: Settings, source: Source, pool: list[JudgeRow]) -> Callable[[JudgeRow], str] | None:
+    """What the sample is stratified by: the text's language, a source column's value (read for the
+    pool's rows; a NULL is a stratum of its own), or nothing."""
+    if settings.quality_stratify == LANGUAGE:
+        return lambda row: text_language(row.text)
+    if (column := settings.stratify_column) is None:
+        return None
+    values = await asyncio.to_thread(source.column_values, column, [row.id for row in pool]) if pool else {}
+    return lambda row: "(null)" if values.get(row.id) is None else values[row.id]
 
 
 def verdict_key(row: JudgeRow, judge_model: str) -> str:
@@ -90,18 +101,25 @@ async def judge_rows(rows: list[JudgeRow], judge: Judge, cache: RowCache, judge_
         if (hit := cached.get(keys[row.id])) is not None:
             verdicts[row.id] = Verdict.from_json(hit.raw_text)
     from_cache, errors = len(verdicts), Counter()
-    to_ask = [row for row in rows if row.id not in verdicts]
+    # Rows with the same text and themes get the same verdict: asked once, as their themes were generated once.
+    alike: dict[tuple[str, tuple[str, ...]], list[JudgeRow]] = {}
+    for row in rows:
+        if row.id not in verdicts:
+            alike.setdefault((row.input_hash, row.themes), []).append(row)
+    group = {members[0].id: members for members in alike.values()}
+    to_ask = [members[0] for members in alike.values()]
     packs = [to_ask[i:i + rows_per_request] for i in range(0, len(to_ask), rows_per_request)]
     for answers in await asyncio.gather(*(judge.judge(pack) for pack in packs)):
         for row_id, answer in answers.items():
             if isinstance(answer, InvalidVerdict):
-                errors[str(answer).split(":")[0][:80]] += 1
+                errors[str(answer).split(":")[0][:80]] += len(group[row_id])
                 continue
-            verdicts[row_id] = answer
-            try:
-                await cache.put(keys[row_id], CachedAnswer(raw_text=answer.to_json()))
-            except Exception as exc:  # noqa: BLE001 - a cache write failure costs a re-judgement, no more
-                errors[f"cache write: {type(exc).__name__}"] += 1
+            for member in group[row_id]:
+                verdicts[member.id] = answer
+                try:
+                    await cache.put(keys[member.id], CachedAnswer(raw_text=answer.to_json()))
+                except Exception as exc:  # noqa: BLE001 - a cache write failure costs a re-judgement, no more
+                    errors[f"cache write: {type(exc).__name__}"] += 1
     return Judged(verdicts, from_cache, errors)
 
 
@@ -111,12 +129,17 @@ def problems(row: JudgeRow, verdict: Verdict) -> list[str]:
     return found + ([] if verdict.cover else ["the themes miss main points of the text (cover)"])
 
 
+def rates_of(verdicts: list[Verdict]) -> list[Rate]:
+    """Each check's pass rate with its 95% interval."""
+    return [Rate(check=check, passed=passed, judged=n, low=wilson(passed, n)[0], high=wilson(passed, n)[1])
+            for check, (passed, n) in check_counts(verdicts).items()]
+
+
 def summarise(report: QualityReport, rows: list[JudgeRow], judged: Judged) -> QualityReport:
     verdicts = [judged.verdicts[row.id] for row in rows if row.id in judged.verdicts]
     report.rows_judged, report.rows_from_cache = len(verdicts), judged.from_cache
     report.rows_not_judged, report.errors = len(rows) - len(verdicts), dict(judged.errors)
-    report.rates = [Rate(check=check, passed=passed, judged=n, low=wilson(passed, n)[0], high=wilson(passed, n)[1])
-                    for check, (passed, n) in check_counts(verdicts).items()]
+    report.rates = rates_of(verdicts)
     worst = sorted((row for row in rows if row.id in judged.verdicts and judged.verdicts[row.id].failed_checks),
                    key=lambda row: (-judged.verdicts[row.id].failed_checks, row.id))[:WORST_SHOWN]
     report.worst = [WorstRow(id=row.id, text=row.text[:300], themes=list(row.themes),
@@ -139,7 +162,7 @@ async def judge_run(settings: Settings, plan: BatchPlan, source: Source, sink: S
                            stratify=settings.quality_stratify, sample_size=settings.quality_sample_rows)
     try:
         pool = await candidates(settings, plan, source, sink)
-        stratum = STRATA[settings.quality_stratify] if settings.quality_stratify else None
+        stratum = await stratum_of(settings, source, pool)
         rows = sample(pool, settings.quality_sample_rows, settings.quality_seed, lambda row: row.id, stratum)
         if stratum is not None:
             report.strata = dict(Counter(stratum(row) for row in rows))

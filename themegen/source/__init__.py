@@ -61,6 +61,11 @@ class Source(Protocol):
         """Rows (distinct ids) a run would process."""
         ...
 
+    def column_values(self, column: str, ids: list[str]) -> dict[str, str | None]:
+        """A source column's value (as text) for each of these ids: what the quality sample is
+        stratified by (THEMEGEN_QUALITY_STRATIFY)."""
+        ...
+
     def close(self) -> None: ...
 
 

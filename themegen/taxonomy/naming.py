@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from themegen.taxonomy import ClusterName, ClusterToName, InvalidName
+from themegen.domain.answer_json import listed
 
 LANGUAGES = ("en", "ja")
 MAX_NAME_CHARS = 60
@@ -70,11 +71,7 @@ def parse_names(text: str | None, clusters: Sequence[ClusterToName]) -> dict[str
     """Each asked cluster's names, or why it has none (missing, empty, too long, not in its language);
     a name for a language not asked for is left out. The answer as a whole unreadable: every cluster
     gets that reason."""
-    try:
-        items = json.loads(text or "")["names"]
-        if not isinstance(items, list):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
+    if (items := listed(text, "names")) is None:
         reason = InvalidName(f"the answer is not the names JSON: {(text or '')[:80]!r}")
         return {c.id: reason for c in clusters}
     by_id = {str(item.get("id")): item for item in items if isinstance(item, dict)}

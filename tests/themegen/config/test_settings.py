@@ -71,3 +71,10 @@ def test_a_batch_is_100_requests_of_rows_unless_batch_size_is_set():
     assert settings.with_overrides(rows_per_request=10).rows_per_batch == 1000
     assert settings.with_overrides(rows_per_request=10, batch_size=100).rows_per_batch == 100
     assert settings.with_overrides(rows_per_request=50).rows_per_batch == 5000
+
+
+def test_the_quality_sample_is_stratified_by_language_or_a_column_name():
+    assert Settings(quality_stratify="language").stratify_column is None
+    assert Settings(quality_stratify="lang").stratify_column == "lang"
+    with pytest.raises(ValidationError, match="THEMEGEN_QUALITY_STRATIFY"):
+        Settings(quality_stratify="lang; DROP TABLE x")

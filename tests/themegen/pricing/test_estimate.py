@@ -57,6 +57,18 @@ async def test_rows_are_the_source_count_and_the_output_names_its_method(sim):
     assert e.expected_minutes == standard.expected_hours * 60 and f"{e.expected_minutes:,.1f} min on standard" in text
 
 
+async def test_pro_is_priced_with_the_thinking_it_cannot_turn_off(sim):
+    sim.clear_outputs()
+    e = await estimate(Settings(), sample_rows=SAMPLE)
+    pro = next(c.usd for c in e.costs if c.model == "gemini-2.5-pro")
+    flash = next(c.usd for c in e.costs if c.model == "gemini-2.5-flash")
+    # 128 thinking tokens per request on Pro (its least budget), none on Flash at the default budget 0
+    assert pro == cost_usd("gemini-2.5-pro", e.input_tokens, e.output_tokens + 128 * e.calls, backend="api_key")
+    assert flash == e.usd == cost_usd("gemini-2.5-flash", e.input_tokens, e.output_tokens, backend="api_key")
+    configured = await estimate(Settings(model="gemini-2.5-pro"), sample_rows=SAMPLE)
+    assert configured.usd == pro and any("128 tokens per request" in n for n in configured.notes)
+
+
 async def test_the_filter_is_applied_like_the_pipeline(sim):
     japanese = sum(row["lang"] == "ja" for row in generate_rows(SEED_ROWS))
     e = await estimate(Settings(bq_where="lang = 'ja'"), sample_rows=SAMPLE)

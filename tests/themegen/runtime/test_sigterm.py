@@ -53,3 +53,64 @@ def test_a_flow_run_process_of_a_worker_keeps_prefects_handler():
     child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20,
                            env=os.environ | {"PREFECT__FLOW_RUN_ID": "00000000-0000-0000-0000-000000000000"})
     assert child.stdout == "False\n", child.stderr
+
+
+# Prefect's handler raises where the signal lands. On an event loop, in one of the loop's callbacks
+# the loop logs and drops the exception; in a child task it ends that task only. The flow went on.
+ON_A_LOOP = textwrap.dedent("""
+    import asyncio, os, signal, sys
+    from prefect.exceptions import TerminationSignal
+    from themegen.runtime.sigterm import guard_sigterm
+
+    def prefects(signum, frame):  # as prefect.utilities.engine.capture_sigterm's handler
+        raise TerminationSignal(signum)
+
+    async def row():
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.1)
+
+    async def flow_body(where):
+        if sys.argv[2] == "guarded":
+            guard_sigterm(None)
+        if where == "callback":
+            asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+        elif where == "child task":
+            await asyncio.gather(row(), return_exceptions=True)  # as a batch that counts a row's failure
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(2)
+        return "completed"
+
+    signal.signal(signal.SIGTERM, prefects)
+    try:
+        print(asyncio.run(flow_body(sys.argv[1])))
+    except (TerminationSignal, asyncio.CancelledError) as exc:
+        print("ended by", type(exc).__name__)
+""")
+
+
+def run_on_a_loop(where: str, guarded: bool, **env: str) -> str:
+    child = subprocess.run([sys.executable, "-c", ON_A_LOOP, where, "guarded" if guarded else "bare"],
+                           capture_output=True, text=True, timeout=60, env=os.environ | env)
+    return child.stdout.strip()
+
+
+def test_without_the_guard_a_sigterm_in_a_callback_or_a_child_task_is_lost():
+    assert run_on_a_loop("callback", guarded=False) == "completed"
+    assert run_on_a_loop("child task", guarded=False) == "completed"
+
+
+def test_a_sigterm_anywhere_on_the_flows_loop_ends_the_flow():
+    # Cancelled: Prefect's engine records a cancelled flow task Crashed, as for the TerminationSignal.
+    assert run_on_a_loop("callback", guarded=True) == "ended by CancelledError"
+    assert run_on_a_loop("child task", guarded=True) == "ended by CancelledError"
+    # In the flow's own frames Prefect's exception reaches its engine as before.
+    assert run_on_a_loop("flow task", guarded=True) == "ended by TerminationSignal"
+
+
+def test_in_a_workers_flow_run_process_a_sigterm_in_a_callback_still_ends_the_flow():
+    # Prefect's handler stays installed there (its cancellation handshake checks for it); the loop's
+    # exception handler cancels the flow's task instead of dropping the signal.
+    worker = {"PREFECT__FLOW_RUN_ID": "00000000-0000-0000-0000-000000000000"}
+    assert run_on_a_loop("callback", guarded=True, **worker) == "ended by CancelledError"
+    assert run_on_a_loop("flow task", guarded=True, **worker) == "ended by TerminationSignal"

@@ -4,8 +4,9 @@ Layout (under the block's folder):
     segments/<model>/<prompt version>/<fingerprint>/<ms since epoch>-<writer>-<seq>-<entries>.jsonl
 one line per entry: the key as a JSON string, a tab, the CachedAnswer's JSON. Row and text entries
 (`Generation.row_key` / `text_key`, two per answered row) are grouped by their generation, the quality
-judge's verdicts by judge model and rubric, theme vectors by embedding model and size; any other key (a batch job's record: a few per run, and losing one would pay a whole job twice) is
-one object at its own path, written before `put` returns, as the per-object layout does.
+judge's verdicts by judge model and rubric, theme vectors by embedding model and size; any other key
+(a batch job's record: a few per run, and losing one would pay a whole job twice) is one object at its
+own path, written before `put` returns, as the per-object layout does.
 
 Writing: `put` appends to a buffer; a background thread writes the buffer as one segment every
 `flush_s` seconds after its first entry, or at once at `flush_entries` entries, and on close (an

@@ -22,6 +22,7 @@ import aiohttp
 from google import genai
 from google.genai import types
 
+from themegen.pricing.cost import base_model
 from themegen.config.gcp import gemini_credentials
 from themegen.domain.prompt import ITEMS_JSON_SCHEMA, THEMES_JSON_SCHEMA, prompt_of
 from themegen.config.settings import Settings
@@ -89,6 +90,18 @@ async def close_clients() -> None:
         await session.close()
 
 
+# Gemini 2.5 Pro cannot turn thinking off: a budget under 128 is refused (400 "This model only works
+# in thinking mode"). Flash and Flash-Lite take 0.
+PRO_LEAST_THINKING = 128
+
+
+def thinking_budget_for(model: str, asked: int | None) -> int | None:
+    """The budget to send: `asked`, raised to the least the model takes; None (the model's dynamic
+    thinking) stays None."""
+    least = PRO_LEAST_THINKING if "-pro" in base_model(model) else 0
+    return None if asked is None else max(least, asked)
+
+
 @lru_cache(maxsize=64)
 def _config(instruction: str, packed: bool, temperature: float, max_output_tokens: int,
             thinking_budget: int | None, service_tier: str | None) -> types.GenerateContentConfig:
@@ -110,5 +123,5 @@ def generation_config(settings: Settings, instruction: str | None = None, rows: 
     output budget grows with the rows so a full answer is never cut at max_output_tokens."""
     packed = rows > 1
     return _config(instruction or prompt_of(settings).system_instruction(packed), packed,
-                   settings.temperature, settings.max_output_tokens * rows, settings.thinking_budget,
-                   service_tier(settings))
+                   settings.temperature, settings.max_output_tokens * rows,
+                   thinking_budget_for(settings.model, settings.thinking_budget), service_tier(settings))

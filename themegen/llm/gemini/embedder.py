@@ -2,9 +2,9 @@
 retries and backoff (a GeminiGenerator whose one call is embed_content), paced on the embedding
 model's own quota, with every vector kept in the row cache so a rerun embeds nothing again.
 
-- Requests: `embed_texts_per_request` distinct texts per batchEmbedContents, task CLUSTERING, at
-  `embed_dimensions`. The Gemini API counts each text of a batch as one request against the RPM, so
-  the limiter paces requests at embed_rpm / texts per request.
+- Requests: `embed_texts_per_request` distinct texts per batchEmbedContents (at most the backend's
+  limit), task CLUSTERING, at `embed_dimensions`. The Gemini API counts each text of a batch as one
+  request against the RPM, so the limiter paces requests at embed_rpm / texts per request.
 - Vectors are normalized here: Google's docs say only the full 3,072-dimension embedding is; a
   shorter (Matryoshka) one is a prefix of it.
 - Tokens: the Gemini API's answer carries no token count, so input tokens are the approximation
@@ -20,7 +20,6 @@ import asyncio
 import base64
 import hashlib
 import math
-import time
 from array import array
 from collections import Counter
 
@@ -31,11 +30,18 @@ from themegen.cache import CachedAnswer, CacheReadError, RowCache
 from themegen.config.settings import Settings
 from themegen.domain.stop import RunStop, RunStopped
 from themegen.llm.gemini.generator import GeminiGenerator
-from themegen.llm.gemini.retry import is_per_day_quota
 from themegen.pricing.estimate import approx_tokens
 from themegen.taxonomy import EmbedFailure, Vector
 
 TASK_TYPE = "CLUSTERING"
+# Texts one batchEmbedContents request may carry: the Gemini API refuses more than 100 (400
+# INVALID_ARGUMENT), Vertex AI more than 250.
+MAX_TEXTS_PER_REQUEST = {"api_key": 100, "vertex": 250}
+
+
+def texts_per_request(settings: Settings) -> int:
+    """THEMEGEN_TAXONOMY_EMBED_TEXTS_PER_REQUEST, within what the backend accepts."""
+    return min(settings.taxonomy.embed_texts_per_request, MAX_TEXTS_PER_REQUEST[settings.gemini.backend])
 
 
 def embedding_settings(settings: Settings) -> Settings:
@@ -43,7 +49,7 @@ def embedding_settings(settings: Settings) -> Settings:
     paced on its own quota (never the generation model's shared limits or day budget)."""
     taxonomy = settings.taxonomy
     return settings.with_overrides(model=taxonomy.embed_model, tier="standard").model_copy(update={
-        "rpm": max(1, taxonomy.embed_rpm // taxonomy.embed_texts_per_request), "tpm": taxonomy.embed_tpm,
+        "rpm": max(1, taxonomy.embed_rpm // texts_per_request(settings)), "tpm": taxonomy.embed_tpm,
         "rpd": None, "tpd": None, "shared_rate_limit": None, "shared_token_limit": None})
 
 
@@ -85,6 +91,7 @@ class GeminiEmbedder(GeminiGenerator):
 
     def __init__(self, settings: Settings, cache: RowCache | None = None, stop: RunStop | None = None) -> None:
         self.taxonomy = settings.taxonomy
+        self.texts_per_request = texts_per_request(settings)
         super().__init__(embedding_settings(settings), stop)
         self.cache = cache
         self.dimensions = self.taxonomy.embed_dimensions
@@ -100,7 +107,7 @@ class GeminiEmbedder(GeminiGenerator):
         found |= await self._cached({t: k for t, k in keys.items() if t not in found})
         self.from_cache += sum(isinstance(v, list) for v in found.values())
         missing = [text for text in keys if text not in found]
-        size = self.taxonomy.embed_texts_per_request
+        size = self.texts_per_request
         packs = [missing[i:i + size] for i in range(0, len(missing), size)]
         for pack, answers in zip(packs, await asyncio.gather(*(self._embed_pack(p) for p in packs))):
             for text, answer in zip(pack, answers, strict=True):
@@ -118,7 +125,8 @@ class GeminiEmbedder(GeminiGenerator):
             hits = await self.cache.get_many(list(keys.values()))
         except CacheReadError:
             return {}  # embedded again: a vector costs far less than failing the taxonomy
-        vectors = {text: decode_vector(hits[key].raw_text, self.dimensions) for text, key in keys.items() if key in hits}
+        vectors = {text: decode_vector(hits[key].raw_text, self.dimensions)
+                   for text, key in keys.items() if key in hits}
         return {text: vector for text, vector in vectors.items() if vector is not None}
 
     async def _keep(self, key: str, vector: Vector) -> None:
@@ -145,26 +153,8 @@ class GeminiEmbedder(GeminiGenerator):
         """One embed_content request (the generator's _send for embeddings): paced, counted, and its 429s
         slow the limiter or stop the run for the day as a generation request's do."""
         chars = sum(len(t) for t in texts)
-        async with self.in_flight:
-            if not await self.limiter.acquire(chars, self.stop) or self.stop.tripped:
-                raise RunStopped(self.stop.reason)
-            self.usage.calls += 1
-            self.stop.in_flight += 1
-            sent = time.monotonic()
-            try:
-                response = await self.client.aio.models.embed_content(
-                    model=self.settings.model, contents=texts, config=config)
-            except errors.APIError as exc:
-                if exc.code == 429:
-                    self.usage.http_429 += 1
-                    if is_per_day_quota(exc):
-                        self.stop.trip_daily_quota(exc.message)
-                        raise RunStopped(self.stop.reason) from None
-                    self.limiter.on_rate_limited()
-                raise
-            finally:
-                self.stop.in_flight -= 1
-            self.usage.latency.add(1000 * (time.monotonic() - sent))
+        response = await self._on_the_wire(chars, lambda: self.client.aio.models.embed_content(
+            model=self.settings.model, contents=texts, config=config))
         self.limiter.on_success()
         embeddings = list(response.embeddings or [])
         vectors: list[Vector | EmbedFailure] = [unit(list(e.values or []), self.dimensions) for e in embeddings]

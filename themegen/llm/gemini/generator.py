@@ -9,6 +9,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aiohttp
 import httpx
@@ -28,6 +29,9 @@ from themegen.config.settings import Settings
 from themegen.tiers.policy import RequestPolicy, request_policy
 from themegen.llm import Answer, Row
 from themegen.tiers.tier import Tier
+
+
+T = TypeVar("T")
 
 
 class Reply(BaseModel):
@@ -99,24 +103,19 @@ class GeminiGenerator:
                 "the network (the local stack's simulator: `themegen stack up`)"
             ) from None
 
-    async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
-        """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish
-        (Blocked when the model declined), RunStopped once the run has stopped sending."""
-        contents = self.contents(rows)
+    async def _on_the_wire(self, chars: int, send: Callable[[], Awaitable[T]]) -> T:
+        """One request of any kind (themes, a judge's verdicts, embeddings): within the in-flight cap,
+        paced by the limiter, counted; its 429s slow the limiter or stop the run for the day."""
         async with self.in_flight:
             # The stop is checked at the head of the limiter's queue and again right before the
             # wire: a request that queued while the stop tripped never goes out.
-            if not await self.limiter.acquire(len(contents), self.stop) or self.stop.tripped:
+            if not await self.limiter.acquire(chars, self.stop) or self.stop.tripped:
                 raise RunStopped(self.stop.reason)
-            client, config, fallback = self._route(config)
             self.usage.calls += 1
-            self.usage.fallback_calls += fallback
             self.stop.in_flight += 1
             sent = time.monotonic()
             try:
-                response = await client.aio.models.generate_content(
-                    model=self.settings.model, contents=contents, config=config
-                )
+                response = await send()
             except errors.APIError as exc:
                 if exc.code == 429:
                     self.usage.http_429 += 1
@@ -129,6 +128,20 @@ class GeminiGenerator:
             finally:
                 self.stop.in_flight -= 1
             self.usage.latency.add(1000 * (time.monotonic() - sent))
+        return response
+
+    async def _send(self, rows: list[Row], config: types.GenerateContentConfig) -> Reply:
+        """One request. Raises APIError/transport errors as they come, InvalidAnswer on a bad finish
+        (Blocked when the model declined), RunStopped once the run has stopped sending."""
+        contents = self.contents(rows)
+
+        async def send() -> tuple[types.GenerateContentResponse, bool]:
+            client, routed, fallback = self._route(config)  # after the limiter's wait: the deadline may be near now
+            self.usage.fallback_calls += fallback
+            sent = client.aio.models.generate_content(model=self.settings.model, contents=contents, config=routed)
+            return await sent, fallback
+
+        response, fallback = await self._on_the_wire(len(contents), send)
         reply = reply_of(response)
         self.limiter.on_success()
         if reply.input_tokens:

@@ -157,9 +157,10 @@ class BigQuerySource:
                 "`themegen stack up`)"
             ) from None
         columns = {f.name for f in table.schema}
+        stratify = [("THEMEGEN_QUALITY_STRATIFY", s.stratify_column)] if s.stratify_column and s.quality_sample_rows else []
         for setting, col in [("THEMEGEN_BQ_ID_COLUMN", s.bq.id_column)] + [
             ("THEMEGEN_BQ_TEXT_COLUMNS", c) for c in s.bq.text_columns
-        ]:
+        ] + stratify:
             if col not in columns:
                 raise SourceConfigError(
                     f"column {col!r} not in {s.source_table} (columns: {sorted(columns)}): fix {setting}"
@@ -282,6 +283,14 @@ class BigQuerySource:
     def count_rows(self) -> int:
         """Distinct ids a run would process (one query over the id and filter columns)."""
         return next(iter(self.client.query(count_sql(self.settings)).result()))["n"]
+
+    def column_values(self, column: str, ids: list[str]) -> dict[str, str | None]:
+        """One query over the id and this column (not the snapshot, which holds the texts only)."""
+        id_col = self.settings.bq.id_column
+        sql = (f"SELECT CAST({id_col} AS STRING) AS source_id, CAST({column} AS STRING) AS value "
+               f"FROM `{self.settings.source_table}` WHERE CAST({id_col} AS STRING) IN UNNEST(@ids)")
+        rows = self._query(sql, [bigquery.ArrayQueryParameter("ids", "STRING", ids)]).result()
+        return {r["source_id"]: r["value"] for r in rows}
 
     def read_batch(self, batch: BatchDescriptor) -> list[SourceRow]:
         """Read one batch's rows from the snapshot (Storage Read API, filtered on batch_id)."""

@@ -139,3 +139,19 @@ async def test_requests_waiting_in_the_limiter_when_the_stop_trips_are_never_sen
     assert counts["requests"] <= 2 + 1
     assert sum(isinstance(o, RowFailure) and o.reason == Reason.NOT_SENT for o in outcomes) == 11
     assert "requests were in flight" in stop.reason
+
+
+async def test_pro_generates_with_the_least_thinking_it_takes_where_no_thinking_is_asked():
+    """THEMEGEN_THINKING_BUDGET=0 (the default, no thinking) cannot be sent to Gemini 2.5 Pro: the API
+    refuses a budget under 128 (the simulator too). The generator raises it to 128, billed as output."""
+    async with running_simulator() as url:
+        async with httpx.AsyncClient() as client:
+            body = {"contents": [{"role": "user", "parts": [{"text": TEXT}]}],
+                    "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}}
+            refused = await client.post(f"{url}/v1beta/models/gemini-2.5-pro:generateContent", json=body,
+                                        headers={"x-goog-api-key": "k"})
+        pro = await GeminiGenerator(settings_for(url, model="gemini-2.5-pro")).answer("r1", TEXT, 0)
+        flash = await GeminiGenerator(settings_for(url, model="gemini-2.5-flash")).answer("r1", TEXT, 0)
+    assert refused.status_code == 400 and "only works in thinking mode" in refused.text
+    assert isinstance(pro, Answer) and isinstance(flash, Answer) and pro.themes == flash.themes
+    assert pro.output_tokens - flash.output_tokens == 128
