@@ -143,3 +143,20 @@ async def test_a_taxonomy_that_cannot_be_built_is_reported_and_the_themes_stay(s
     assert stack.sim("stats")["embed"]["requests"] == 0
     report = await report_markdown(second.flow_run_id)
     assert "Taxonomy failed: TaxonomyError:" in report and "THEMEGEN_TAXONOMY_EMBED_MODEL" in report
+
+
+async def test_the_taxonomy_is_built_in_either_sink(sink):
+    sink.clear_outputs()
+    summary = await generate_themes(rows_limit=100)
+
+    themes = {theme for row in sink.themes().values() for theme in row.themes}
+    mapping_sql, canonical_sql = {
+        "spanner": ("SELECT Theme, CanonicalId FROM ThemeCanonicalMap", "SELECT CanonicalId, Level FROM CanonicalThemes"),
+        "postgres": ("SELECT theme, canonical_id FROM theme_canonical_map",
+                     "SELECT canonical_id, level FROM canonical_themes"),
+    }[sink.name]
+    mapping, canonical = dict(sink.rows(mapping_sql)), dict(sink.rows(canonical_sql))
+    assert summary.rows_succeeded > 0 and set(mapping) == themes
+    assert {mapping[t] for t in themes if mapping[t]} <= {i for i, level in canonical.items() if level == 1}
+    assert set(canonical.values()) == {1, 2}
+    assert "## Canonical themes" in await report_markdown(summary.flow_run_id)
