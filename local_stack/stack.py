@@ -280,9 +280,6 @@ def stack_env(config: StackConfig) -> dict[str, str]:
         "THEMEGEN_GEMINI_API_KEY": gemini.SIM_API_KEY,
         "THEMEGEN_GEMINI_BASE_URL": f"http://{HOST}:{config.gemini_port}",
         "THEMEGEN_RPM": str(config.gemini_rpm),
-        # The simulator's related topics (its "families": the app's, orders', money's) lie at cosine ~0.26
-        # (gemini_sim/vectors.py), farther apart than a real model's; the second level groups them here.
-        "THEMEGEN_TAXONOMY_GROUP_SIMILARITY": "0.2",
         # The row cache lives with the stack, so `stack up` in a fresh state dir starts clean.
         "THEMEGEN_CACHE_PATH": str((config.state_dir / "cache").resolve()),
     }

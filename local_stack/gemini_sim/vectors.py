@@ -37,7 +37,10 @@ from .topics import label_topics, language, sentence_topics
 DIMENSIONS = 3072
 NOISE = 0.6  # same-topic themes: cosine about 1 / (1 + NOISE²) apart; other topics about 0
 LANGUAGE_SHIFT = 0.3  # a translation is a little farther than a paraphrase in the same language
-FAMILY_PULL = 0.6  # topics of one family share this much of a direction (a coarser level exists)
+# Topics of one family share a direction, so a coarser level exists: their centres lie at cosine
+# FAMILY_PULL² / (1 + FAMILY_PULL²), about 0.69, as related themes do with real embedding models (between
+# the default group threshold 0.60 and the merge threshold 0.80 of themegen/taxonomy/settings.py).
+FAMILY_PULL = 1.5
 # A multi-source phrase is its majority topic's when that topic wrote at least this share of it.
 MAJORITY = 2 / 3
 

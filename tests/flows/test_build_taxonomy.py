@@ -18,6 +18,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from flows.generate_themes import generate_themes
 from local_stack.bigquery import bigquery_client, seed_table
 from local_stack.gemini_sim import topic_of_theme
+from local_stack.gemini_sim.vectors import FAMILY
 from local_stack.sample_data import NEW_TOPICS, generate_rows
 from tests.conftest import SpannerTables
 from tests.flows.test_bad_input import report_markdown
@@ -67,6 +68,18 @@ def nmi(mapping: dict[str, str | None], counted: Counter[str]) -> tuple[float, f
     return normalized_mutual_info_score(truth, found), normalized_mutual_info_score(*per_mention)
 
 
+def family_nmi(mapping: dict[str, str | None], counted: Counter[str], group_of: dict[str, str]) -> float:
+    """NMI of the canonical themes' groups vs the family of each canonical theme's majority topic (the
+    simulator's related topics): the second level gathers what is related."""
+    topics: dict[str, Counter[str]] = {}
+    for theme, canonical_id in mapping.items():
+        if canonical_id:
+            topics.setdefault(canonical_id, Counter())[topic_of_theme(theme) or "none"] += counted[theme]
+    ids = sorted(group_of)
+    family = [FAMILY.get(topic, topic) for topic in (topics[i].most_common(1)[0][0] for i in ids)]
+    return normalized_mutual_info_score(family, [group_of[i] for i in ids])
+
+
 async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a_new_topic(stack, sample, tmp_path):
     summary = await generate_themes(rows_per_request=10)
     stats = stack.sim("stats")
@@ -82,6 +95,9 @@ async def test_canonical_themes_match_the_sample_topics_stay_put_and_grow_with_a
     levels = Counter(row[1] for row in canonical)
     assert 2 <= levels[2] <= levels[1] / 2  # groups of related canonical themes (the simulator's topic families)
     assert all(row[2] for row in canonical if row[1] == 1)  # every canonical theme has a group
+    groups = family_nmi(mapping, counted, {row[0]: row[2] for row in canonical if row[1] == 1})
+    print(f"groups vs the simulator's topic families: NMI {groups:.3f}")
+    assert groups >= 0.8
     assert stats["embed"]["texts"] == len(counted) and stats["naming"]["clusters_named"] == len(canonical)
     top = stack.read_table(TOP_QUERY)
     assert TOP_QUERY in (Path(__file__).parents[2] / "README.md").read_text()
