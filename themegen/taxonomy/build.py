@@ -3,7 +3,8 @@
 1. the canonical themes already in the sink are loaded (their ids never change);
 2. the distinct themes of the themes table are read a page at a time; those the mapping already has
    are skipped (never embedded again), the new ones are embedded and joined to the nearest existing
-   canonical theme where they fit (mapped at once), the rest spilled to disk and sampled;
+   canonical theme where they fit (mapped at once), the rest spilled to disk and sampled; when there
+   were new ones, the themes left unclustered by earlier runs join them (vectors from the row cache);
 3. the spilled themes are clustered (sample, then assign: themegen/taxonomy/new_clusters.py), new
    clusters get new ids after the highest existing one, and new groups (level 2) likewise;
 4. only the new clusters are named, against their nearest neighbours' members;
@@ -23,7 +24,7 @@ from themegen.sink import Sink
 from themegen.taxonomy import ClusterName, ClusterToName, EmbedFailure, Embedder, InvalidName, Namer
 from themegen.taxonomy.clustering import UNASSIGNED, assign, normalized
 from themegen.taxonomy.groups import group
-from themegen.taxonomy.models import CanonicalTheme, TaxonomyReport, ThemeMapping, TopTheme
+from themegen.taxonomy.models import CanonicalTheme, DistinctTheme, TaxonomyReport, ThemeMapping, TopTheme
 from themegen.taxonomy.new_clusters import (NewCluster, assignments, cluster_leftovers, count_members,
                                             languages_of)
 from themegen.taxonomy.sample import WeightedSample
@@ -82,22 +83,33 @@ async def build_taxonomy(settings: TaxonomySettings, sink: Sink, embedder: Embed
     old = matrix([c.centroid for c in level1], settings.embed_dimensions)
 
     spill, sample = Spill(), WeightedSample(settings.sample_themes, settings.embed_dimensions, settings.seed)
+
+    async def take(themes: list[DistinctTheme]) -> int:
+        """Embed `themes`, map those that fit an existing canonical theme, spill and sample the rest; how
+        many got a vector."""
+        good, vectors = await _embed(embedder, [d.theme for d in themes], report, settings.embed_dimensions)
+        fits, similarity = assign(vectors, old, settings.assign_similarity)
+        await sink.write_mappings([ThemeMapping(theme=themes[i].theme, canonical_id=level1[j].id,
+                                                similarity=float(s), fingerprint=stamp)
+                                   for i, j, s in zip(good, fits, similarity, strict=True) if j != UNASSIGNED])
+        left = fits == UNASSIGNED
+        spill.add([(themes[i].theme, themes[i].mentions) for i, keep in zip(good, left, strict=True) if keep],
+                  vectors[left])
+        sample.offer(vectors[left], np.array([themes[i].mentions for i in good], dtype=np.float64)[left])
+        return len(good)
+
+    # Themes left unclustered earlier are reconsidered when new themes come (their vectors are in the row
+    # cache): with more mentions, or new themes like them, they may fit or form a cluster now. Not on a
+    # rerun with nothing new, whose ids must not move. Held in memory: a small share of the vocabulary.
+    unclustered: list[DistinctTheme] = []
     try:
         async for page in sink.distinct_themes(settings.page_themes):
             report.distinct_themes += len(page)
-            new = [d for d in page if not d.mapped]
-            if not new:
-                continue
-            good, vectors = await _embed(embedder, [d.theme for d in new], report, settings.embed_dimensions)
-            report.themes_embedded += len(good)
-            fits, similarity = assign(vectors, old, settings.assign_similarity)
-            await sink.write_mappings([ThemeMapping(theme=new[i].theme, canonical_id=level1[j].id,
-                                                    similarity=float(s), fingerprint=stamp)
-                                       for i, j, s in zip(good, fits, similarity, strict=True) if j != UNASSIGNED])
-            left = fits == UNASSIGNED
-            spill.add([(new[i].theme, new[i].mentions) for i, keep in zip(good, left, strict=True) if keep],
-                      vectors[left])
-            sample.offer(vectors[left], np.array([new[i].mentions for i in good], dtype=np.float64)[left])
+            unclustered += [d for d in page if d.mapped and d.canonical_id is None]
+            if new := [d for d in page if not d.mapped]:
+                report.themes_embedded += await take(new)
+        if report.themes_embedded and unclustered:
+            report.unclustered_reconsidered = await take(unclustered)
         if spill.themes:
             await _add_clusters(settings, sink, namer, spill, sample, level1, level2, report, stamp)
     finally:

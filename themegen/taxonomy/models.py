@@ -69,6 +69,7 @@ class TaxonomyReport(BaseModel):
     error: str | None = None
     distinct_themes: int = 0
     themes_embedded: int = Field(0, description="distinct themes embedded this run (new to the mapping)")
+    unclustered_reconsidered: int = Field(0, description="themes unclustered before, clustered again with the new")
     embed_failures: int = 0
     embed_failure_example: str | None = None
     new_canonical: int = 0
