@@ -13,6 +13,10 @@ CHART_BARS = 15
 _WIDTH, _LABEL, _ROW = 720, 260, 22
 
 
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[:chars - 1] + "…"
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -75,9 +79,11 @@ def taxonomy_markdown(taxonomy: TaxonomyReport, generation_cost_usd: float | Non
         lines += [f"Not named: {taxonomy.naming_failures:,} clusters (e.g. {taxonomy.naming_failure_example}); "
                   "they show their most-mentioned member instead.", ""]
     if taxonomy.top:
-        lines += ["| # | canonical theme | group | rows | share of rows | examples |", "|---|---|---|---|---|---|"]
-        lines += [f"| {i} | {t.name} (`{t.id}`) | {t.parent or ''} | {t.rows:,} | {_pct(t.share)} | "
-                  f"{', '.join(t.examples[:3])} |" for i, t in enumerate(taxonomy.top, 1)]
+        # Cells kept short: the Prefect UI lays a table out at its widest cell, and a wider table than the
+        # page hides its last columns (tests/deployments/test_ui.py checks at 1440 px).
+        lines += ["| canonical theme | group | rows (share) | examples |", "|---|---|---|---|"]
+        lines += [f"| {_short(t.name, 28)} `{t.id}` | {_short(t.parent or '', 20)} | {t.rows:,} ({_pct(t.share)}) | "
+                  f"{', '.join(_short(e, 14) for e in t.examples[:2])} |" for t in taxonomy.top]
         lines += ["", markdown_image(CHART_TITLE, top_chart(taxonomy.top, environment)), ""]
     lines += [cost_line(taxonomy, generation_cost_usd), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -25,8 +25,8 @@ def report(**changes) -> TaxonomyReport:
 def test_the_top_themes_are_a_table_and_a_chart_with_the_unclustered_share_and_cost():
     markdown = taxonomy_markdown(report(), generation_cost_usd=3.0, environment="local-simulated")
 
-    assert "| 1 | delivery / 配送 (`L1-00001`) | orders | 900 | 30.0% | late delivery, 配送の遅れ, courier |" in markdown
-    assert "| 2 | billing (`L1-00002`) |  | 300 | 10.0% | refund |" in markdown
+    assert "| delivery / 配送 `L1-00001` | orders | 900 (30.0%) | late delivery, 配送の遅れ |" in markdown
+    assert "| billing `L1-00002` |  | 300 (10.0%) | refund |" in markdown
     assert "5.0% of 18,000 theme mentions unclustered" in markdown
     assert "Taxonomy cost: $0.003000 for 4 embedding calls (1,336 tokens, gemini-embedding-001)" in markdown
     assert "0.1% of this run's generation cost ($3.0000)" in markdown
