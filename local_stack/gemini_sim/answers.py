@@ -59,6 +59,16 @@ def extract_rows(user_text: str) -> list[Row]:
     return [("", user_text)]
 
 
+def payload_items(user_text: str, field: str) -> list[dict[str, Any]]:
+    """The objects listed under `field` of a JSON user turn (the judge's rows, the namer's clusters)."""
+    try:
+        payload = json.loads(user_text)
+    except ValueError:
+        return []
+    items = payload.get(field) if isinstance(payload, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def wants_field(generation_config: Any, field: str) -> bool:
     """True when the response schema asks for an object with this top-level field."""
     if not isinstance(generation_config, dict):

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .answers import wants_field
+from .answers import payload_items, wants_field
 from .quality import GOOD_THEMES_TO_COVER, distinct, grounded, in_language, specific
 
 JUDGE_FIELD = "judgements"
@@ -34,13 +34,6 @@ def is_judge_request(body: dict[str, Any]) -> bool:
     return wants_field(config, JUDGE_FIELD) or wants_field(config, PAIR_FIELD)
 
 
-def _rows(user_text: str) -> list[dict[str, Any]]:
-    try:
-        payload = json.loads(user_text)
-    except ValueError:
-        return []
-    rows = payload.get("rows") if isinstance(payload, dict) else None
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def checks(text: str, themes: list[str]) -> list[tuple[bool, bool, bool, bool]]:
@@ -61,7 +54,7 @@ def prefer_text(user_text: str) -> tuple[str, int]:
     """The pairwise answer: the set with more themes passing every check is better, whichever position
     it is shown in (no position bias); equal counts are "same"."""
     answered = []
-    for row in _rows(user_text):
+    for row in payload_items(user_text, "rows"):
         first, second, text = row.get("first"), row.get("second"), str(row.get("text", ""))
         if not isinstance(first, list) or not isinstance(second, list):
             continue
@@ -76,7 +69,7 @@ def judge_text(user_text: str, pairwise: bool = False) -> tuple[str, int]:
     if pairwise:
         return prefer_text(user_text)
     judged = []
-    for row in _rows(user_text):
+    for row in payload_items(user_text, "rows"):
         themes = row.get("themes")
         if not isinstance(themes, list):
             continue

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from .answers import wants_field
+from .answers import payload_items, wants_field
 from .topics import area_labels, language, sentence_topics
 from .vectors import FAMILY, topic_of_theme
 
@@ -32,13 +32,6 @@ def is_naming_request(body: dict[str, Any]) -> bool:
     return wants_field(body.get("generationConfig"), NAMES_FIELD)
 
 
-def _clusters(user_text: str) -> list[dict[str, Any]]:
-    try:
-        payload = json.loads(user_text)
-    except ValueError:
-        return []
-    clusters = payload.get("clusters") if isinstance(payload, dict) else None
-    return [c for c in clusters if isinstance(c, dict)] if isinstance(clusters, list) else []
 
 
 # A coarser cluster (the taxonomy's second level) spans several topics of one family (vectors.py).
@@ -93,5 +86,5 @@ def _names(cluster: dict[str, Any]) -> dict[str, Any]:
 
 def naming_text(user_text: str) -> tuple[str, int]:
     """The answer text for a naming request's user turn, and the clusters it named."""
-    named = [_names(cluster) for cluster in _clusters(user_text)]
+    named = [_names(cluster) for cluster in payload_items(user_text, "clusters")]
     return json.dumps({NAMES_FIELD: named}, ensure_ascii=False), len(named)
