@@ -67,9 +67,10 @@ def variants(themes: list[str], row: int) -> tuple[list[str], int]:
     return out, sum(a != b for a, b in zip(out, themes, strict=True))
 
 
-def fill(size: int, distinct: bool = False) -> None:
+def fill(size: int, distinct: bool = False) -> int:
     """Themes of `size` sample rows into an emptied sink, as the simulator themes them (a child process);
-    with `distinct`, of as many rows as make `size` distinct themes, each row's its own variants."""
+    with `distinct`, of as many rows as make `size` distinct themes, each row's its own variants. The rows
+    written."""
     from google.cloud import spanner
 
     from local_stack import gcs
@@ -84,18 +85,19 @@ def fill(size: int, distinct: bool = False) -> None:
     shutil.rmtree(settings.cache.path, ignore_errors=True)  # the row cache: no vector cached from a size before
     if host := os.environ.get("STORAGE_EMULATOR_HOST"):  # the stack's default cache: a bucket on the emulator
         gcs.empty_bucket(int(host.rsplit(":", 1)[1]))
-    chunk, written = [], 0
+    chunk, written, rows = [], 0, 0
     for n, row in enumerate(generate_rows(size if not distinct else 10 * size)):
         if distinct and written >= size:
             break
         if row["text"] and row["text"].strip():
             themes, varied = variants(derive_themes(row["text"]), n) if distinct else (derive_themes(row["text"]), 0)
             chunk.append((row["id"], themes, settings.model, "v1", "bench", "0" * 64, spanner.COMMIT_TIMESTAMP))
-            written += varied
+            written, rows = written + varied, rows + 1
         if len(chunk) == ROWS_PER_COMMIT:
             _write(database, s.table, chunk)
             chunk = []
     _write(database, s.table, chunk)
+    return rows
 
 
 def _write(database, table: str, rows: list[tuple]) -> None:
@@ -116,7 +118,7 @@ def nmi(distinct_themes: int) -> dict:
     settings = Settings()
     every = max(1, distinct_themes // NMI_THEMES)
     sql = (f"SELECT Theme, CanonicalId FROM {settings.spanner.theme_map_table} "
-           f"WHERE CanonicalId IS NOT NULL AND MOD(ABS(FARM_FINGERPRINT(Theme)), {every}) = 0")
+           f"WHERE CanonicalId IS NOT NULL AND MOD(FARM_FINGERPRINT(Theme), {every}) = 0")
     with _database(settings).snapshot() as snapshot:
         pairs = [(topic_of_theme(theme) or "none", canonical) for theme, canonical in snapshot.execute_sql(sql)]
     if not pairs:
@@ -172,7 +174,7 @@ def _child(*args: str) -> dict:
 
 def measure(size: int, distinct: bool) -> dict:
     started = time.monotonic()
-    _child("--fill", str(size), *(["--distinct"] if distinct else []))
+    filled = _child("--fill", str(size), *(["--distinct"] if distinct else []))
     fill_seconds = time.monotonic() - started
     sim("reset", {})
     first = _child("--step")
@@ -180,7 +182,7 @@ def measure(size: int, distinct: bool) -> dict:
     sim("reset", {})
     again = _child("--step")
     rerun = sim("stats")
-    return {"size": size, "distinct_mode": distinct, **first, **nmi(first["distinct_themes"]),
+    return {"size": size, "distinct_mode": distinct, "rows": filled["rows"], **first, **nmi(first["distinct_themes"]),
             "fill_seconds": round(fill_seconds, 1),
             "embed_calls": calls["embed"]["requests"], "naming_calls": calls["naming"]["requests"],
             "rerun_seconds": again["seconds"], "rerun_embed_calls": rerun["embed"]["requests"],
@@ -196,8 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     ensure_stack()
     if args.fill is not None:
-        fill(args.fill, args.distinct)
-        print("{}")
+        print(json.dumps({"rows": fill(args.fill, args.distinct)}))
         return
     if args.step:
         print(json.dumps(step()), flush=True)
