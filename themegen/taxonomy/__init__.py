@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from themegen.config.settings import Settings
 
 Vector = list[float]
+VECTORS_HELD_PAGES = 2  # pages of vectors (THEMEGEN_TAXONOMY_PAGE_THEMES) the embedder's row cache holds
 
 
 class EmbedFailure(ValueError):
@@ -66,11 +67,19 @@ class Namer(Protocol):
 
 async def open_embedder(settings: Settings, cache: RowCache | None = None) -> Embedder:
     """The Gemini embedder of THEMEGEN_TAXONOMY_EMBED_*, keeping vectors in `cache` (default: the row
-    cache of the settings, so a rerun embeds nothing again). Call it inside the event loop that uses it."""
+    cache of the settings, so a rerun embeds nothing again, holding at most VECTORS_HELD_PAGES pages of
+    vectors in memory). Call it inside the event loop that uses it."""
     from themegen.cache import open_cache
     from themegen.llm.gemini.embedder import GeminiEmbedder
 
-    return GeminiEmbedder(settings, cache if cache is not None else await open_cache(settings))
+    if cache is None:
+        # The step embeds and reads vectors a page at a time; the grouped row cache's map (500,000
+        # entries by default, about 2 KB per vector of 256 dimensions) would hold most of a
+        # million-theme vocabulary. Vectors beyond the bound stay stored, read again when asked.
+        held = min(settings.cache.memory_entries, max(1_000, VECTORS_HELD_PAGES * settings.taxonomy.page_themes))
+        cache = await open_cache(settings.model_copy(
+            update={"cache": settings.cache.model_copy(update={"memory_entries": held})}))
+    return GeminiEmbedder(settings, cache)
 
 
 async def open_namer(settings: Settings) -> Namer:

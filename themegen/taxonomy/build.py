@@ -29,7 +29,7 @@ from themegen.taxonomy.new_clusters import (NewCluster, assignments, cluster_lef
                                             languages_of)
 from themegen.taxonomy.sample import WeightedSample
 from themegen.taxonomy.settings import TaxonomySettings
-from themegen.taxonomy.spill import Spill
+from themegen.taxonomy.spill import Pages, Spill
 
 TOP_SHOWN = 20
 NEIGHBOUR_MEMBERS = 5  # members of each neighbouring cluster shown to the namer
@@ -100,20 +100,24 @@ async def build_taxonomy(settings: TaxonomySettings, sink: Sink, embedder: Embed
 
     # Themes left unclustered earlier are reconsidered when new themes come (their vectors are in the row
     # cache): with more mentions, or new themes like them, they may fit or form a cluster now. Not on a
-    # rerun with nothing new, whose ids must not move. Held in memory: a small share of the vocabulary.
-    unclustered: list[DistinctTheme] = []
+    # rerun with nothing new, whose ids must not move. Kept on disk and taken a page at a time: with a
+    # vocabulary of millions, even a small unclustered share is more than a page.
+    unclustered = Pages(settings.page_themes)
     try:
         async for page in sink.distinct_themes(settings.page_themes):
             report.distinct_themes += len(page)
-            unclustered += [d for d in page if d.mapped and d.canonical_id is None]
+            unclustered.add([(d.theme, d.mentions) for d in page if d.mapped and d.canonical_id is None])
             if new := [d for d in page if not d.mapped]:
                 report.themes_embedded += await take(new)
-        if report.themes_embedded and unclustered:
-            report.unclustered_reconsidered = await take(unclustered)
+        if report.themes_embedded:
+            for left in unclustered:
+                report.unclustered_reconsidered += await take(
+                    [DistinctTheme(theme=theme, mentions=mentions, mapped=True) for theme, mentions in left])
         if spill.themes:
             await _add_clusters(settings, sink, namer, spill, sample, level1, level2, report, stamp)
     finally:
         spill.close()
+        unclustered.close()
     await _count(sink, report)
     report.embed_usage, report.name_usage = embedder.usage, namer.usage
     report.seconds = time.monotonic() - started

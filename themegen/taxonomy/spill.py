@@ -1,5 +1,7 @@
-"""Themes that fit no existing canonical theme, kept on disk between the pass that embeds them and
-the pass that assigns them to the new clusters: a page at a time in memory, whatever the vocabulary."""
+"""Themes kept on disk between two passes, a page at a time in memory, whatever the vocabulary:
+those that fit no existing canonical theme, between the pass that embeds them and the pass that assigns
+them to the new clusters (Spill); those earlier runs left unclustered, between the pass that reads the
+sink and the one that reconsiders them (Pages)."""
 
 from __future__ import annotations
 
@@ -35,3 +37,33 @@ class Spill:
 
     def close(self) -> None:
         self._dir.cleanup()
+
+
+class Pages:
+    """A list of (theme, mentions) on disk, given back in pages of at most `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.count = 0
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="themegen-taxonomy-")
+        self._pending: list[tuple[str, int]] = []
+
+    def add(self, items: list[tuple[str, int]]) -> None:
+        for item in items:
+            self._file.write(json.dumps(item, ensure_ascii=False) + "\n")
+        self.count += len(items)
+
+    def __iter__(self) -> Iterator[list[tuple[str, int]]]:
+        self._file.seek(0)
+        page: list[tuple[str, int]] = []
+        for line in self._file:
+            theme, mentions = json.loads(line)
+            page.append((theme, mentions))
+            if len(page) == self.size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def close(self) -> None:
+        self._file.close()

@@ -104,3 +104,30 @@ async def test_themes_left_unclustered_join_a_cluster_once_new_themes_like_them_
     assert {t: sink.mapping[t] for t in first[0] if first[0][t]} == {t: i for t, i in first[0].items() if i}
     gift = {sink.mapping[t] for t in sink.mentions if t.startswith("gift")}
     assert len(gift) == 1 and None not in gift and gift.isdisjoint(first[0].values())
+
+
+async def test_themes_left_unclustered_are_reconsidered_a_page_at_a_time():
+    """With a vocabulary of millions, even a small unclustered share is more than a page: it must not be
+    held, nor embedded, all at once."""
+    sink, vectors, names = MemorySink(), Vectors(), Names()
+    sizes: list[int] = []
+    embed = vectors.embed
+
+    async def counted(texts):
+        sizes.append(len(texts))
+        return await embed(texts)
+
+    vectors.embed = counted
+    centres = topics(3)
+    add_topic(sink, vectors, "delivery", centres[0], 30, 10, seed=1)
+    # 250 themes of one mention each, every one its own direction: left unclustered (2.5 pages)
+    for i, vector in enumerate(topics(250, seed=7)):
+        sink.mentions[f"noise {i}"], vectors.of[f"noise {i}"] = 1, vector
+    await build_taxonomy(SETTINGS, sink, vectors, names)
+    assert sum(sink.mapping[f"noise {i}"] is None for i in range(250)) == 250
+
+    sizes.clear()
+    add_topic(sink, vectors, "gift", centres[1], 20, 5, seed=3)
+    grown = await build_taxonomy(SETTINGS, sink, vectors, names)
+    assert grown.unclustered_reconsidered == 250
+    assert sum(sizes) == 20 + 250 and max(sizes) <= SETTINGS.page_themes

@@ -26,7 +26,8 @@ async def open_block_cache(settings: CacheSettings) -> RowCache:
     from themegen.cache.segments.client import SegmentCache
     from themegen.cache.segments.store import store_for
 
-    slug = f"{settings.block}#{settings.layout}"
+    # per memory bound too: the taxonomy's vectors are held in a smaller map than the run's answers
+    slug = f"{settings.block}#{settings.layout}#{settings.memory_entries}"
     if slug in _OPEN:
         return _OPEN[slug]
     block = await Block.aload(settings.block)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+from google.api_core.exceptions import ResourceExhausted
 from google.cloud import spanner
 
 from themegen.sink.commits import pack_commits
@@ -34,15 +35,9 @@ class SpannerTaxonomy:
                                 fingerprint=r[9]) for r in rows]
 
     async def distinct_themes(self, page_size: int) -> AsyncIterator[list[DistinctTheme]]:
-        """Every distinct theme of the themes table with its counts and mapping, in pages, in theme
-        order. One streaming query, read by a thread PAGES_AHEAD pages ahead of the caller."""
-        s = self.settings.spanner
-        # No COUNT(DISTINCT SourceId) here: its per-theme id sets ran the emulator out of query memory
-        # at 1M rows (128 MB), and the step needs mentions only.
-        sql = (f"SELECT theme, COUNT(*), m.Theme IS NOT NULL, m.CanonicalId "
-               f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
-               f"LEFT JOIN {s.theme_map_table} AS m ON m.Theme = theme "
-               "GROUP BY theme, m.Theme, m.CanonicalId ORDER BY theme")
+        """Every distinct theme of the themes table with its counts and mapping, in pages: a streaming
+        query per hash part of the themes (`_parts`), each in theme order, read by a thread PAGES_AHEAD
+        pages ahead of the caller. The same data gives the same order (the sample is drawn in it)."""
         loop, pages, stop = asyncio.get_running_loop(), asyncio.Queue(PAGES_AHEAD), threading.Event()
 
         def put(item: object) -> None:
@@ -50,17 +45,16 @@ class SpannerTaxonomy:
 
         def read() -> None:
             try:
-                with self.database.snapshot() as snapshot:
-                    page: list[DistinctTheme] = []
-                    for r in snapshot.execute_sql(sql):
-                        if stop.is_set():
-                            return
-                        page.append(DistinctTheme(theme=r[0], mentions=r[1], mapped=r[2], canonical_id=r[3]))
-                        if len(page) == page_size:
-                            put(page)
-                            page = []
-                    if page:
+                page: list[DistinctTheme] = []
+                for r in self._parts():
+                    if stop.is_set():
+                        return
+                    page.append(DistinctTheme(theme=r[0], mentions=r[1], mapped=r[2], canonical_id=r[3]))
+                    if len(page) == page_size:
                         put(page)
+                        page = []
+                if page:
+                    put(page)
                 put(None)
             except BaseException as exc:  # noqa: BLE001 - handed to the reading coroutine
                 if not stop.is_set():
@@ -76,6 +70,38 @@ class SpannerTaxonomy:
             stop.set()
             while not pages.empty():  # a reader waiting to put sees the stop
                 pages.get_nowait()
+
+    def _parts(self) -> Iterator[list]:
+        """The distinct-themes rows, one query per part of the themes by hash. A GROUP BY holds every
+        group of its part: over a vocabulary of 200,000 themes one query ran the emulator out of its
+        128 MB of query memory (Spanner has a per-query bound too). So a part refused for memory
+        before its first row (the grouping ends before rows stream) is split in two and each half is
+        read in turn; a vocabulary that fits stays one query, one scan of the table."""
+        waiting = [(1, 0)]  # (modulus, residue): themes whose fingerprint mod modulus is residue
+        while waiting:
+            modulus, residue = waiting.pop()
+            rows = self._distinct_part(modulus, residue)
+            try:
+                first = next(rows, None)
+            except ResourceExhausted:
+                waiting += [(2 * modulus, residue + modulus), (2 * modulus, residue)]  # the lower read first
+                continue
+            if first is not None:
+                yield first
+                yield from rows
+
+    def _distinct_part(self, modulus: int, residue: int) -> Iterator[list]:
+        s = self.settings.spanner
+        # No COUNT(DISTINCT SourceId) here: its per-theme id sets ran the emulator out of query memory
+        # at 1M rows (128 MB), and the step needs mentions only. MOD twice: FARM_FINGERPRINT is signed.
+        part = "" if modulus == 1 else (
+            f"WHERE MOD(MOD(FARM_FINGERPRINT(theme), {modulus}) + {modulus}, {modulus}) = {residue} ")
+        sql = (f"SELECT theme, COUNT(*), m.Theme IS NOT NULL, m.CanonicalId "
+               f"FROM {s.table} AS t CROSS JOIN UNNEST(t.Themes) AS theme "
+               f"LEFT JOIN {s.theme_map_table} AS m ON m.Theme = theme {part}"
+               "GROUP BY theme, m.Theme, m.CanonicalId ORDER BY theme")
+        with self.database.snapshot() as snapshot:
+            yield from snapshot.execute_sql(sql)
 
     async def write_canonical(self, themes: list[CanonicalTheme]) -> None:
         ts = spanner.COMMIT_TIMESTAMP
