@@ -21,8 +21,10 @@ THEMES = ["late delivery", "配送の遅れ", "app crashes", "アプリのクラ
 
 
 def settings_for(base_url: str, tmp_path, **overrides) -> Settings:
+    # The row cache in tmp_path whatever the session's environment says (the stack's cache block).
     values = {"gemini_backend": "api_key", "gemini_api_key": "k", "gemini_base_url": base_url, "max_attempts": 4,
-              "cache_path": str(tmp_path / "cache"), "taxonomy": {"embed_dimensions": 64, "embed_texts_per_request": 4}}
+              "cache": {"path": str(tmp_path / "cache"), "block": None},
+              "taxonomy": {"embed_dimensions": 64, "embed_texts_per_request": 4}}
     return Settings(**(values | overrides))
 
 
