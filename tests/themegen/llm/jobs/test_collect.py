@@ -48,7 +48,7 @@ class NothingStored:
 
 
 async def test_each_page_is_written_out_before_the_next_is_read_and_texts_are_asked_once(tmp_path):
-    settings = settings_for("http://127.0.0.1:9", rows_per_request=1).with_overrides(cache_path=tmp_path / "cache")
+    settings = settings_for("http://127.0.0.1:9", rows_per_request=1).with_overrides(cache_path=tmp_path / "cache", cache_block=None)
     plan = BatchPlan(snapshot_table="p.d.t", rows_total=PAGES * PAGE_ROWS, batch_size=PAGE_ROWS, batches=[
         BatchDescriptor(batch_id=b, snapshot_table="p.d.t", row_count=PAGE_ROWS, first_id="", last_id="")
         for b in range(PAGES)])

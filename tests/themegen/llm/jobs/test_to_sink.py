@@ -34,7 +34,7 @@ def row(row_id: str, text: str, **had: bool) -> JobRow:
 
 
 async def test_answers_reach_the_sink_for_every_row_of_their_text_with_stale_records_deleted(tmp_path):
-    settings = settings_for("http://127.0.0.1:9").with_overrides(cache_path=tmp_path / "cache")
+    settings = settings_for("http://127.0.0.1:9").with_overrides(cache_path=tmp_path / "cache", cache_block=None)
     sink, generation = Recorded(), Generation.of(settings)
     edges = Edges(settings, None, sink, await open_cache(settings), generation, None, flow_run_id="run-1")
     answered = JobRequest("k1", (row("a", "late parcel", had_failure=True),))
