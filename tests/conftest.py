@@ -25,6 +25,11 @@ from local_stack.processes import free_port, log_path, stop_process, wait_until
 from local_stack.stack import StackConfig, down, up
 from themegen.sink.postgres.schema import all_ddl as postgres_ddl
 
+# The suite reads no developer's stack: `themegen` in this process loads stack.env from THEMEGEN_STATE_DIR
+# (by default the checkout's .themegen), which on a machine where `themegen stack up` ran names that stack's
+# cache block and ports. An empty directory of its own, as on a clean clone (set before the CLI is imported).
+os.environ["THEMEGEN_STATE_DIR"] = tempfile.mkdtemp(prefix="themegen-tests-")
+
 SEED_ROWS = 300
 
 
