@@ -5,6 +5,7 @@ first of them needs it."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from themegen.sink.postgres.schema import all_ddl as postgres_ddl
 # (by default the checkout's .themegen), which on a machine where `themegen stack up` ran names that stack's
 # cache block and ports. An empty directory of its own, as on a clean clone (set before the CLI is imported).
 os.environ["THEMEGEN_STATE_DIR"] = tempfile.mkdtemp(prefix="themegen-tests-")
+atexit.register(shutil.rmtree, os.environ["THEMEGEN_STATE_DIR"], True)
 
 SEED_ROWS = 300
 
