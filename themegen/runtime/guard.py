@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from themegen.config.settings import Settings
-from themegen.runtime.sigterm import guard_sigterm
+from themegen.runtime.sigterm import guard_sigterm, running_loop
 from themegen.runtime.watchdog import watchdog
 
 
@@ -21,12 +19,5 @@ def guard_run(settings: Settings) -> None:
         return
     api_url = PREFECT_API_URL.value()
     sink = f"the sink ({settings.sink}, table {settings.sink_settings.table})"
-    watchdog().watch(context.flow_run, api_url, settings.orchestrator_timeout_s, sink, _running_loop())
+    watchdog().watch(context.flow_run, api_url, settings.orchestrator_timeout_s, sink, running_loop())
     guard_sigterm(api_url)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

@@ -92,10 +92,16 @@ def _guard(previous: Any, api_url: str | None, grace_s: float) -> Callable[[int,
     return on_sigterm
 
 
-def _remember_flow_task() -> asyncio.Task | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """This thread's running event loop, or None in synchronous code."""
     try:
-        loop = asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
+        return None
+
+
+def _remember_flow_task() -> asyncio.Task | None:
+    if (loop := running_loop()) is None:
         return None  # a synchronous caller: the handler's exception reaches it wherever it lands
     for done in [known for known, task in _flow_tasks.items() if task.done()]:
         del _flow_tasks[done]
@@ -129,9 +135,7 @@ def _cancel_on_a_dropped_signal(loop: asyncio.AbstractEventLoop) -> None:
 def _flow_task_elsewhere() -> asyncio.Task | None:
     """The flow run's task when the signal interrupts its loop outside that task's own frames (where
     an exception raised now would be lost); None where raising reaches the flow's engine."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    if (loop := running_loop()) is None:
         return None
     task = _flow_tasks.get(loop)
     if task is None or task.done() or asyncio.current_task(loop) is task:
